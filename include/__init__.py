@@ -1,0 +1,1 @@
+"""Reusable logic of the back-office DAG bundle: importable without Airflow running."""

@@ -1,0 +1,343 @@
+"""The sync tracking tables ``sync_batches``, ``sync_progress`` and ``sync_state`` in the central DB.
+
+Every write here is one idempotent statement (or one transaction) run through
+:meth:`include.db.Database.run`, so a dropped connection is retried rather than lost. Counts are
+never incremented blindly: batch counts are derived from the progress rows, and progress rows'
+record counts are added in the same transaction as the rows they count (see the sync engine).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import string
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from include.db import Cursor, Database
+
+BATCHES = "sync_batches"
+PROGRESS = "sync_progress"
+STATE = "sync_state"
+
+BATCH_STATUSES = ("running", "completed", "failed", "interrupted")
+PAIR_STATUSES = ("pending", "in_progress", "completed", "failed", "skipped")
+_ALPHABET = string.ascii_letters + string.digits
+ERROR_MAX = 2000
+
+_SCHEMA: dict[str, list[tuple[str, str, bool]]] = {
+    # table: [(column, kind, not null)]
+    BATCHES: [
+        ("batch_id", "id", True),
+        ("dag_id", "name", False),
+        ("run_id", "name", False),
+        ("status", "status", True),
+        ("total_tables", "int", True),
+        ("completed_tables", "int", True),
+        ("failed_tables", "int", True),
+        ("skipped_tables", "int", True),
+        ("command_options", "text", False),
+        ("error_message", "text", False),
+        ("started_at", "ts", False),
+        ("completed_at", "ts", False),
+        ("duration_seconds", "float", False),
+        ("updated_at", "ts", False),
+    ],
+    PROGRESS: [
+        ("batch_id", "id", True),
+        ("connection_name", "name", True),
+        ("table_name", "name", True),
+        ("model_name", "name", False),
+        ("status", "status", True),
+        ("records_processed", "bigint", True),
+        ("records_skipped", "bigint", True),
+        ("records_deleted", "bigint", True),
+        ("error_message", "text", False),
+        ("started_at", "ts", False),
+        ("completed_at", "ts", False),
+        ("duration_seconds", "float", False),
+        ("retry_count", "int", True),
+        ("task_id", "name", False),
+        ("map_index", "int", False),
+        ("updated_at", "ts", False),
+    ],
+    STATE: [
+        ("connection_name", "name", True),
+        ("table_name", "name", True),
+        ("cursor_column", "name", False),
+        ("cursor_value", "text", False),
+        ("cursor_key", "text", False),
+        ("source_clock", "text", False),
+        ("columns_signature", "text", False),
+        ("run_complete", "bool", True),
+        ("batch_id", "id", False),
+        ("updated_at", "ts", False),
+    ],
+}
+_KEYS = {
+    BATCHES: ("batch_id",),
+    PROGRESS: ("batch_id", "connection_name", "table_name"),
+    STATE: ("connection_name", "table_name"),
+}
+_DEFAULTS = {"total_tables": "0", "completed_tables": "0", "failed_tables": "0", "skipped_tables": "0",
+             "records_processed": "0", "records_skipped": "0", "records_deleted": "0", "retry_count": "0",
+             "run_complete": "0" }
+_INDEXES = [(PROGRESS, "ix_sync_progress_status", ("status",)), (BATCHES, "ix_sync_batches_started", ("started_at",))]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_batch_id(now: datetime | None = None) -> str:
+    """``sync_YYYYmmdd_HHMMSS_xxxxxxxx`` with 8 random letters/digits, as in the seed."""
+    now = now or utcnow()
+    return f"sync_{now:%Y%m%d_%H%M%S}_{''.join(secrets.choice(_ALPHABET) for _ in range(8))}"
+
+
+def ensure_schema(db: Database) -> None:
+    """Create the tracking tables and indexes where missing (no migration step for users)."""
+
+    def create(cur: Cursor) -> None:
+        for table, columns in _SCHEMA.items():
+            defs = []
+            for name, kind, not_null in columns:
+                col = f"{db.quote(name)} {db.column_type(kind)}"
+                if name in _DEFAULTS:
+                    col += f" DEFAULT {_DEFAULTS[name]}"
+                if not_null:
+                    col += " NOT NULL"
+                defs.append(col)
+            defs.append(f"PRIMARY KEY ({', '.join(db.quote(k) for k in _KEYS[table])})")
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {db.quote(table)} ({', '.join(defs)})")
+        for table, index, cols in _INDEXES:
+            cols_sql = ", ".join(db.quote(c) for c in cols)
+            if db.dialect == "mysql":
+                exists = cur.scalar(
+                    "SELECT COUNT(*) FROM information_schema.statistics WHERE table_schema = DATABASE() "
+                    "AND table_name = %s AND index_name = %s", (table, index))
+                if not exists:
+                    cur.execute(f"CREATE INDEX {db.quote(index)} ON {db.quote(table)} ({cols_sql})")
+            else:
+                cur.execute(f"CREATE INDEX IF NOT EXISTS {db.quote(index)} ON {db.quote(table)} ({cols_sql})")
+
+    db.run(create, what="create tracking tables")
+
+
+@dataclass(frozen=True)
+class Pair:
+    connection: str
+    table: str
+    model: str
+    task_id: str
+
+
+def start_batch(db: Database, batch_id: str, dag_id: str, run_id: str, options: Mapping[str, Any],
+                pairs: Iterable[Pair]) -> None:
+    """Create the batch row and one ``pending`` progress row per pair, in one transaction.
+
+    Re-running it for the same batch (a retried planning task) changes nothing."""
+    pairs = list(pairs)
+    now = db.ts(utcnow())
+
+    def write(cur: Cursor) -> None:
+        cur.execute(
+            db.insert_ignore(BATCHES, ["batch_id", "dag_id", "run_id", "status", "total_tables",
+                                       "command_options", "started_at", "updated_at"]),
+            (batch_id, dag_id, run_id, "running", len(pairs), json.dumps(dict(options), sort_keys=True, default=str),
+             now, now),
+        )
+        _insert_pending(db, cur, batch_id, pairs, now)
+
+    db.run(write, what="create sync batch")
+    refresh_batch_counts(db, batch_id)
+
+
+def resume_batch(db: Database, batch_id: str, dag_id: str, run_id: str, options: Mapping[str, Any],
+                 pairs: Iterable[Pair]) -> list[Pair]:
+    """Continue an earlier batch from a new run: returns the pairs not yet ``completed`` in it."""
+    pairs = list(pairs)
+    now = db.ts(utcnow())
+
+    def write(cur: Cursor) -> list[Pair]:
+        rows = cur.fetch(f"SELECT status FROM {db.quote(BATCHES)} WHERE batch_id = %s", (batch_id,))
+        if not rows:
+            raise LookupError(f"param 'resume': batch {batch_id!r} does not exist in {BATCHES}")
+        done = {
+            (r["connection_name"], r["table_name"])
+            for r in cur.fetch(
+                f"SELECT connection_name, table_name FROM {db.quote(PROGRESS)} WHERE batch_id = %s AND status = %s",
+                (batch_id, "completed"),
+            )
+        }
+        _insert_pending(db, cur, batch_id, pairs, now)
+        cur.execute(
+            f"UPDATE {db.quote(BATCHES)} SET status = %s, dag_id = %s, run_id = %s, command_options = %s, "
+            f"completed_at = NULL, duration_seconds = NULL, error_message = NULL, updated_at = %s WHERE batch_id = %s",
+            ("running", dag_id, run_id, json.dumps(dict(options), sort_keys=True, default=str), now, batch_id),
+        )
+        return [p for p in pairs if (p.connection, p.table) not in done]
+
+    remaining = db.run(write, what="resume sync batch")
+    refresh_batch_counts(db, batch_id)
+    return remaining
+
+
+def _insert_pending(db: Database, cur: Cursor, batch_id: str, pairs: list[Pair], now: Any) -> None:
+    if not pairs:
+        return
+    cur.executemany(
+        db.insert_ignore(PROGRESS, ["batch_id", "connection_name", "table_name", "model_name", "status",
+                                    "task_id", "updated_at"]),
+        [(batch_id, p.connection, p.table, p.model, "pending", p.task_id, now) for p in pairs],
+    )
+
+
+def _progress_where(db: Database) -> str:
+    return "batch_id = %s AND connection_name = %s AND table_name = %s"
+
+
+def mark_started(db: Database, batch_id: str, connection: str, table: str, map_index: int | None) -> None:
+    """A try begins: ``in_progress``; a row that was already past ``pending`` counts a retry
+    (a cleared task or a resumed batch); the batch is ``running`` again."""
+    now = db.ts(utcnow())
+
+    def write(cur: Cursor) -> None:
+        cur.execute(
+            f"UPDATE {db.quote(PROGRESS)} SET "
+            f"retry_count = retry_count + CASE WHEN status IN ('failed', 'in_progress', 'completed', 'skipped') "
+            f"THEN 1 ELSE 0 END, status = 'in_progress', started_at = %s, completed_at = NULL, "
+            f"duration_seconds = NULL, error_message = NULL, map_index = %s, updated_at = %s WHERE {_progress_where(db)}",
+            (now, map_index, now, batch_id, connection, table),
+        )
+        cur.execute(
+            f"UPDATE {db.quote(BATCHES)} SET status = 'running', completed_at = NULL, duration_seconds = NULL, "
+            f"updated_at = %s WHERE batch_id = %s AND status <> 'running'",
+            (now, batch_id),
+        )
+
+    db.run(write, what="mark pair in_progress")
+
+
+def mark_finished(db: Database, batch_id: str, connection: str, table: str, status: str,
+                  error: str | None = None) -> None:
+    """A try ended as ``completed``, ``failed`` or ``skipped``; duration from the row's start."""
+    if status not in ("completed", "failed", "skipped"):
+        raise ValueError(f"not a final pair status: {status}")
+    now = utcnow()
+
+    def write(cur: Cursor) -> None:
+        rows = cur.fetch(
+            f"SELECT started_at, status FROM {db.quote(PROGRESS)} WHERE {_progress_where(db)}",
+            (batch_id, connection, table),
+        )
+        if not rows:
+            return
+        if status == "skipped" and rows[0]["status"] == "completed":
+            return  # a resumed batch skips what is done; the row keeps saying so
+        started = db.parse_ts(rows[0]["started_at"])
+        duration = (now - started).total_seconds() if started else None
+        cur.execute(
+            f"UPDATE {db.quote(PROGRESS)} SET status = %s, completed_at = %s, duration_seconds = %s, "
+            f"error_message = %s, updated_at = %s WHERE {_progress_where(db)}",
+            (status, db.ts(now), duration, (error or None) and error[:ERROR_MAX], db.ts(now), batch_id, connection,
+             table),
+        )
+
+    db.run(write, what=f"mark pair {status}")
+
+
+def mark_retrying(db: Database, batch_id: str, connection: str, table: str, error: str) -> None:
+    """A try failed and Airflow will retry it: ``retry_count`` + 1, back to ``pending``."""
+    now = db.ts(utcnow())
+    db.execute(
+        f"UPDATE {db.quote(PROGRESS)} SET status = 'pending', retry_count = retry_count + 1, error_message = %s, "
+        f"completed_at = NULL, updated_at = %s WHERE {_progress_where(db)}",
+        (error[:ERROR_MAX], now, batch_id, connection, table),
+        what="mark pair retrying",
+    )
+
+
+def add_counts(cur: Cursor, batch_id: str, connection: str, table: str, processed: int, skipped: int,
+               deleted: int = 0) -> None:
+    """Add a committed chunk's counts, inside the chunk's own transaction (exact by construction)."""
+    db = cur.db
+    cur.execute(
+        f"UPDATE {db.quote(PROGRESS)} SET records_processed = records_processed + %s, "
+        f"records_skipped = records_skipped + %s, records_deleted = records_deleted + %s, updated_at = %s "
+        f"WHERE {_progress_where(db)}",
+        (processed, skipped, deleted, db.ts(utcnow()), batch_id, connection, table),
+    )
+
+
+def refresh_batch_counts(db: Database, batch_id: str) -> dict[str, int]:
+    """Derive the batch's counts from its progress rows (never incremented)."""
+
+    def write(cur: Cursor) -> dict[str, int]:
+        rows = cur.fetch(
+            f"SELECT status, COUNT(*) AS n FROM {db.quote(PROGRESS)} WHERE batch_id = %s GROUP BY status", (batch_id,))
+        counts = {r["status"]: int(r["n"]) for r in rows}
+        total = sum(counts.values())
+        cur.execute(
+            f"UPDATE {db.quote(BATCHES)} SET total_tables = %s, completed_tables = %s, failed_tables = %s, "
+            f"skipped_tables = %s, updated_at = %s WHERE batch_id = %s",
+            (total, counts.get("completed", 0), counts.get("failed", 0), counts.get("skipped", 0),
+             db.ts(utcnow()), batch_id),
+        )
+        return {"total": total, **counts}
+
+    return db.run(write, what="refresh batch counts")
+
+
+def finish_batch(db: Database, batch_id: str, status: str | None = None, error: str | None = None) -> dict[str, Any]:
+    """Finalize a batch: counts derived from its rows; ``completed`` when every pair completed
+    (or was skipped), else ``failed`` (or the given status, e.g. ``interrupted``)."""
+    counts = refresh_batch_counts(db, batch_id)
+    open_pairs = counts.get("pending", 0) + counts.get("in_progress", 0)
+    if status is None:
+        status = "completed" if counts.get("failed", 0) == 0 and open_pairs == 0 else "failed"
+    now = utcnow()
+
+    def write(cur: Cursor) -> None:
+        row = cur.fetch(f"SELECT started_at FROM {db.quote(BATCHES)} WHERE batch_id = %s", (batch_id,))
+        started = db.parse_ts(row[0]["started_at"]) if row else None
+        cur.execute(
+            f"UPDATE {db.quote(BATCHES)} SET status = %s, completed_at = %s, duration_seconds = %s, "
+            f"error_message = %s, updated_at = %s WHERE batch_id = %s",
+            (status, db.ts(now), (now - started).total_seconds() if started else None,
+             (error or None) and error[:ERROR_MAX], db.ts(now), batch_id),
+        )
+
+    db.run(write, what="finish batch")
+    return {"batch_id": batch_id, "status": status, **counts}
+
+
+def get_batch(db: Database, batch_id: str) -> dict[str, Any] | None:
+    return db.fetchone(f"SELECT * FROM {db.quote(BATCHES)} WHERE batch_id = %s", (batch_id,))
+
+
+def get_progress(db: Database, batch_id: str) -> list[dict[str, Any]]:
+    return db.fetchall(
+        f"SELECT * FROM {db.quote(PROGRESS)} WHERE batch_id = %s ORDER BY connection_name, table_name", (batch_id,))
+
+
+def repair_from_task_states(db: Database, batch_id: str, states: Mapping[tuple[str, str], str | None],
+                            reason: str) -> int:
+    """Make progress rows agree with Airflow's own task states (what a killed worker or a callback
+    that could not write never reported). Returns how many rows changed."""
+    rows = {(r["connection_name"], r["table_name"]): r for r in get_progress(db, batch_id)}
+    changed = 0
+    for pair, ti_state in states.items():
+        row = rows.get(pair)
+        if row is None:
+            continue
+        target = {"success": "completed", "failed": "failed", "upstream_failed": "failed",
+                  "skipped": "skipped"}.get(ti_state or "")
+        if target is None or row["status"] == target or (target == "skipped" and row["status"] == "completed"):
+            continue
+        error = None if target != "failed" else (row["error_message"] or reason)
+        mark_finished(db, batch_id, pair[0], pair[1], target, error)
+        changed += 1
+    return changed
