@@ -71,7 +71,7 @@ _SCHEMA: dict[str, list[tuple[str, str, bool]]] = {
         ("cursor_key", "text", False),
         ("source_clock", "text", False),
         ("columns_signature", "text", False),
-        ("run_complete", "bool", True),
+        ("run_complete", "int", True),
         ("batch_id", "id", False),
         ("updated_at", "ts", False),
     ],

@@ -1,0 +1,132 @@
+"""
+### branch_sync: branch ERP databases -> central database
+
+Syncs the tables listed in the sync config (`config/sync.yaml`, or the file named by `SYNC_CONFIG`)
+from every branch connection into `central_db`, one mapped task instance per (branch, table),
+labelled `connection.table`.
+
+* **plan** validates the params against the config (unknown names fail here, before anything is
+  written), creates the `sync_batches` row and one `pending` `sync_progress` row per pair.
+* **step1.*** syncs the single-source tables, then **step2.*** syncs the per-branch tables (each
+  branch's task runs in its own pool `sync_<conn_id>`, so a branch database sees at most that
+  many connections).
+* **finalize** reconciles the tracking rows with Airflow's task states, derives the batch counts
+  and fails the run if any table failed.
+
+**Resume** a broken run by clearing its failed tasks (only those pairs re-run, from their last
+committed chunk), or trigger a new run with `resume=<batch_id>` to finish an earlier batch.
+Status from the command line: `python -m include.cli sync-status --latest`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import AssetAlias, Param, TaskGroup, dag, get_current_context, task
+
+from include.branch_sync import (
+    ASSET_ALIAS,
+    DAG_ID,
+    on_dag_run_end,
+    on_execute,
+    on_failure,
+    on_retry,
+    on_skipped,
+    on_success,
+    step_connections,
+    table_asset,
+    task_id_for,
+    xcom_key,
+)
+from include.config import load_config
+
+# Reading the YAML config is the only work at parse time: no connection, no database.
+CONFIG = load_config()
+STEPS = step_connections(CONFIG)
+TABLE_NAMES = sorted({name for s in CONFIG.tables for name in (s.table, s.model)})
+
+
+@dag(
+    dag_id=DAG_ID,
+    schedule=CONFIG.schedule,
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["sync", "branches", "central_db"],
+    default_args={
+        "retries": 3,
+        "retry_delay": dt.timedelta(seconds=30),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": dt.timedelta(minutes=10),
+    },
+    params={
+        "connections": Param([], type="array", items={"type": "string", "enum": list(CONFIG.connections)},
+                             title="Connections", description="Branch connections to sync; empty means all.",
+                             examples=list(CONFIG.connections)),
+        "tables": Param([], type="array", items={"type": "string", "enum": TABLE_NAMES},
+                        title="Tables", description="Table or model names to sync; empty means all.",
+                        examples=TABLE_NAMES),
+        "skip_step1": Param(False, type="boolean", title="Skip step 1",
+                            description="Skip the single-source tables."),
+        "full_refresh": Param(False, type="boolean", title="Full refresh",
+                              description="Re-read whole tables instead of rows past the watermark."),
+        "resume": Param(None, type=["null", "string"], pattern=r"^sync_\d{8}_\d{6}_[A-Za-z0-9]{8}$",
+                        title="Resume batch", description="Finish this earlier batch: its completed tables are skipped."),
+    },
+    on_success_callback=on_dag_run_end,
+    on_failure_callback=on_dag_run_end,
+)
+def branch_sync():
+    @task(multiple_outputs=True, retries=2)
+    def plan() -> dict:
+        from include.branch_sync import plan as plan_batch
+
+        return plan_batch(get_current_context())
+
+    @task(
+        map_index_template="{{ label }}",
+        outlets=[AssetAlias(ASSET_ALIAS)],
+        on_execute_callback=on_execute,
+        on_success_callback=on_success,
+        on_failure_callback=on_failure,
+        on_retry_callback=on_retry,
+        on_skipped_callback=on_skipped,
+    )
+    def sync_table(batch_id: str, connection: str, table: str) -> dict:
+        from include.branch_sync import sync
+
+        context = get_current_context()
+        return sync(batch_id, connection, table, bool(context["params"].get("full_refresh")), context)
+
+    @task(retries=0)
+    def tables(selected: list) -> list:
+        """The tables this connection's sync task maps over in this run."""
+        return selected
+
+    # The table assets are declared here so Airflow registers them at parse time; each sync task
+    # emits its own table's event through the asset alias when it succeeds.
+    @task(trigger_rule="all_done", inlets=[table_asset(CONFIG, s) for s in CONFIG.tables])
+    def finalize() -> dict:
+        from include.branch_sync import finalize as finalize_batch
+
+        return finalize_batch(get_current_context())
+
+    planned = plan()
+    groups = []
+    for step, trigger_rule in (("step1", "all_success"), ("step2", "all_done_min_one_success")):
+        with TaskGroup(step, tooltip="single-source tables" if step == "step1" else "tables of every branch") as group:
+            for connection in STEPS[step]:
+                selected = tables.override(task_id=f"{connection}_tables", trigger_rule=trigger_rule)(
+                    planned[xcom_key(step, connection)]
+                )
+                sync_table.override(
+                    task_id=task_id_for(step, connection).split(".", 1)[1],
+                    pool=CONFIG.pool_name(connection),
+                ).partial(batch_id=planned["batch_id"], connection=connection).expand(table=selected)
+        groups.append(group)
+    done = finalize()
+    planned >> groups[0] >> groups[1] >> done
+
+
+branch_sync()

@@ -1,0 +1,310 @@
+"""Command line of the bundle: ``python -m include.cli <command> ...`` from the repo root.
+
+Commands (more are registered the same way, see :data:`COMMANDS`):
+
+``sync-status [batch_id] [--latest | --all] [--failed] [--json] [--limit N] [--conn CONN_ID]``
+    The status of sync batches in the tracking tables ``sync_batches`` / ``sync_progress`` of the
+    central database (the ``target`` connection of the sync config unless ``--conn`` is given).
+    Without a batch id or flag it shows the latest batch. Exit codes: 0 ok (also when there are
+    no batches yet), 1 unknown batch or a database/config error, 2 bad usage.
+
+Airflow is imported only when a command needs a connection, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import timezone, tzinfo
+from typing import Any, TextIO
+
+from include import status_report as report
+
+PROG = "python -m include.cli"
+
+
+class CliError(Exception):
+    """A failure to report on stderr with exit code ``code`` (no traceback)."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+# -- shared helpers --------------------------------------------------------------------------------
+def use_color(choice: str, stream: TextIO) -> bool:
+    """``always``/``never``, or ``auto``: a terminal and no ``NO_COLOR`` (https://no-color.org)."""
+    if choice == "always":
+        return True
+    if choice == "never":
+        return False
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def parse_tz(value: str) -> tzinfo:
+    """``UTC`` (default), ``local`` (this machine's zone) or an IANA name such as ``Asia/Jakarta``."""
+    if value.upper() == "UTC":
+        return timezone.utc
+    if value.lower() == "local":
+        from datetime import datetime
+
+        return datetime.now().astimezone().tzinfo or timezone.utc
+    try:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(value)
+    except Exception:
+        raise argparse.ArgumentTypeError(f"unknown time zone {value!r} (use UTC, local or e.g. Asia/Jakarta)") from None
+
+
+def positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def resolve_conn_id(conn_id: str | None) -> str:
+    """``--conn``, else the ``target`` of the sync config (``SYNC_CONFIG`` or config/sync.yaml)."""
+    if conn_id:
+        return conn_id
+    from include.config import ConfigError, load_config
+
+    try:
+        return load_config().target
+    except ConfigError as exc:
+        raise CliError(f"cannot tell which database holds the tracking tables: {exc}; pass --conn CONN_ID") from None
+
+
+def open_database(conn_id: str) -> Any:
+    """A :class:`include.db.Database` for ``conn_id`` (imports Airflow, hence late)."""
+    try:
+        from include.db import Database
+
+        return Database(conn_id)
+    except CliError:
+        raise
+    except Exception as exc:
+        raise CliError(f"connection {conn_id!r}: {_describe(exc)}") from None
+
+
+def _describe(exc: BaseException) -> str:
+    from include.db import scrub
+
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return scrub(f"{type(exc).__name__}: {text}")
+
+
+_MISSING_TABLE_TEXT = ("no such table", "does not exist", "doesn't exist", "undefinedtable", "1146")
+
+
+def _query_error(exc: BaseException, conn_id: str) -> CliError:
+    text = f"{type(exc).__name__} {exc}".lower()
+    if any(s in text for s in _MISSING_TABLE_TEXT):
+        return CliError(
+            f"the tracking tables {PROGRESS_TABLES} are missing in connection {conn_id!r} "
+            f"(wrong --conn, or branch_sync never ran against it): {_describe(exc)}"
+        )
+    return CliError(f"query on connection {conn_id!r} failed: {_describe(exc)}")
+
+
+PROGRESS_TABLES = "sync_batches/sync_progress"
+
+
+# -- sync-status: queries --------------------------------------------------------------------------
+def _tables(db: Any) -> tuple[str, str]:
+    from include.tracking import BATCHES, PROGRESS
+
+    return db.quote(BATCHES), db.quote(PROGRESS)
+
+
+def fetch_batch(db: Any, batch_id: str) -> dict[str, Any] | None:
+    batches, _ = _tables(db)
+    rows = db.fetchall(f"SELECT * FROM {batches} WHERE batch_id = %s", (batch_id,))
+    return rows[0] if rows else None
+
+
+def fetch_latest_batches(db: Any, limit: int) -> list[dict[str, Any]]:
+    """Newest first: ``started_at`` descending (rows without one last), then ``batch_id``."""
+    batches, _ = _tables(db)
+    return db.fetchall(
+        f"SELECT * FROM {batches} "
+        f"ORDER BY CASE WHEN started_at IS NULL THEN 1 ELSE 0 END, started_at DESC, batch_id DESC "
+        f"LIMIT {int(limit)}"
+    )
+
+
+def fetch_progress(db: Any, batch_id: str) -> list[dict[str, Any]]:
+    """The batch's rows in the order they ran: ``started_at`` (never-started rows last), then
+    connection and table."""
+    _, progress = _tables(db)
+    return db.fetchall(
+        f"SELECT * FROM {progress} WHERE batch_id = %s "
+        f"ORDER BY CASE WHEN started_at IS NULL THEN 1 ELSE 0 END, started_at, connection_name, table_name",
+        (batch_id,),
+    )
+
+
+def fetch_status_counts(db: Any, batch_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """``{batch_id: {status: rows}}`` from ``sync_progress`` (exact, unlike the batch counters)."""
+    if not batch_ids:
+        return {}
+    _, progress = _tables(db)
+    marks = ", ".join(["%s"] * len(batch_ids))
+    rows = db.fetchall(
+        f"SELECT batch_id, status, COUNT(*) AS n FROM {progress} WHERE batch_id IN ({marks}) "
+        f"GROUP BY batch_id, status",
+        tuple(batch_ids),
+    )
+    out: dict[str, dict[str, int]] = {}
+    for row in rows:
+        out.setdefault(str(row["batch_id"]), {})[str(row["status"])] = int(row["n"])
+    return out
+
+
+# -- sync-status: the command ----------------------------------------------------------------------
+def add_sync_status(sub: Any) -> None:
+    p = sub.add_parser(
+        "sync-status",
+        help="show the status of sync batches (latest, one, or all)",
+        description="Show the status of sync batches from the tracking tables sync_batches and "
+                    "sync_progress. Without a batch id or flag: the latest batch.",
+        epilog=f"examples:\n  {PROG} sync-status\n  {PROG} sync-status sync_20251108_143052_aB3dEf9h --failed\n"
+               f"  {PROG} sync-status --all --limit 50\n  {PROG} sync-status --latest --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("batch_id", nargs="?", help="the batch to show (sync_YYYYmmdd_HHMMSS_xxxxxxxx)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--latest", action="store_true", help="show the most recently started batch (default)")
+    which.add_argument("--all", action="store_true", help="list the latest batches (see --limit)")
+    p.add_argument("--failed", action="store_true", help="show only the failed tables of the batch")
+    p.add_argument("--json", action="store_true", help="print stable, machine-readable JSON instead of tables")
+    p.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                   help="how many batches --all lists (default 20)")
+    p.add_argument("--conn", metavar="CONN_ID", default=None,
+                   help="Airflow connection id of the database with the tracking tables "
+                        "(default: 'target' of the sync config)")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                   help="colour the status (auto: when stdout is a terminal and NO_COLOR is unset)")
+    p.add_argument("--tz", type=parse_tz, default=timezone.utc, metavar="ZONE",
+                   help="time zone of displayed times: UTC (default), local, or a name like Asia/Jakarta; "
+                        "JSON is always UTC")
+    p.add_argument("--error-width", type=positive_int, default=report.DEFAULT_ERROR_WIDTH, metavar="N",
+                   help=f"cut error messages in the table to N columns (default {report.DEFAULT_ERROR_WIDTH}; "
+                        "--json has them in full)")
+    p.set_defaults(func=cmd_sync_status, parser=p)
+
+
+def cmd_sync_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    parser: argparse.ArgumentParser = args.parser
+    if args.batch_id and (args.latest or args.all):
+        parser.error("give either a batch id, --latest or --all")
+    if args.failed and args.all:
+        parser.error("--failed applies to one batch; it cannot be combined with --all")
+    if args.limit is not None and not args.all:
+        parser.error("--limit applies to --all")
+    color = not args.json and use_color(args.color, out)
+
+    conn_id = resolve_conn_id(args.conn)
+    db = open_database(conn_id)
+    try:
+        if args.all:
+            return _show_all(db, conn_id, args, out, color)
+        return _show_one(db, conn_id, args, out, err, color)
+    finally:
+        db.close()
+
+
+def _show_all(db: Any, conn_id: str, args: argparse.Namespace, out: TextIO, color: bool) -> int:
+    try:
+        batches = fetch_latest_batches(db, args.limit or 20)
+        counts = fetch_status_counts(db, [str(b["batch_id"]) for b in batches])
+    except CliError:
+        raise
+    except Exception as exc:
+        raise _query_error(exc, conn_id) from None
+    batches = [report.with_counts(b, counts.get(str(b["batch_id"]))) for b in batches]
+    if args.json:
+        out.write(report.dumps(report.batches_to_json(batches)) + "\n")
+    else:
+        out.write(report.render_batch_list(batches, color=color, tz=args.tz, program=PROG))
+    return 0
+
+
+def _show_one(db: Any, conn_id: str, args: argparse.Namespace, out: TextIO, err: TextIO, color: bool) -> int:
+    try:
+        if args.batch_id:
+            batch = fetch_batch(db, args.batch_id)
+            if batch is None:
+                raise CliError(f"batch {args.batch_id!r} not found in sync_batches of connection {conn_id!r} "
+                               f"(list them with: {PROG} sync-status --all)")
+        else:
+            latest = fetch_latest_batches(db, 1)
+            batch = latest[0] if latest else None
+            if batch is None:
+                if args.json:
+                    out.write("null\n")
+                else:
+                    out.write(f"No sync batches found in connection {conn_id!r}.\n")
+                return 0
+        progress = fetch_progress(db, str(batch["batch_id"]))
+    except CliError:
+        raise
+    except Exception as exc:
+        raise _query_error(exc, conn_id) from None
+    if args.json:
+        out.write(report.dumps(report.batch_to_json(batch, progress, failed_only=args.failed)) + "\n")
+    else:
+        out.write(report.render_batch_detail(batch, progress, failed_only=args.failed, color=color,
+                                             error_width=args.error_width, tz=args.tz))
+    return 0
+
+
+# -- the parser ------------------------------------------------------------------------------------
+# Each entry adds one subcommand to the subparsers and sets ``func(args, out, err) -> int`` as its
+# default. Add commands such as ``recalculate-progress`` or ``export-report`` here.
+COMMANDS: list[Callable[[Any], None]] = [add_sync_status]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Operate the Airflow sync bundle from a shell: status of sync batches and more.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run the CLI; returns the exit code (argparse usage errors exit with 2 via SystemExit)."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args, out, err) or 0)
+    except CliError as exc:
+        err.write(f"error: {exc}\n")
+        return exc.code
+    except KeyboardInterrupt:
+        err.write("interrupted\n")
+        return 130
+    except BrokenPipeError:  # e.g. piped into `head`
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        except OSError:
+            pass
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,278 @@
+"""Reading a branch table in one consistent snapshot, streamed in chunks.
+
+PostgreSQL to PostgreSQL streams COPY text rows (no Python value per field); every other pair
+streams tuples from a server-side cursor. Each chunk carries the key of its last row, the
+checkpoint a resumed sync continues from.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from include.db import Database
+from include.sync.columns import Column
+
+
+@dataclass
+class Chunk:
+    rows: list[Any]  # COPY text lines (bytes-like) or tuples
+    copy_format: bool
+    last_key: list[Any] | None  # encoded key values of the last row (see encode_value)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+# -- key values: stored as JSON in sync_state, bound back with the column's exact type ----------------
+def encode_value(value: Any) -> list[Any]:
+    """A tagged, JSON-safe form of one key value that decodes to the same type."""
+    if value is None:
+        return ["n", None]
+    if isinstance(value, bool):
+        return ["bool", value]
+    if isinstance(value, int):
+        return ["i", value]
+    if isinstance(value, float):
+        return ["f", value]
+    if isinstance(value, Decimal):
+        return ["dec", str(value)]
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc)  # watermarks are kept in UTC
+        return ["dt", value.isoformat()]
+    if isinstance(value, dt.date):
+        return ["d", value.isoformat()]
+    if isinstance(value, dt.time):
+        return ["t", value.isoformat()]
+    if isinstance(value, (bytes, memoryview)):
+        return ["b", base64.b64encode(bytes(value)).decode()]
+    return ["s", str(value)]
+
+
+def decode_value(tagged: Sequence[Any]) -> Any:
+    tag, value = tagged
+    return {
+        "n": lambda v: None, "bool": bool, "i": int, "f": float, "dec": Decimal,
+        "dt": dt.datetime.fromisoformat, "d": dt.date.fromisoformat, "t": dt.time.fromisoformat,
+        "b": base64.b64decode, "s": str, "pg": str,
+    }[tag](value)
+
+
+def as_text(tagged: Sequence[Any]) -> str | None:
+    """The value as text a PostgreSQL cast parses (for ``CAST(%s AS type)``)."""
+    value = decode_value(tagged)
+    if value is None:
+        return None
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return "\\x" + value.hex()
+    return str(value)
+
+
+_COPY_ESCAPES = {ord("b"): b"\b", ord("f"): b"\f", ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t",
+                 ord("v"): b"\v", ord("\\"): b"\\"}
+
+
+def copy_field(raw: bytes) -> str | None:
+    r"""One field of a COPY text row, unescaped (``\N`` is NULL)."""
+    if raw == b"\\N":
+        return None
+    if b"\\" not in raw:
+        return raw.decode()
+    out = bytearray()
+    i = 0
+    while i < len(raw):
+        ch = raw[i]
+        if ch == 0x5C and i + 1 < len(raw):
+            nxt = raw[i + 1]
+            if nxt in _COPY_ESCAPES:
+                out += _COPY_ESCAPES[nxt]
+                i += 2
+                continue
+            if 0x30 <= nxt <= 0x37:
+                j = i + 1
+                while j < len(raw) and j < i + 4 and 0x30 <= raw[j] <= 0x37:
+                    j += 1
+                out.append(int(raw[i + 1:j], 8) & 0xFF)
+                i = j
+                continue
+            if nxt == ord("x"):
+                j = i + 2
+                while j < len(raw) and j < i + 4 and chr(raw[j]) in "0123456789abcdefABCDEF":
+                    j += 1
+                out.append(int(raw[i + 2:j], 16))
+                i = j
+                continue
+            out.append(nxt)
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return out.decode()
+
+
+# -- the reader ------------------------------------------------------------------------------------------
+class SourceReader:
+    """Reads one table of one branch inside a REPEATABLE READ, read-only snapshot."""
+
+    def __init__(self, db: Database, table: str, columns: list[Column], branch_value: str | None,
+                 copy_format: bool, chunk_rows: int):
+        self.db = db
+        self.table = table
+        self.columns = columns
+        self.branch_value = branch_value
+        self.copy_format = copy_format and db.dialect == "postgresql"
+        self.chunk_rows = chunk_rows
+        self._by_name = {c.name: c for c in columns}
+
+    @property
+    def output_columns(self) -> list[str]:
+        """Column order of every row read (the branch column last, when there is one)."""
+        return [c.name for c in self.columns] + (["sync_branch"] if self.branch_value is not None else [])
+
+    def begin(self, cursor_column: str | None) -> str | None:
+        """Open the snapshot; return the source's clock in the cursor's type (JSON of the tagged
+        value), for temporal cursors on PostgreSQL: the next run's look-back window starts there."""
+        raw = self.db.raw
+        if self.db.dialect == "postgresql":
+            import psycopg
+
+            raw.rollback()
+            raw.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            raw.read_only = True
+            with raw.cursor() as cur:
+                cur.execute("SET LOCAL work_mem = '64MB'")  # keyset ORDER BY sorts in memory
+                column = self._by_name.get(cursor_column or "")
+                if column is not None and column.kind in ("timestamp", "timestamptz", "date"):
+                    cur.execute(f"SELECT CAST(now() AS {column.pg_type})")
+                    return json.dumps(encode_value(cur.fetchone()[0]))
+            return None
+        if self.db.dialect == "mysql":
+            with raw.cursor() as cur:
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+            return None
+        raw.execute("BEGIN")
+        return None
+
+    def end(self) -> None:
+        try:
+            self.db.raw.rollback()
+        except Exception:
+            self.db.close()
+
+    def _bind(self, column: Column, tagged: Sequence[Any]) -> tuple[str, Any]:
+        if self.db.dialect == "postgresql":
+            return f"CAST(%s AS {column.pg_type})", as_text(tagged)
+        return "%s", decode_value(tagged)
+
+    def after_key(self, key_columns: Sequence[str], key: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
+        """SQL for "rows after this (cursor, pk...) key" in keyset order (NULL cursors first)."""
+        q = self.db.quote
+        cols = [self._by_name[name] for name in key_columns]
+        binds = [self._bind(c, v) for c, v in zip(cols, key)]
+        cursor_col, pk_cols = cols[0], cols[1:]
+        pk_sql = f"({', '.join(q(c.name) for c in pk_cols)}) > ({', '.join(b[0] for b in binds[1:])})"
+        if key[0][1] is None:
+            return (f"(({q(cursor_col.name)} IS NULL AND {pk_sql}) OR {q(cursor_col.name)} IS NOT NULL)",
+                    [b[1] for b in binds[1:]])
+        all_cols = ", ".join(q(c.name) for c in cols)
+        return f"({all_cols}) > ({', '.join(b[0] for b in binds)})", [b[1] for b in binds]
+
+    def window(self, key_columns: Sequence[str], since: Any, until_key: Sequence[Sequence[Any]]
+               ) -> tuple[str, list[Any]]:
+        """SQL for the look-back window: cursor >= since, up to and including the checkpoint key."""
+        after_sql, after_params = self.after_key(key_columns, until_key)
+        cursor_col = self._by_name[key_columns[0]]
+        bind_sql, bind_value = self._bind(cursor_col, encode_value(since))
+        return (f"{self.db.quote(cursor_col.name)} >= {bind_sql} AND NOT ({after_sql})",
+                [bind_value, *after_params])
+
+    def order_by(self, key_columns: Sequence[str]) -> str:
+        q = self.db.quote
+        nulls_first = " NULLS FIRST" if self.db.dialect == "postgresql" else ""
+        return ", ".join([q(key_columns[0]) + nulls_first, *(q(c) for c in key_columns[1:])])
+
+    def read(self, where: str | None = None, params: Sequence[Any] = (), key_columns: Sequence[str] = ()
+             ) -> Iterator[Chunk]:
+        """Stream the selected rows in chunks, ordered by ``key_columns`` when given."""
+        q = self.db.quote
+        select = [q(c.name) for c in self.columns]
+        params = list(params)
+        if self.branch_value is not None:
+            select.append("CAST(%s AS VARCHAR(64))" if self.db.dialect != "mysql" else "CAST(%s AS CHAR(64))")
+            params.insert(0, self.branch_value)
+        sql = f"SELECT {', '.join(select)} FROM {q(self.table)}"
+        if where:
+            sql += f" WHERE {where}"
+        if key_columns:
+            sql += f" ORDER BY {self.order_by(key_columns)}"
+        key_index = [self.output_columns.index(name) for name in key_columns]
+        if self.copy_format:
+            yield from self._read_copy(sql, params, key_index)
+        else:
+            yield from self._read_tuples(sql, params, key_index)
+
+    def _read_copy(self, sql: str, params: list[Any], key_index: list[int]) -> Iterator[Chunk]:
+        with self.db.raw.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT", params) as copy:
+            rows: list[Any] = []
+            for line in copy:
+                rows.append(line)
+                if len(rows) >= self.chunk_rows:
+                    yield Chunk(rows, True, self._copy_key(rows[-1], key_index))
+                    rows = []
+            if rows:
+                yield Chunk(rows, True, self._copy_key(rows[-1], key_index))
+
+    @staticmethod
+    def _copy_key(line: Any, key_index: list[int]) -> list[Any] | None:
+        if not key_index:
+            return None
+        fields = bytes(line).rstrip(b"\n").split(b"\t")
+        key = []
+        for i in key_index:
+            text = copy_field(fields[i])
+            key.append(["n", None] if text is None else ["pg", text])
+        return key
+
+    def _read_tuples(self, sql: str, params: list[Any], key_index: list[int]) -> Iterator[Chunk]:
+        raw = self.db.raw
+        if self.db.dialect == "postgresql":
+            cur = raw.cursor(name=f"sync_read_{uuid.uuid4().hex[:12]}")
+            cur.itersize = min(self.chunk_rows, 10_000)
+        elif self.db.dialect == "mysql":
+            import MySQLdb.cursors
+
+            cur = raw.cursor(MySQLdb.cursors.SSCursor)  # unbuffered: the driver keeps no full result
+        else:
+            cur = raw.cursor()
+        try:
+            cur.execute(self.db.sql(sql), params)
+            while True:
+                rows = cur.fetchmany(self.chunk_rows)
+                if not rows:
+                    break
+                last = rows[-1]
+                yield Chunk(list(rows), False, [encode_value(last[i]) for i in key_index] if key_index else None)
+        finally:
+            cur.close()
+
+
+def json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (dt.date, dt.datetime, dt.time)):
+        return value.isoformat()
+    return str(value)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, default=json_default, sort_keys=True)
