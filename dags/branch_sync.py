@@ -55,8 +55,8 @@ TABLE_NAMES = sorted({name for s in CONFIG.tables for name in (s.table, s.model)
     doc_md=__doc__,
     tags=["sync", "branches", "central_db"],
     default_args={
-        "retries": 3,
-        "retry_delay": dt.timedelta(seconds=30),
+        "retries": CONFIG.retries,
+        "retry_delay": dt.timedelta(seconds=CONFIG.retry_delay_seconds),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": dt.timedelta(minutes=10),
     },

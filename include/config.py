@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -65,7 +65,8 @@ class SyncConfig:
     pool_slots: int = 4
     chunk_rows: int = 50_000
     schedule: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    retries: int = 3
+    retry_delay_seconds: int = 30
 
     def table(self, name_or_model: str) -> TableSpec:
         for spec in self.tables:
@@ -182,6 +183,8 @@ def parse_config(raw: Any, path: Path) -> SyncConfig:
         pool_slots=_int(raw.get("pool_slots", 4), f"{where}: 'pool_slots'", minimum=1),
         chunk_rows=_int(raw.get("chunk_rows", 50_000), f"{where}: 'chunk_rows'", minimum=1),
         schedule=schedule,
+        retries=_int(raw.get("retries", 3), f"{where}: 'retries'", minimum=0),
+        retry_delay_seconds=_int(raw.get("retry_delay_seconds", 30), f"{where}: 'retry_delay_seconds'", minimum=1),
     )
 
 

@@ -61,18 +61,28 @@ class MySqlWriter(Writer):
         return " ON DUPLICATE KEY UPDATE " + ", ".join(f"{self.q(c)} = VALUES({self.q(c)})" for c in cols)
 
     def _counts(self, cur: Cursor, rows: int, affected: int) -> Counts:
-        """Exact inserted/updated/unchanged split from the server's statement report."""
+        """Exact inserted/updated/unchanged split from the server's statement report.
+
+        Affected rows count 1 per insert, 2 per update, 0 per unchanged row. MariaDB's
+        "Duplicates" counts the rows it changed; MySQL's counts every duplicate-key row."""
         info = cur.db.raw.info()
         if isinstance(info, str):
             info = info.encode()
         match = _INFO.search(info or b"")
-        if match:
-            records, duplicates = int(match.group(1)), int(match.group(2))
-            inserted = records - duplicates
-        else:  # single-row statements carry no report: 1 insert, 2 update, 0 unchanged
-            inserted = 1 if affected == 1 else 0
-        updated = (affected - inserted) // 2
+        if match is None:  # single-row statements carry no report
+            inserted, updated = (1, 0) if affected == 1 else (0, 1 if affected == 2 else 0)
+        elif self._mariadb(cur):
+            updated = int(match.group(2))
+            inserted = affected - 2 * updated
+        else:
+            inserted = int(match.group(1)) - int(match.group(2))
+            updated = (affected - inserted) // 2
         return Counts(processed=inserted + updated, skipped=rows - inserted - updated)
+
+    def _mariadb(self, cur: Cursor) -> bool:
+        if not hasattr(self, "_is_mariadb"):
+            self._is_mariadb = "mariadb" in cur.db.raw.get_server_info().lower()
+        return self._is_mariadb
 
     def prepare(self, cur: Cursor) -> None:
         cur.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.q(self.stage_table)} LIKE {self.q(self.table)}")

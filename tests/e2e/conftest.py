@@ -6,7 +6,7 @@
   (``AIRFLOW_CONN_*``, ``SYNC_CONFIG`` ...).  Deployments are cached by their ``extra_env``, so tests
   asking for the same env share one; all are stopped (and their databases dropped) at session end.
   Each deployment costs ~20 s to start and three resident processes, so group tests by env.
-* ``airflow_extra_env`` (session, default ``{}``): the env of the shared ``airflow_server``.  Override
+* ``airflow_extra_env`` (session): the env of the shared ``airflow_server``.  Override
   it with a *session-scoped* fixture of the same name in this file if the whole suite needs one.
 
 Connections and Variables can also be created at run time through the API (``POST /connections``,
@@ -25,14 +25,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from airflow_server import AirflowServer, PostgresUnavailable  # noqa: E402
 
-# The harness starts processes and polls; a test may legitimately take minutes.
 AirflowServerFactory = Callable[..., AirflowServer]
 
 
 @pytest.fixture(scope="session")
 def airflow_extra_env() -> dict[str, str]:
-    """Extra environment of the shared ``airflow_server`` deployment."""
-    return {}
+    """Extra environment of the shared ``airflow_server`` deployment.
+
+    ``E2E_HARNESS_MARKER`` lets the smoke test prove that the extra env reaches the dag-processor
+    and the task processes; keep it (or drop that assertion) when changing this.
+    """
+    return {"E2E_HARNESS_MARKER": "harness-smoke"}
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,70 @@
+"""The embedded demo: SQLite branch databases with generated ERP data, no servers needed.
+
+``python -m include.demo env`` prints the environment (connections as JSON ``AIRFLOW_CONN_*``
+variables, ``SYNC_CONFIG``) for a shell to ``eval``; ``python -m include.demo generate`` (re)creates
+the branch files. ``scripts/demo.sh`` runs both, then the DAG.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from include.config import REPO_ROOT, load_config
+
+DEMO_DIR = REPO_ROOT / "data" / "demo"
+DEMO_CONFIG = REPO_ROOT / "config" / "demo.yaml"
+SIZES = {"ad_org": 17, "m_product": 3000, "c_bpartner": 800, "c_invoice": 2500, "c_invoiceline": 6000,
+         "m_pricelist": 40}
+
+
+def connections() -> dict[str, str]:
+    config = load_config(DEMO_CONFIG)
+    conns = {conn: str(DEMO_DIR / f"{conn}.db") for conn in config.connections}
+    conns[config.target] = str(DEMO_DIR / "central.db")
+    return conns
+
+
+def env() -> dict[str, str]:
+    out = {"SYNC_CONFIG": str(DEMO_CONFIG)}
+    for conn_id, path in connections().items():
+        out[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps({"conn_type": "sqlite", "host": path})
+    return out
+
+
+def generate() -> None:
+    """Fresh branch files (each with its own rows) and an empty central database."""
+    import os
+
+    from include import demo_data
+    from include.db import Database
+
+    os.environ.update(env())
+    DEMO_DIR.mkdir(parents=True, exist_ok=True)
+    config = load_config(DEMO_CONFIG)
+    for path in DEMO_DIR.glob("*.db*"):
+        path.unlink()
+    for number, conn in enumerate(config.connections, start=1):
+        sizes = {t: n for t, n in SIZES.items()
+                 if any(s.table == t and (s.per_branch or s.single_source == conn) for s in config.tables)}
+        with Database(conn) as db:
+            demo_data.populate(db, number, sizes)
+        print(f"generated {conn}: {', '.join(f'{t} {n:,}' for t, n in sizes.items())}")
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["env"]:
+        for key, value in env().items():
+            print(f"export {key}={shlex.quote(value)}")
+        return 0
+    if argv[:1] == ["generate"]:
+        generate()
+        return 0
+    print("usage: python -m include.demo env|generate", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
