@@ -114,7 +114,9 @@ def branch_sync():
 
     planned = plan()
     groups = []
-    for step, trigger_rule in (("step1", "all_success"), ("step2", "all_done_min_one_success")):
+    # Step 2 starts when step 1 is done, whatever its outcome (one failed table stops nothing);
+    # if planning failed, its selectors fail for want of the plan's output.
+    for step, trigger_rule in (("step1", "all_success"), ("step2", "all_done")):
         with TaskGroup(step, tooltip="single-source tables" if step == "step1" else "tables of every branch") as group:
             for connection in STEPS[step]:
                 selected = tables.override(task_id=f"{connection}_tables", trigger_rule=trigger_rule)(

@@ -204,8 +204,12 @@ def finalize(context: Mapping[str, Any]) -> dict[str, Any]:
     for step, conns in step_connections(config).items():
         for conn in conns:
             task_id = task_id_for(step, conn)
+            unexpanded = task_states.get(task_id)  # the mapped task never expanded (upstream failed)
             for index, table in enumerate(planned.get(xcom_key(step, conn)) or []):
-                states[(conn, table)] = task_states.get(f"{task_id}_{index}", task_states.get(task_id))
+                state = task_states.get(f"{task_id}_{index}")
+                if state is None and unexpanded in ("upstream_failed", "failed"):
+                    state = "upstream_failed"
+                states[(conn, table)] = state
     with Database(config.target) as db:
         repaired = tracking.repair_from_task_states(db, batch_id, states, "the task ended without reporting")
         if repaired:

@@ -337,6 +337,8 @@ def repair_from_task_states(db: Database, batch_id: str, states: Mapping[tuple[s
                   "skipped": "skipped"}.get(ti_state or "")
         if target is None or row["status"] == target or (target == "skipped" and row["status"] == "completed"):
             continue
+        if ti_state == "upstream_failed":
+            reason = "not run: an upstream task failed"
         error = None if target != "failed" else (row["error_message"] or reason)
         mark_finished(db, batch_id, pair[0], pair[1], target, error)
         changed += 1
