@@ -12,7 +12,6 @@ from include.sync.writer import Counts, Writer
 
 # Types without an equality operator are compared as text when detecting changed rows.
 _NO_EQUALITY = {"json", "xml", "point", "line", "lseg", "box", "path", "polygon", "circle"}
-_BLOCK_ROWS = 2000
 
 
 def _adapt(value: Any) -> Any:
@@ -31,9 +30,7 @@ class PostgresWriter(Writer):
     def _copy(self, cur: Cursor, table: str, chunk: Chunk) -> None:
         with cur.raw.copy(f"COPY {self.q(table)} ({self.col_list}) FROM STDIN") as copy:
             if chunk.copy_format:
-                rows = chunk.rows
-                for i in range(0, len(rows), _BLOCK_ROWS):
-                    copy.write(b"".join(rows[i:i + _BLOCK_ROWS]))
+                copy.write(chunk.rows)
             else:
                 for row in chunk.rows:
                     copy.write_row([_adapt(v) for v in row])

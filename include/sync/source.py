@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import queue
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,12 +24,17 @@ from include.sync.columns import Column
 
 @dataclass
 class Chunk:
-    rows: list[Any]  # COPY text lines (bytes-like) or tuples
+    rows: Any  # COPY text rows as one bytes blob (copy_format), or a list of tuples
     copy_format: bool
     last_key: list[Any] | None  # encoded key values of the last row (see encode_value)
+    count: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.copy_format:
+            self.count = len(self.rows)
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return self.count
 
 
 # -- key values: stored as JSON in sync_state, bound back with the column's exact type ----------------
@@ -216,21 +223,23 @@ class SourceReader:
         if key_columns:
             sql += f" ORDER BY {self.order_by(key_columns)}"
         key_index = [self.output_columns.index(name) for name in key_columns]
-        if self.copy_format:
-            yield from self._read_copy(sql, params, key_index)
-        else:
-            yield from self._read_tuples(sql, params, key_index)
+        reading = self._read_copy(sql, params, key_index) if self.copy_format else self._read_tuples(sql, params, key_index)
+        # Read the next chunk while the caller writes this one, as a COPY | COPY pipe does.
+        yield from prefetched(reading, depth=2)
 
     def _read_copy(self, sql: str, params: list[Any], key_index: list[int]) -> Iterator[Chunk]:
+        # One blob per chunk: a million row objects in a list cost more than reading them.
         with self.db.raw.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT", params) as copy:
-            rows: list[Any] = []
+            buffer, count, last = bytearray(), 0, b""
             for line in copy:
-                rows.append(line)
-                if len(rows) >= self.chunk_rows:
-                    yield Chunk(rows, True, self._copy_key(rows[-1], key_index))
-                    rows = []
-            if rows:
-                yield Chunk(rows, True, self._copy_key(rows[-1], key_index))
+                buffer += line
+                count += 1
+                last = line
+                if count >= self.chunk_rows:
+                    yield Chunk(bytes(buffer), True, self._copy_key(last, key_index), count)
+                    buffer, count = bytearray(), 0
+            if count:
+                yield Chunk(bytes(buffer), True, self._copy_key(last, key_index), count)
 
     @staticmethod
     def _copy_key(line: Any, key_index: list[int]) -> list[Any] | None:
@@ -264,6 +273,51 @@ class SourceReader:
                 yield Chunk(list(rows), False, [encode_value(last[i]) for i in key_index] if key_index else None)
         finally:
             cur.close()
+
+
+def prefetched(items: Iterator[Chunk], depth: int) -> Iterator[Chunk]:
+    """Run ``items`` in a thread, ``depth`` chunks ahead of the consumer. Errors of the producer
+    surface in the consumer; a consumer that stops early stops the producer before returning."""
+    done = object()
+    slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        slots.put(item, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(done)
+        except BaseException as exc:  # handed to the consumer
+            slots.put(exc)
+        finally:
+            if stop.is_set() and hasattr(items, "close"):
+                items.close()  # type: ignore[union-attr]
+
+    thread = threading.Thread(target=produce, name="sync-source-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                slots.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        thread.join()
 
 
 def json_default(value: Any) -> Any:

@@ -1,0 +1,92 @@
+"""Every DAG file imports cleanly and cheaply: no import errors, no connection lookup or database
+query while parsing, tags, retries and docs present; branch_sync scales past max_map_length."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.sync_helpers import write_config
+
+DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
+
+
+def _dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS_DIR))
+
+
+@pytest.fixture
+def no_io_while_parsing(monkeypatch):
+    """Fail on any connection lookup or network connection during parsing."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.definitions.connection import Connection
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"connection/network access while parsing: {args!r}")
+
+    monkeypatch.setattr(BaseHook, "get_connection", classmethod(lambda cls, *a, **k: refuse(*a)))
+    monkeypatch.setattr(Connection, "get", classmethod(lambda cls, *a, **k: refuse(*a)))
+    monkeypatch.setattr(socket.socket, "connect", lambda self, *a: refuse(*a))
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: refuse(*a))
+
+
+def test_dags_import_without_errors_or_io(no_io_while_parsing):
+    started = time.monotonic()
+    bag = _dagbag()
+    assert not bag.import_errors, bag.import_errors
+    assert "branch_sync" in bag.dag_ids
+    # parse cost is reported, not asserted (timings belong in benchmarks/)
+    print(f"parsed {len(bag.dag_ids)} DAGs in {time.monotonic() - started:.2f}s")
+
+
+def test_dags_have_tags_docs_retries_and_fixed_start():
+    bag = _dagbag()
+    for dag_id, dag in bag.dags.items():
+        assert dag.tags, f"{dag_id} has no tags"
+        assert dag.doc_md and len(dag.doc_md.strip()) > 80, f"{dag_id} has no doc_md"
+        assert dag.catchup is False, dag_id
+        assert dag.start_date is not None and dag.start_date.tzinfo is not None, dag_id
+        for task in dag.tasks:
+            if task.task_id.endswith("_tables"):
+                continue  # pure XCom selectors: nothing to retry
+            assert task.retries >= 1, f"{dag_id}.{task.task_id} has no retries"
+
+
+def test_branch_sync_pools_labels_and_callbacks():
+    dag = _dagbag().dags["branch_sync"]
+    sync_tasks = [t for t in dag.tasks if t.task_id.startswith(("step1.", "step2.")) and not t.task_id.endswith("_tables")]
+    assert sync_tasks
+    for task in sync_tasks:
+        connection = task.task_id.split(".", 1)[1]
+        assert task.pool == f"sync_{connection}"
+        assert task.map_index_template == "{{ label }}"
+        for name in ("on_execute_callback", "on_success_callback", "on_failure_callback", "on_retry_callback",
+                     "on_skipped_callback"):
+            assert getattr(task, name), f"{task.task_id} lacks {name}"
+    assert dag.max_active_runs == 1
+    assert dag.get_task("finalize").trigger_rule == "all_done"
+
+
+def test_branch_sync_with_17_branches_and_120_tables_stays_under_max_map_length(tmp_path, monkeypatch):
+    from airflow.configuration import conf
+
+    from include.config import load_config, plan_pairs
+
+    branches = [f"pgsql_b{i:02d}" for i in range(17)]
+    tables = [{"table": f"t_{i:03d}", "model": f"T{i:03d}", "primary_key": ["id"], "cursor": "updated"}
+              for i in range(118)]
+    tables += [{"table": f"s_{i}", "model": f"S{i}", "primary_key": ["id"], "single_source": branches[0]}
+               for i in range(2)]
+    monkeypatch.setenv("SYNC_CONFIG", str(write_config(tmp_path / "big.yaml", "central_db", branches, tables)))
+    dag = _dagbag().dags["branch_sync"]
+    step2 = [t for t in dag.tasks if t.task_id.startswith("step2.") and not t.task_id.endswith("_tables")]
+    assert len(step2) == 17
+    plan = plan_pairs(load_config())
+    assert len(plan.pairs) == 17 * 118 + 2 == 2008
+    longest = max(len(v) for v in (*plan.step1.values(), *plan.step2.values()))
+    assert longest <= conf.getint("core", "max_map_length") < len(plan.pairs)
