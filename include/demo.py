@@ -54,6 +54,32 @@ def generate() -> None:
         print(f"generated {conn}: {', '.join(f'{t} {n:,}' for t, n in sizes.items())}")
 
 
+def seed_compose() -> None:
+    """docker-compose demo: create the branch databases named by the config and fill empty ones."""
+    import psycopg
+
+    from include import demo_data
+    from include.db import Database
+
+    config = load_config()
+    for number, conn_id in enumerate(config.connections, start=1):
+        db = Database(conn_id)
+        if db.dialect == "postgresql":
+            c = db.connection
+            with psycopg.connect(host=c.host, port=c.port or 5432, user=c.login, password=c.password,
+                                 dbname="postgres", autocommit=True) as admin:
+                if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (c.schema,)).fetchone():
+                    admin.execute(f'CREATE DATABASE "{c.schema}"')
+        with db:
+            has_data = db.run(lambda cur: cur.fetch(
+                "SELECT 1 FROM information_schema.tables WHERE table_name = 'c_invoice'"), what="check demo data")
+            if not has_data:
+                sizes = {t: n for t, n in SIZES.items()
+                         if any(s.table == t and (s.per_branch or s.single_source == conn_id) for s in config.tables)}
+                demo_data.populate(db, number, sizes)
+                print(f"seeded {conn_id}")
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["env"]:
         for key, value in env().items():

@@ -1,0 +1,8 @@
+# The bundle's Airflow image: the official 3.3.2 image plus the pinned requirements.
+FROM apache/airflow:3.3.2-python3.11
+USER root
+RUN apt-get update && apt-get install -y --no-install-recommends libmariadb-dev pkg-config gcc \
+    && rm -rf /var/lib/apt/lists/*
+USER airflow
+COPY requirements.txt /requirements.txt
+RUN pip install --no-cache-dir -r /requirements.txt

@@ -1,0 +1,94 @@
+"""branch_sync on a running Airflow (api-server, scheduler, dag-processor on PostgreSQL), driven
+only through the REST API and checked through the tracking tables: a failed pair is resumed by
+clearing its task instance, on the same run and the same batch."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from include import demo_data
+from include.db import Database
+from tests.integration.sync_helpers import fetch, run_sql, table_rows, write_config
+
+DAG_ID = "branch_sync"
+SIZES = {"m_product": 200, "c_invoice": 300, "m_pricelist": 15}
+TABLES = [
+    {"table": "m_product", "model": "MProduct", "primary_key": ["m_product_id"], "cursor": "updated",
+     "single_source": "pgsql_aa"},
+    {"table": "c_invoice", "model": "CInvoice", "primary_key": ["c_invoice_id"], "cursor": "updated"},
+    {"table": "m_pricelist", "model": "MPricelist", "primary_key": ["m_pricelist_id"]},
+]
+
+
+def test_clear_failed_pair_resumes_the_same_run_and_batch(airflow_server_factory, pg_database, connections,
+                                                           tmp_path_factory):
+    uris = {"pgsql_aa": pg_database("e2e_aa"), "pgsql_bb": pg_database("e2e_bb"), "central_db": pg_database("e2e_c")}
+    connections(uris)
+    for number, conn in enumerate(["pgsql_aa", "pgsql_bb"], start=1):
+        with Database(conn) as db:
+            demo_data.populate(db, number, SIZES if conn == "pgsql_aa" else {"c_invoice": 300, "m_pricelist": 15})
+    config = write_config(tmp_path_factory.mktemp("e2e") / "sync.yaml", "central_db", ["pgsql_aa", "pgsql_bb"],
+                          TABLES, retries=0, retry_delay_seconds=1)
+    env = {f"AIRFLOW_CONN_{k.upper()}": v for k, v in uris.items()} | {"SYNC_CONFIG": str(config)}
+    server = airflow_server_factory(env)
+    for conn in ("pgsql_aa", "pgsql_bb"):
+        server.api("POST", "pools", json={"name": f"sync_{conn}", "slots": 2})
+    server.wait_for_dag(DAG_ID)
+    server.unpause(DAG_ID)
+
+    # one branch lacks a table: only that pair fails, and the run says so
+    run_sql("pgsql_bb", "ALTER TABLE c_invoice RENAME TO c_invoice_moved")
+    run_id = server.trigger(DAG_ID, {})
+    assert server.wait_for_run(DAG_ID, run_id, timeout=240) == "failed", server.failure_report(DAG_ID, run_id)
+    batch = fetch("central_db", "SELECT * FROM sync_batches WHERE run_id = %s", (run_id,))[0]
+    assert (batch["status"], batch["total_tables"], batch["failed_tables"]) == ("failed", 5, 1)
+    rows = {(r["connection_name"], r["table_name"]): r for r in fetch(
+        "central_db", "SELECT * FROM sync_progress WHERE batch_id = %s", (batch["batch_id"],))}
+    assert rows[("pgsql_bb", "c_invoice")]["status"] == "failed"
+    assert "does not exist" in rows[("pgsql_bb", "c_invoice")]["error_message"]
+    done_before = {k: r["completed_at"] for k, r in rows.items() if r["status"] == "completed"}
+    assert len(done_before) == 4
+    tries_before = {(ti["task_id"], ti["map_index"]): ti["try_number"] for ti in server.task_instances(DAG_ID, run_id)}
+
+    # fix the source and clear the failed task instances through the REST API
+    run_sql("pgsql_bb", "ALTER TABLE c_invoice_moved RENAME TO c_invoice")
+    cleared = server.clear_failed(DAG_ID, run_id)
+    cleared_ids = {(ti["task_id"], ti["map_index"]) for ti in cleared}
+    assert ("step2.pgsql_bb", 0) in cleared_ids and ("step2.pgsql_aa", 0) not in cleared_ids
+    assert server.wait_for_run(DAG_ID, run_id, timeout=240) == "success", server.failure_report(DAG_ID, run_id)
+
+    after = fetch("central_db", "SELECT * FROM sync_batches WHERE batch_id = %s", (batch["batch_id"],))[0]
+    assert (after["status"], after["completed_tables"], after["failed_tables"], after["run_id"]) == (
+        "completed", 5, 0, run_id)
+    assert fetch("central_db", "SELECT COUNT(*) AS n FROM sync_batches")[0]["n"] == 1  # same batch, no new one
+    rows = {(r["connection_name"], r["table_name"]): r for r in fetch(
+        "central_db", "SELECT * FROM sync_progress WHERE batch_id = %s", (batch["batch_id"],))}
+    resumed = rows[("pgsql_bb", "c_invoice")]
+    assert (resumed["status"], resumed["retry_count"], resumed["records_processed"]) == ("completed", 1, 300)
+    assert {k: rows[k]["completed_at"] for k in done_before} == done_before  # completed pairs not touched
+    assert table_rows("central_db", "c_invoice", ["c_invoice_id"], "pgsql_bb") == table_rows(
+        "pgsql_bb", "c_invoice", ["c_invoice_id"])
+    tries_after = {(ti["task_id"], ti["map_index"]): ti["try_number"] for ti in server.task_instances(DAG_ID, run_id)}
+    assert tries_after[("step2.pgsql_bb", 0)] == tries_before[("step2.pgsql_bb", 0)] + 1
+    assert tries_after[("step2.pgsql_aa", 0)] == tries_before[("step2.pgsql_aa", 0)]
+    labels = {ti["rendered_map_index"] for ti in server.task_instances(DAG_ID, run_id) if ti["map_index"] >= 0}
+    assert "pgsql_bb.c_invoice" in labels
+
+    # each synced table announced itself as an asset event downstream DAGs can schedule on
+    events = server.api("GET", "assets/events", params={"source_dag_id": DAG_ID, "source_run_id": run_id,
+                                                        "limit": 100})["asset_events"]
+    assert {e["uri"] for e in events} >= {"sync://central_db/c_invoice", "sync://central_db/m_product"}
+
+
+def test_unknown_param_names_are_refused_by_the_rest_api(airflow_server_factory, pg_database, tmp_path_factory):
+    config = write_config(tmp_path_factory.mktemp("e2e-params") / "sync.yaml", "central_db", ["pgsql_aa"],
+                          TABLES[1:], retries=0)
+    server = airflow_server_factory({"SYNC_CONFIG": str(config)})
+    server.wait_for_dag(DAG_ID)
+    status = None
+    try:
+        server.api("POST", f"dags/{quote(DAG_ID)}/dagRuns", json={"logical_date": None, "conf": {"tables": ["nope"]}})
+    except Exception as exc:  # the harness raises with the HTTP status and body
+        status = getattr(exc, "status", None)
+        assert "nope" in str(exc) or "enum" in str(exc).lower()
+    assert status == 400
