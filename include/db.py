@@ -110,7 +110,6 @@ class Database:
     # -- connections ---------------------------------------------------------------------------
     def connect(self) -> Any:
         """A fresh DBAPI connection from the provider hook, not in autocommit mode."""
-        hook = self.connection.get_hook()
         if self.dialect == "sqlite":
             import sqlite3
 
@@ -121,7 +120,7 @@ class Database:
             raw.execute("PRAGMA busy_timeout=30000")
             raw.isolation_level = "DEFERRED"
             return raw
-        raw = hook.get_conn()
+        raw = self.connection.get_hook().get_conn()
         if self.dialect == "mysql":
             raw.autocommit(False)
             with raw.cursor() as cur:
