@@ -94,6 +94,7 @@ def plan(context: Mapping[str, Any]) -> dict[str, Any]:
             tracking.start_batch(db, batch_id, dag_run.dag_id, dag_run.run_id, options, pairs)
             remaining = pairs
             log.info("Created new batch: %s (%d pairs)", batch_id, len(pairs))
+        tracking.assign_tasks(db, batch_id, remaining)
     out: dict[str, Any] = {"batch_id": batch_id}
     for step, conns in step_connections(config).items():
         for conn in conns:
@@ -160,8 +161,7 @@ def _with_db(work: Any) -> None:
 
 def on_execute(context: Mapping[str, Any]) -> None:
     if pair := _pair_of(context):
-        ti = context["ti"]
-        _with_db(lambda db: tracking.mark_started(db, *pair, getattr(ti, "map_index", None)))
+        _with_db(lambda db: tracking.mark_started(db, *pair))
 
 
 def on_success(context: Mapping[str, Any]) -> None:
@@ -198,20 +198,9 @@ def finalize(context: Mapping[str, Any]) -> dict[str, Any]:
     if not planned or "batch_id" not in planned:
         raise AirflowFailException("planning did not complete (see the 'plan' task); no batch to finalize")
     batch_id = planned["batch_id"]
-    config = load_config()
     task_states = ti.get_task_states(dag_id=dag_run.dag_id, run_ids=[dag_run.run_id]).get(dag_run.run_id, {})
-    states: dict[tuple[str, str], str | None] = {}
-    for step, conns in step_connections(config).items():
-        for conn in conns:
-            task_id = task_id_for(step, conn)
-            unexpanded = task_states.get(task_id)  # the mapped task never expanded (upstream failed)
-            for index, table in enumerate(planned.get(xcom_key(step, conn)) or []):
-                state = task_states.get(f"{task_id}_{index}")
-                if state is None and unexpanded in ("upstream_failed", "failed"):
-                    state = "upstream_failed"
-                states[(conn, table)] = state
-    with Database(config.target) as db:
-        repaired = tracking.repair_from_task_states(db, batch_id, states, "the task ended without reporting")
+    with Database(load_config().target) as db:
+        repaired = tracking.reconcile_batch(db, batch_id, task_states, run_state="running")["repaired"]
         if repaired:
             log.warning("repaired %d progress rows from Airflow task states", repaired)
         result = tracking.finish_batch(db, batch_id)
@@ -236,12 +225,7 @@ def on_dag_run_end(context: Mapping[str, Any]) -> None:
     def work(db: Database) -> None:
         row = db.fetchone(f"SELECT batch_id, status FROM {db.quote(tracking.BATCHES)} WHERE dag_id = %s AND run_id = %s",
                           (dag_run.dag_id, dag_run.run_id))
-        if row is None or row["status"] != "running":
-            return  # finalize already decided, or the run never planned
-        open_rows = [r for r in tracking.get_progress(db, row["batch_id"]) if r["status"] in ("pending", "in_progress")]
-        for r in open_rows:
-            tracking.mark_finished(db, row["batch_id"], r["connection_name"], r["table_name"], "failed",
-                                   f"the DAG run ended ({getattr(dag_run, 'state', 'unknown')}) before this table finished")
-        tracking.finish_batch(db, row["batch_id"], "interrupted" if open_rows else None)
+        if row is not None and row["status"] == "running":  # else finalize already decided
+            tracking.reconcile_batch(db, row["batch_id"], {}, run_state=str(getattr(dag_run, "state", None) or "failed"))
 
     _with_db(work)

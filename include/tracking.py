@@ -185,6 +185,26 @@ def resume_batch(db: Database, batch_id: str, dag_id: str, run_id: str, options:
     return remaining
 
 
+def assign_tasks(db: Database, batch_id: str, pairs: Iterable[Pair]) -> None:
+    """Record which task instance (task id, map index) syncs each pair in the current run; pairs
+    outside this run (completed in an earlier run of a resumed batch) get no map index, so no
+    task state of this run is ever read as theirs."""
+    indexes: dict[str, int] = {}
+    rows = []
+    for p in pairs:
+        index = indexes.get(p.task_id, 0)
+        indexes[p.task_id] = index + 1
+        rows.append((p.task_id, index, batch_id, p.connection, p.table))
+
+    def write(cur: Cursor) -> None:
+        cur.execute(f"UPDATE {db.quote(PROGRESS)} SET map_index = NULL WHERE batch_id = %s", (batch_id,))
+        if rows:
+            cur.executemany(f"UPDATE {db.quote(PROGRESS)} SET task_id = %s, map_index = %s WHERE {_progress_where(db)}",
+                            rows)
+
+    db.run(write, what="record task of each pair")
+
+
 def _insert_pending(db: Database, cur: Cursor, batch_id: str, pairs: list[Pair], now: Any) -> None:
     if not pairs:
         return
@@ -199,7 +219,7 @@ def _progress_where(db: Database) -> str:
     return "batch_id = %s AND connection_name = %s AND table_name = %s"
 
 
-def mark_started(db: Database, batch_id: str, connection: str, table: str, map_index: int | None) -> None:
+def mark_started(db: Database, batch_id: str, connection: str, table: str) -> None:
     """A try begins: ``in_progress``; a row that was already past ``pending`` counts a retry
     (a cleared task or a resumed batch); the batch is ``running`` again."""
     now = db.ts(utcnow())
@@ -209,8 +229,8 @@ def mark_started(db: Database, batch_id: str, connection: str, table: str, map_i
             f"UPDATE {db.quote(PROGRESS)} SET "
             f"retry_count = retry_count + CASE WHEN status IN ('failed', 'in_progress', 'completed', 'skipped') "
             f"THEN 1 ELSE 0 END, status = 'in_progress', started_at = %s, completed_at = NULL, "
-            f"duration_seconds = NULL, error_message = NULL, map_index = %s, updated_at = %s WHERE {_progress_where(db)}",
-            (now, map_index, now, batch_id, connection, table),
+            f"duration_seconds = NULL, error_message = NULL, updated_at = %s WHERE {_progress_where(db)}",
+            (now, now, batch_id, connection, table),
         )
         cur.execute(
             f"UPDATE {db.quote(BATCHES)} SET status = 'running', completed_at = NULL, duration_seconds = NULL, "
@@ -323,23 +343,45 @@ def get_progress(db: Database, batch_id: str) -> list[dict[str, Any]]:
         f"SELECT * FROM {db.quote(PROGRESS)} WHERE batch_id = %s ORDER BY connection_name, table_name", (batch_id,))
 
 
-def repair_from_task_states(db: Database, batch_id: str, states: Mapping[tuple[str, str], str | None],
-                            reason: str) -> int:
-    """Make progress rows agree with Airflow's own task states (what a killed worker or a callback
-    that could not write never reported). Returns how many rows changed."""
-    rows = {(r["connection_name"], r["table_name"]): r for r in get_progress(db, batch_id)}
-    changed = 0
-    for pair, ti_state in states.items():
-        row = rows.get(pair)
-        if row is None:
-            continue
+TERMINAL_RUN_STATES = ("success", "failed")
+
+
+def reconcile_batch(db: Database, batch_id: str, task_states: Mapping[str, str | None],
+                    run_state: str | None) -> dict[str, Any]:
+    """Make a batch's progress rows agree with Airflow's own task states and derive its counts.
+
+    ``task_states`` is Airflow's map for the batch's current run (``task_id`` or
+    ``task_id_mapindex`` -> state); ``run_state`` the run's state, or None when the run no longer
+    exists. A pair whose task ended repairs to its final status (what a callback never wrote);
+    when the run has ended or vanished, pairs still open are failed with the reason and the batch
+    becomes ``interrupted``. Returns the repaired count and the batch's counts."""
+    repaired = 0
+    rows = get_progress(db, batch_id)
+    for row in rows:
+        if row["map_index"] is None or not row["task_id"]:
+            continue  # not part of the current run
+        state = task_states.get(f"{row['task_id']}_{row['map_index']}")
+        if state is None and task_states.get(row["task_id"]) in ("failed", "upstream_failed"):
+            state = "upstream_failed"  # the mapped task never expanded
         target = {"success": "completed", "failed": "failed", "upstream_failed": "failed",
-                  "skipped": "skipped"}.get(ti_state or "")
+                  "skipped": "skipped"}.get(state or "")
         if target is None or row["status"] == target or (target == "skipped" and row["status"] == "completed"):
             continue
-        if ti_state == "upstream_failed":
-            reason = "not run: an upstream task failed"
-        error = None if target != "failed" else (row["error_message"] or reason)
-        mark_finished(db, batch_id, pair[0], pair[1], target, error)
-        changed += 1
-    return changed
+        reason = "not run: an upstream task failed" if state == "upstream_failed" else \
+            "the task ended without reporting (worker lost?)"
+        mark_finished(db, batch_id, row["connection_name"], row["table_name"], target,
+                      None if target != "failed" else (row["error_message"] or reason))
+        repaired += 1
+    if run_state is not None and run_state not in TERMINAL_RUN_STATES:
+        return {"repaired": repaired, **refresh_batch_counts(db, batch_id)}
+    ended = "no longer exists" if run_state is None else f"ended ({run_state})"
+    open_rows = [r for r in get_progress(db, batch_id) if r["status"] in ("pending", "in_progress")]
+    for row in open_rows:
+        mark_finished(db, batch_id, row["connection_name"], row["table_name"], "failed",
+                      f"interrupted: the DAG run {ended} while this table was {row['status']}")
+    batch = get_batch(db, batch_id)
+    if open_rows or (batch and batch["status"] == "running"):
+        result = finish_batch(db, batch_id, "interrupted" if open_rows else None,
+                              f"the DAG run {ended}" if open_rows else None)
+        return {"repaired": repaired + len(open_rows), **result}
+    return {"repaired": repaired, **refresh_batch_counts(db, batch_id)}
