@@ -14,6 +14,8 @@ Airflow is imported only when a command needs a connection, so ``--help`` stays 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -84,12 +86,25 @@ def resolve_conn_id(conn_id: str | None) -> str:
         raise CliError(f"cannot tell which database holds the tracking tables: {exc}; pass --conn CONN_ID") from None
 
 
-def open_database(conn_id: str) -> Any:
+def logs_to_stderr(*streams: Any) -> None:
+    """Point log handlers that write to stdout (Airflow's default) at stderr: stdout carries
+    results only, so ``--json`` stays parseable even when a retry logs a warning."""
+    stdout_like = {id(s) for s in (*streams, sys.__stdout__) if s is not None}
+    loggers = [logging.getLogger(), *(logging.getLogger(n) for n in ("airflow", "include"))]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and id(getattr(handler, "stream", None)) in stdout_like:
+                handler.setStream(sys.stderr)
+
+
+def open_database(conn_id: str, out: TextIO | None = None) -> Any:
     """A :class:`include.db.Database` for ``conn_id`` (imports Airflow, hence late)."""
     try:
         from include.db import Database
 
-        return Database(conn_id)
+        db = Database(conn_id, retries=2)
+        logs_to_stderr(out)
+        return db
     except CliError:
         raise
     except Exception as exc:
@@ -214,7 +229,7 @@ def cmd_sync_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     color = not args.json and use_color(args.color, out)
 
     conn_id = resolve_conn_id(args.conn)
-    db = open_database(conn_id)
+    db = open_database(conn_id, out)
     try:
         if args.all:
             return _show_all(db, conn_id, args, out, color)
@@ -291,17 +306,21 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     err = err or sys.stderr
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args, out, err) or 0)
+        # Results go to `out`; anything libraries print (loggers created during the command
+        # default to sys.stdout) goes to stderr.
+        with contextlib.redirect_stdout(err):
+            return int(args.func(args, out, err) or 0)
     except CliError as exc:
         err.write(f"error: {exc}\n")
         return exc.code
     except KeyboardInterrupt:
         err.write("interrupted\n")
         return 130
-    except BrokenPipeError:  # e.g. piped into `head`
+    except BrokenPipeError:  # e.g. piped into `head`: not an error; silence the flush at exit
         try:
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
-        except OSError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, out.fileno())
+        except (OSError, ValueError, AttributeError):
             pass
         return 0
 

@@ -113,8 +113,11 @@ class Database:
         if self.dialect == "sqlite":
             import sqlite3
 
-            # The hook's URI handling differs across versions; the host is the file path.
+            # Airflow parses sqlite:////abs/file.db into schema '/abs/file.db' (host empty); the
+            # JSON form may use host. An empty path would silently open a throwaway database.
             path = self.connection.host or self.connection.schema or ""
+            if not path:
+                raise PermanentError(f"connection {self.conn_id!r} is sqlite without a database file path")
             raw = sqlite3.connect(path, timeout=30, isolation_level=None)
             raw.execute("PRAGMA journal_mode=WAL")
             raw.execute("PRAGMA busy_timeout=30000")
@@ -170,7 +173,7 @@ class Database:
             return value
         if self.dialect == "mysql":
             return value.replace(tzinfo=None)
-        return value.isoformat(sep=" ")
+        return value.isoformat(sep=" ", timespec="microseconds")  # fixed width: text order is time order
 
     @staticmethod
     def parse_ts(value: Any) -> datetime | None:

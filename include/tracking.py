@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from include.db import Cursor, Database
+from include.db import Cursor, Database, scrub
 
 BATCHES = "sync_batches"
 PROGRESS = "sync_progress"
@@ -262,9 +262,10 @@ def mark_finished(db: Database, batch_id: str, connection: str, table: str, stat
         cur.execute(
             f"UPDATE {db.quote(PROGRESS)} SET status = %s, completed_at = %s, duration_seconds = %s, "
             f"error_message = %s, updated_at = %s WHERE {_progress_where(db)}",
-            (status, db.ts(now), duration, (error or None) and error[:ERROR_MAX], db.ts(now), batch_id, connection,
-             table),
+            (status, db.ts(now), duration, (error or None) and scrub(error)[:ERROR_MAX], db.ts(now), batch_id,
+             connection, table),
         )
+        _derive_batch_counts(cur, batch_id)  # the batch row shows true progress while it runs
 
     db.run(write, what=f"mark pair {status}")
 
@@ -294,21 +295,22 @@ def add_counts(cur: Cursor, batch_id: str, connection: str, table: str, processe
 
 def refresh_batch_counts(db: Database, batch_id: str) -> dict[str, int]:
     """Derive the batch's counts from its progress rows (never incremented)."""
+    return db.run(lambda cur: _derive_batch_counts(cur, batch_id), what="refresh batch counts")
 
-    def write(cur: Cursor) -> dict[str, int]:
-        rows = cur.fetch(
-            f"SELECT status, COUNT(*) AS n FROM {db.quote(PROGRESS)} WHERE batch_id = %s GROUP BY status", (batch_id,))
-        counts = {r["status"]: int(r["n"]) for r in rows}
-        total = sum(counts.values())
-        cur.execute(
-            f"UPDATE {db.quote(BATCHES)} SET total_tables = %s, completed_tables = %s, failed_tables = %s, "
-            f"skipped_tables = %s, updated_at = %s WHERE batch_id = %s",
-            (total, counts.get("completed", 0), counts.get("failed", 0), counts.get("skipped", 0),
-             db.ts(utcnow()), batch_id),
-        )
-        return {"total": total, **counts}
 
-    return db.run(write, what="refresh batch counts")
+def _derive_batch_counts(cur: Cursor, batch_id: str) -> dict[str, int]:
+    db = cur.db
+    rows = cur.fetch(
+        f"SELECT status, COUNT(*) AS n FROM {db.quote(PROGRESS)} WHERE batch_id = %s GROUP BY status", (batch_id,))
+    counts = {r["status"]: int(r["n"]) for r in rows}
+    total = sum(counts.values())
+    cur.execute(
+        f"UPDATE {db.quote(BATCHES)} SET total_tables = %s, completed_tables = %s, failed_tables = %s, "
+        f"skipped_tables = %s, updated_at = %s WHERE batch_id = %s",
+        (total, counts.get("completed", 0), counts.get("failed", 0), counts.get("skipped", 0),
+         db.ts(utcnow()), batch_id),
+    )
+    return {"total": total, **counts}
 
 
 def finish_batch(db: Database, batch_id: str, status: str | None = None, error: str | None = None) -> dict[str, Any]:

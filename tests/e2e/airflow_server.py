@@ -157,8 +157,6 @@ def _format_log_content(content: list[Any]) -> str:
         if extras:
             line = f"{line}  {extras}"
         out.append(line)
-        if "sources" in item:
-            pass
     return "\n".join(out)
 
 
@@ -312,9 +310,7 @@ class AirflowServer:
 
     @staticmethod
     def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-        if proc.poll() is not None and sig == signal.SIGTERM:
-            # The leader is gone, but its group may still hold children.
-            pass
+        # Even when the leader is gone its group may still hold children: signal the group regardless.
         try:
             os.killpg(proc.pid, sig)  # started with start_new_session=True: pgid == pid
         except (ProcessLookupError, PermissionError):
@@ -531,7 +527,7 @@ class AirflowServer:
     # ------------------------------------------------------------------ REST API
 
     def api(self, method: str, path: str, *, expect_json: bool = True, **kwargs: Any) -> Any:
-        """Call the API (``path`` relative to ``/api/v2`` unless it starts with ``/``... see below).
+        """Call the REST API and return the parsed JSON.
 
         ``path`` may be ``"dags"``, ``"/dags"`` or ``"/api/v2/dags"``; ``/auth/...`` and
         ``/execution/...`` are left alone.  Returns the parsed JSON (None for an empty body); raises
@@ -614,7 +610,7 @@ class AirflowServer:
             dag = self.get_dag(dag_id)
             errors = self.import_errors()
             for err in errors:
-                key = f"{err.get('bundle_name')}:{err.get('filename')}:{err.get('timestamp')}"
+                key = f"{err.get('bundle_name')}:{err.get('filename')}:{err.get('stack_trace')}"
                 if key not in printed:
                     printed.add(key)
                     print(f"[e2e] import error while waiting for {dag_id}:\n{self.format_import_errors([err])}")

@@ -2,9 +2,9 @@
 
 The tracking tables are created and filled with :mod:`include.tracking` through an Airflow
 connection given in an ``AIRFLOW_CONN_*`` variable, then the CLI runs as a subprocess from the
-repo root, as a user would run it. SQLite always; PostgreSQL and MariaDB on 127.0.0.1 when they
-answer (each test session creates its own database and drops it afterwards). The same data gives
-the same JSON in every dialect.
+repo root, as a user would run it. SQLite, and PostgreSQL and MariaDB on 127.0.0.1 (fresh
+databases from the ``pg_database`` / ``mariadb_database`` fixtures of tests/conftest.py, dropped
+afterwards). The same data gives the same output in every dialect.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -36,15 +35,8 @@ def at(hour: int, minute: int, second: int, day: int = 8) -> datetime:
 # -- environment -----------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """An AIRFLOW_HOME of our own, for the subprocesses, and for this process when Airflow has
-    not been imported yet (set before its configuration is read)."""
-    home = str(tmp_path_factory.mktemp("airflow_home"))
-    previous = os.environ.get("AIRFLOW_HOME")
-    if "airflow" not in sys.modules and previous is None:
-        os.environ["AIRFLOW_HOME"] = home
-    yield home
-    if previous is None and os.environ.get("AIRFLOW_HOME") == home:
-        del os.environ["AIRFLOW_HOME"]
+    """An AIRFLOW_HOME for the CLI subprocesses (this process gets its own from tests/conftest.py)."""
+    return str(tmp_path_factory.mktemp("airflow_home"))
 
 
 def conn_env_var(conn_id: str) -> str:
@@ -103,8 +95,8 @@ def populate(conn_id: str) -> None:
                      t.Pair("pgsql_sby", "ad_org", "AdOrg", "sync_table")]
         t.start_batch(db, OLD, "branch_sync", "scheduled__2025-11-07T23:00:00+00:00", {"full_refresh": False},
                       old_pairs)
-        for i, p in enumerate(old_pairs):
-            t.mark_started(db, OLD, p.connection, p.table, i)
+        for p in old_pairs:
+            t.mark_started(db, OLD, p.connection, p.table)
             db.run(lambda cur, p=p: t.add_counts(cur, OLD, p.connection, p.table, 100, 1))
             t.mark_finished(db, OLD, p.connection, p.table, "completed")
         assert t.finish_batch(db, OLD)["status"] == "completed"
@@ -122,8 +114,8 @@ def populate(conn_id: str) -> None:
                  t.Pair("pgsql_jkt", "c_bpartner", "CBPartner", "sync_table")]
         t.start_batch(db, NEW, "branch_sync", "manual__2025-11-08T14:30:52+00:00",
                       {"connections": ["pgsql_lmp", "pgsql_sby", "pgsql_bdg", "pgsql_jkt"]}, pairs)
-        for i, p in enumerate(pairs[:4]):
-            t.mark_started(db, NEW, p.connection, p.table, i)
+        for p in pairs[:4]:
+            t.mark_started(db, NEW, p.connection, p.table)
         db.run(lambda cur: t.add_counts(cur, NEW, "pgsql_lmp", "ad_org", 17, 0))
         db.run(lambda cur: t.add_counts(cur, NEW, "pgsql_sby", "m_product", 15_000, 5))
         db.run(lambda cur: t.add_counts(cur, NEW, "pgsql_sby", "m_product", 234, 0))
@@ -145,8 +137,8 @@ def populate(conn_id: str) -> None:
                    started_at=started, completed_at=completed, duration_seconds=duration,
                    updated_at=completed or started or at(14, 30, 52))
 
-        stale = t.get_batch(db, NEW)
-        assert int(stale["completed_tables"]) == 0 and int(stale["total_tables"]) == 5
+        live = t.get_batch(db, NEW)  # the batch row's counts follow its pairs while it runs
+        assert (int(live["completed_tables"]), int(live["failed_tables"]), int(live["total_tables"])) == (2, 1, 5)
 
 
 def table_rows(text: str) -> list[list[str]]:
@@ -331,6 +323,16 @@ def test_missing_tracking_tables(tmp_path: Path, airflow_home):
     assert "Traceback" not in res.stderr
 
 
+def test_unreachable_database_keeps_stdout_clean(airflow_home):
+    """The retry warnings (Airflow logs to stdout by default) go to stderr; stdout stays empty."""
+    conns = {"status_down": "postgresql://postgres:s3cr3t-pw@127.0.0.1:1/nowhere"}
+    res = run_cli("sync-status", "--json", "--conn", "status_down", conns=conns, airflow_home=airflow_home)
+    assert res.returncode == 1
+    assert res.stdout == ""
+    assert "reconnecting" in res.stderr and "status_down" in res.stderr
+    assert "Traceback" not in res.stderr and "s3cr3t-pw" not in res.stderr
+
+
 def test_usage_errors_and_fast_help(airflow_home):
     for args in (["sync-status", "--all", "--failed"], ["sync-status", NEW, "--all"],
                  ["sync-status", "--latest", "--all"], ["sync-status", "--limit", "5"],
@@ -362,47 +364,20 @@ def test_use_color_auto(monkeypatch: pytest.MonkeyPatch):
 
 
 # -- PostgreSQL and MariaDB ------------------------------------------------------------------------
-def _postgres_database():
-    import psycopg2
-
-    name = f"status_cli_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=5)
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is not answering: {exc}")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+@pytest.fixture(params=["postgresql", "mysql"])
+def server_uri(request: pytest.FixtureRequest) -> str:
+    """A fresh database on the local PostgreSQL or MariaDB (tests/conftest.py drops it at the end)."""
+    factory = request.getfixturevalue("pg_database" if request.param == "postgresql" else "mariadb_database")
+    return factory("status_cli")
 
 
-def _mysql_database():
-    import MySQLdb
+def run_in_process(*args: str) -> tuple[int, str, str]:
+    """``main(argv)`` in this process (Airflow already imported here: saves a start-up per call)."""
+    from include.cli import main
 
-    name = f"status_cli_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = MySQLdb.connect(host="127.0.0.1", port=3306, user="root", passwd="", connect_timeout=5)
-    except MySQLdb.OperationalError as exc:
-        pytest.skip(f"MariaDB/MySQL on 127.0.0.1:3306 is not answering: {exc}")
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    try:
-        yield f"mysql://root@127.0.0.1:3306/{name}"
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        admin.close()
-
-
-@pytest.fixture(scope="session", params=["postgresql", "mysql"])
-def server_uri(request: pytest.FixtureRequest):
-    """A fresh database on the local server for this test session, dropped afterwards."""
-    yield from (_postgres_database() if request.param == "postgresql" else _mysql_database())
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(args), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
 
 
 def test_same_output_on_a_database_server(server_uri, sqlite_db, use_conn, airflow_home):
@@ -412,19 +387,24 @@ def test_same_output_on_a_database_server(server_uri, sqlite_db, use_conn, airfl
     populate("status_server")
     conns = {**sqlite_db, "status_server": server_uri}
 
-    for args in (["--json"], ["--all", "--json"], [OLD, "--json"], [NEW, "--failed"], ["--all"], []):
-        lite = run_cli("sync-status", *args, "--conn", "status_test", conns=conns, airflow_home=airflow_home)
-        server = run_cli("sync-status", *args, "--conn", "status_server", conns=conns, airflow_home=airflow_home)
-        assert lite.returncode == 0 and server.returncode == 0, server.stderr
-        if "--json" in args:
-            assert json.loads(server.stdout) == json.loads(lite.stdout), args
-        assert server.stdout == lite.stdout, args
-
-    doc = json.loads(run_cli("sync-status", NEW, "--json", "--conn", "status_server", conns=conns,
-                             airflow_home=airflow_home).stdout)
-    assert doc["completed_tables"] == 2 and doc["failed_tables"] == 1
+    # the real command line once per dialect
+    lite = run_cli("sync-status", "--json", "--conn", "status_test", conns=conns, airflow_home=airflow_home)
+    server = run_cli("sync-status", "--json", "--conn", "status_server", conns=conns, airflow_home=airflow_home)
+    assert lite.returncode == 0 and server.returncode == 0, server.stderr
+    assert server.stdout == lite.stdout
+    doc = json.loads(server.stdout)
+    assert doc["batch_id"] == NEW and doc["completed_tables"] == 2 and doc["failed_tables"] == 1
     assert doc["started_at"] == "2025-11-08T14:30:52.000000Z"
 
-    missing = run_cli("sync-status", "sync_20990101_000000_nOtThErE", "--conn", "status_server", conns=conns,
-                      airflow_home=airflow_home)
-    assert missing.returncode == 1 and "not found" in missing.stderr
+    # every view, in process
+    for args in (["--all", "--json"], [OLD, "--json"], [NEW, "--failed", "--json"], [NEW, "--failed"],
+                 ["--all"], [], ["--color", "always"], ["--tz", "Asia/Jakarta"]):
+        lite_code, lite_out, _ = run_in_process("sync-status", *args, "--conn", "status_test")
+        code, out, err = run_in_process("sync-status", *args, "--conn", "status_server")
+        assert lite_code == 0 and code == 0, err
+        assert out == lite_out, args
+        if "--json" in args:
+            json.loads(out)
+
+    code, out, err = run_in_process("sync-status", "sync_20990101_000000_nOtThErE", "--conn", "status_server")
+    assert code == 1 and out == "" and "not found" in err
