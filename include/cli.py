@@ -8,6 +8,13 @@ Commands (more are registered the same way, see :data:`COMMANDS`):
     Without a batch id or flag it shows the latest batch. Exit codes: 0 ok (also when there are
     no batches yet), 1 unknown batch or a database/config error, 2 bad usage.
 
+``recalculate-progress --batch-id X | --all [--json]``
+    Repair sync batches from their item rows and Airflow's task states (REST API, connection
+    ``airflow_api``); batches whose run ended or vanished become ``interrupted``.
+
+``pools [--apply]``
+    The per-branch pools of branch_sync (``sync_<conn_id>``), printed or created.
+
 Airflow is imported only when a command needs a connection, so ``--help`` stays fast.
 """
 
@@ -283,10 +290,89 @@ def _show_one(db: Any, conn_id: str, args: argparse.Namespace, out: TextIO, err:
     return 0
 
 
+# -- recalculate-progress ----------------------------------------------------------------------------
+def add_recalculate_progress(sub: Any) -> None:
+    p = sub.add_parser(
+        "recalculate-progress",
+        help="repair sync batches from their item rows and Airflow's own task states",
+        description="Recompute sync batch counts from sync_progress and the task states Airflow reports "
+                    "through its REST API (connection --api-conn: HTTP host/port of the api-server with "
+                    "login and password). A batch whose DAG run ended or vanished while it still says "
+                    "running becomes 'interrupted'.",
+    )
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--batch-id", action="append", metavar="BATCH_ID", help="a batch to repair (repeatable)")
+    which.add_argument("--all", action="store_true", help="every batch still 'running'")
+    p.add_argument("--json", action="store_true", help="print the per-batch results as JSON")
+    p.add_argument("--conn", metavar="CONN_ID", default=None, help="database with the tracking tables")
+    p.add_argument("--api-conn", metavar="CONN_ID", default="airflow_api",
+                   help="Airflow connection of the Airflow REST API (default: airflow_api)")
+    p.set_defaults(func=cmd_recalculate_progress)
+
+
+def cmd_recalculate_progress(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import json
+
+    from include.progress_reconcile import RestApiStates, reconcile_sync_batches
+
+    conn_id = resolve_conn_id(args.conn)
+    db = open_database(conn_id, out)
+    try:
+        states = RestApiStates(args.api_conn)
+    except Exception as exc:
+        raise CliError(f"cannot reach the Airflow REST API through connection {args.api_conn!r}: {_describe(exc)}") \
+            from None
+    try:
+        with db:
+            results = reconcile_sync_batches(db, states, args.batch_id)
+    except LookupError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        out.write(json.dumps(results, default=str, sort_keys=True, indent=2) + "\n")
+        return 0
+    if not results:
+        out.write("No running sync batches to recalculate.\n")
+    for r in results:
+        out.write(f"{r['batch_id']}: run {r['run_state'] or 'gone'} -> {r['status']}, "
+                  f"{r.get('completed', 0)}/{r['total']} completed, {r.get('failed', 0)} failed, "
+                  f"{r['repaired']} rows repaired\n")
+    return 0
+
+
+# -- pools --------------------------------------------------------------------------------------------
+def add_pools(sub: Any) -> None:
+    p = sub.add_parser("pools", help="show or create the per-branch pools of branch_sync",
+                       description="One pool sync_<conn_id> per source connection of the sync config, with "
+                                   "pool_slots slots. Without --apply: print them as JSON.")
+    p.add_argument("--apply", action="store_true", help="create or update them with 'airflow pools import'")
+    p.set_defaults(func=cmd_pools)
+
+
+def cmd_pools(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import json
+
+    from include.config import ConfigError, load_config
+    from include.pools import apply_pools, pool_specs
+
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+    if not args.apply:
+        out.write(json.dumps(pool_specs(config), indent=2, sort_keys=True) + "\n")
+        return 0
+    try:
+        apply_pools(config)
+    except RuntimeError as exc:
+        raise CliError(str(exc)) from None
+    out.write(f"{len(pool_specs(config))} pools set: {', '.join(pool_specs(config))}\n")
+    return 0
+
+
 # -- the parser ------------------------------------------------------------------------------------
 # Each entry adds one subcommand to the subparsers and sets ``func(args, out, err) -> int`` as its
 # default. Add commands such as ``recalculate-progress`` or ``export-report`` here.
-COMMANDS: list[Callable[[Any], None]] = [add_sync_status]
+COMMANDS: list[Callable[[Any], None]] = [add_sync_status, add_recalculate_progress, add_pools]
 
 
 def build_parser() -> argparse.ArgumentParser:

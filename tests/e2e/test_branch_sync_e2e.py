@@ -92,3 +92,52 @@ def test_unknown_param_names_are_refused_by_the_rest_api(airflow_server_factory,
         status = getattr(exc, "status", None)
         assert "nope" in str(exc) or "enum" in str(exc).lower()
     assert status == 400
+
+
+def test_recalculate_progress_marks_a_batch_whose_run_was_deleted_interrupted(
+        airflow_server_factory, pg_database, connections, tmp_path_factory, monkeypatch):
+    import json
+    import subprocess
+    import sys
+    import time
+
+    from tests.e2e.airflow_server import ADMIN_USER
+
+    uris = {"pgsql_aa": pg_database("e2e_ra"), "central_db": pg_database("e2e_rc")}
+    connections(uris)
+    with Database("pgsql_aa") as db:
+        demo_data.populate(db, 1, {"c_invoice": 50, "m_pricelist": 5})
+    config = write_config(tmp_path_factory.mktemp("e2e-rec") / "sync.yaml", "central_db", ["pgsql_aa"], TABLES[1:],
+                          retries=0)
+    env = {f"AIRFLOW_CONN_{k.upper()}": v for k, v in uris.items()} | {"SYNC_CONFIG": str(config)}
+    server = airflow_server_factory(env)
+    server.api("POST", "pools", json={"name": "sync_pgsql_aa", "slots": 0})  # the sync tasks can never start
+    server.wait_for_dag(DAG_ID)
+    server.unpause(DAG_ID)
+    run_id = server.trigger(DAG_ID, {})
+    deadline = time.monotonic() + 120
+    while not fetch("central_db", "SELECT 1 AS x FROM pg_tables WHERE tablename = 'sync_progress'") or not fetch(
+            "central_db", "SELECT batch_id FROM sync_batches WHERE run_id = %s", (run_id,)):
+        assert time.monotonic() < deadline, server.failure_report(DAG_ID, run_id)
+        time.sleep(1)
+    batch_id = fetch("central_db", "SELECT batch_id FROM sync_batches WHERE run_id = %s", (run_id,))[0]["batch_id"]
+    # an operator marks the stuck run failed (no task callback runs for that) and deletes it
+    server.api("PATCH", f"dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}", json={"state": "failed"})
+    server.api("DELETE", f"dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}", expect_json=False)
+
+    api_conn = json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": server.port, "login": ADMIN_USER,
+                           "password": server.password})
+    cli_env = {**__import__("os").environ, "AIRFLOW_CONN_AIRFLOW_API": api_conn, "SYNC_CONFIG": str(config)}
+    result = subprocess.run([sys.executable, "-m", "include.cli", "recalculate-progress", "--batch-id", batch_id,
+                             "--json"],
+                            capture_output=True, text=True, env=cli_env)
+    assert result.returncode == 0, result.stderr
+    assert server.password not in result.stdout + result.stderr
+    (summary,) = json.loads(result.stdout)
+    assert (summary["batch_id"], summary["run_state"]) == (batch_id, None)
+    batch = fetch("central_db", "SELECT * FROM sync_batches WHERE batch_id = %s", (batch_id,))[0]
+    assert (batch["status"], batch["failed_tables"], batch["total_tables"]) == ("interrupted", 2, 2)
+    errors = [r["error_message"] for r in fetch("central_db", "SELECT * FROM sync_progress WHERE batch_id = %s",
+                                                (batch_id,))]
+    # the DAG failure callback may have interrupted it first ("ended"); else the reconcile did ("no longer exists")
+    assert all("interrupted: the DAG run" in e and ("no longer exists" in e or "ended" in e) for e in errors)
