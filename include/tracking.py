@@ -387,3 +387,26 @@ def reconcile_batch(db: Database, batch_id: str, task_states: Mapping[str, str |
                               f"the DAG run {ended}" if open_rows else None)
         return {"repaired": repaired + len(open_rows), **result}
     return {"repaired": repaired, **refresh_batch_counts(db, batch_id)}
+
+
+def delete_old_batches(db: Database, cutoff: Any, dry_run: bool = False) -> dict[str, int]:
+    """Delete the rows of batches started before ``cutoff`` that are no longer running."""
+    old = (f"SELECT batch_id FROM {db.quote(BATCHES)} WHERE started_at < %s AND status <> 'running'")
+
+    def work(cur: Cursor) -> dict[str, int]:
+        ids = [r["batch_id"] for r in cur.fetch(old, (db.ts(cutoff),))]
+        if not ids or dry_run:
+            n = 0
+            if ids:
+                marks = ", ".join(["%s"] * len(ids))
+                n = int(cur.scalar(f"SELECT COUNT(*) FROM {db.quote(PROGRESS)} WHERE batch_id IN ({marks})", ids))
+            return {"sync_batches": len(ids), "sync_progress": n}
+        progress = batches = 0
+        for i in range(0, len(ids), 500):  # bounded statements
+            part = ids[i:i + 500]
+            marks = ", ".join(["%s"] * len(part))
+            progress += cur.execute(f"DELETE FROM {db.quote(PROGRESS)} WHERE batch_id IN ({marks})", part)
+            batches += cur.execute(f"DELETE FROM {db.quote(BATCHES)} WHERE batch_id IN ({marks})", part)
+        return {"sync_batches": batches, "sync_progress": progress}
+
+    return db.run(work, what="delete old tracking rows")

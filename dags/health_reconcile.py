@@ -1,0 +1,82 @@
+"""
+### health_reconcile: every 5 minutes, make the databases tell the truth
+
+* **whatsapp_sessions** compares the WhatsApp accounts in `app_db` with the WhatsApp service
+  (`whatsapp_service` connection: `GET /health`, `GET /api/sessions`). A session the database
+  calls `connected` that the service lacks is marked `disconnected` (after
+  `missing_checks_before_disconnect` reads in a row), with `auto_disconnected_at` and `reason`
+  merged into its metadata; with `auto_reconnect` it is re-created (`POST /api/sessions`), capped
+  per session and per run. If the service is down, slow, answers 5xx, malformed JSON or 401,
+  nothing changes and the task fails.
+* **batch_progress** repairs running `sync_batches` from Airflow's own task states (what a killed
+  worker never reported) and marks batches whose DAG run ended or vanished `interrupted`.
+* **housekeeping** deletes tracking rows of batches older than `retention_days` (default 30).
+
+`dry_run` writes nothing, calls nothing that changes state, and logs what it would do.
+Tuning: the Airflow Variable `health_reconcile` (JSON), see `include/health.py`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from include.health import DAG_ID
+
+# The schedule can be shortened for tests (seconds); production runs every 5 minutes.
+_INTERVAL = os.environ.get("HEALTH_RECONCILE_INTERVAL_SECONDS")
+SCHEDULE = dt.timedelta(seconds=int(_INTERVAL)) if _INTERVAL else "*/5 * * * *"
+
+
+@dag(
+    dag_id=DAG_ID,
+    schedule=SCHEDULE,
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=dt.timedelta(minutes=4),
+    doc_md=__doc__,
+    tags=["health", "whatsapp", "progress"],
+    default_args={
+        "retries": 1,
+        "retry_delay": dt.timedelta(seconds=20),
+        "execution_timeout": dt.timedelta(minutes=3),
+    },
+    params={
+        "workspace": Param(None, type=["null", "integer"], title="Workspace",
+                           description="Only the WhatsApp accounts of this workspace id; empty means all."),
+        "auto_reconnect": Param(True, type="boolean", title="Auto-reconnect",
+                                description="Re-create sessions the service lost (capped per session and run)."),
+        "dry_run": Param(False, type="boolean", title="Dry run",
+                         description="Write nothing, change nothing at the service; log what would be done."),
+    },
+)
+def health_reconcile():
+    @task
+    def whatsapp_sessions() -> dict:
+        from include.health import whatsapp_sessions as reconcile_sessions
+
+        context = get_current_context()
+        return reconcile_sessions(context["params"], context["run_id"])
+
+    @task
+    def batch_progress() -> dict:
+        from include.health import batch_progress as reconcile_progress
+
+        context = get_current_context()
+        return reconcile_progress(context["ti"], bool(context["params"]["dry_run"]))
+
+    @task
+    def housekeeping() -> dict:
+        from include.health import housekeeping as clean_up
+
+        return clean_up(bool(get_current_context()["params"]["dry_run"]))
+
+    whatsapp_sessions()
+    batch_progress()
+    housekeeping()
+
+
+health_reconcile()

@@ -1,0 +1,136 @@
+"""Whole ``health_reconcile`` runs with ``dag.test()``: MariaDB app_db, PostgreSQL central_db and
+the stand-in WhatsApp service (a real HTTP server on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from include import tracking
+from include.db import Database
+from include.whatsapp_reconcile import add_account, ensure_accounts_table
+from tests.integration.sync_helpers import fetch, run_sql, write_config
+from tools.whatsapp_standin import StandinService
+
+API_KEY = "k3y-Never-Logged"
+
+
+@pytest.fixture
+def world(pg_database, mariadb_database, connections, tmp_path, monkeypatch, airflow_db):
+    connections({"app_db": mariadb_database("app"), "central_db": pg_database("central")})
+    config = write_config(tmp_path / "sync.yaml", "central_db", ["pgsql_aa"],
+                          [{"table": "c_invoice", "primary_key": ["c_invoice_id"], "cursor": "updated"}])
+    monkeypatch.setenv("SYNC_CONFIG", str(config))
+    with StandinService(API_KEY) as service:
+        monkeypatch.setenv("AIRFLOW_CONN_WHATSAPP_SERVICE", service.connection_json(timeout=2))
+        with Database("app_db") as db:
+            ensure_accounts_table(db)
+            add_account(db, "webjs_1_alive", 1, metadata={"owner": "sales"})
+            add_account(db, "webjs_1_lost", 1, metadata={"owner": "support"})
+            add_account(db, "webjs_2_lost", 2)
+        service.add_session("webjs_1_alive", "connected", workspace_id=1)
+        with Database("central_db") as db:
+            tracking.ensure_schema(db)
+        yield service
+
+
+def load_dag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder="dags/health_reconcile.py")
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags["health_reconcile"]
+
+
+def accounts():
+    return {r["session_id"]: (r["status"], json.loads(r["metadata"] or "{}"))
+            for r in fetch("app_db", "SELECT session_id, status, metadata FROM whatsapp_accounts")}
+
+
+def ti_states(dag_run):
+    return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+
+
+def test_lost_sessions_are_disconnected_after_two_reads_and_reconnected(world, caplog):
+    dag = load_dag()
+    first = dag.test(run_conf={"auto_reconnect": True})
+    assert first.state == "success", ti_states(first)
+    assert {k: v[0] for k, v in accounts().items()} == {
+        "webjs_1_alive": "connected", "webjs_1_lost": "connected", "webjs_2_lost": "connected"}  # one read: no flip
+    assert not any(m == "POST" for m, _ in world.requests)
+
+    second = dag.test(run_conf={"auto_reconnect": True})
+    assert second.state == "success", ti_states(second)
+    rows = accounts()
+    for session in ("webjs_1_lost", "webjs_2_lost"):
+        status, meta = rows[session]
+        assert status == "disconnected"
+        assert meta["auto_disconnected_at"].endswith("Z") and meta["reason"]
+        assert meta["auto_reconnect_at"] and meta["reconnect_triggered_by"].startswith("health_reconcile")
+    assert rows["webjs_1_lost"][1]["owner"] == "support"  # merged, other keys kept
+    assert {s for s in world.sessions} >= {"webjs_1_lost", "webjs_2_lost"}  # re-created at the service
+    assert API_KEY not in caplog.text
+
+
+def test_workspace_filter_and_dry_run_change_nothing_outside(world):
+    dag = load_dag()
+    for _ in range(2):
+        assert dag.test(run_conf={"workspace": 2, "auto_reconnect": False}).state == "success"
+    rows = accounts()
+    assert rows["webjs_2_lost"][0] == "disconnected" and rows["webjs_1_lost"][0] == "connected"
+
+    before = accounts()
+    world.clear_requests()
+    for _ in range(2):
+        assert dag.test(run_conf={"dry_run": True, "auto_reconnect": True}).state == "success"
+    assert accounts() == before
+    assert not any(m == "POST" for m, _ in world.requests)
+
+
+@pytest.mark.parametrize("mode", ["down", "error500", "malformed", "slow"])
+def test_service_failure_changes_no_row_and_fails_only_that_task(world, mode):
+    dag = load_dag()
+    assert dag.test().state == "success"  # one read recorded
+    before = accounts()
+    if mode == "down":
+        world.stop()
+    else:
+        world.set_mode(mode)
+    dag_run = dag.test()
+    states = ti_states(dag_run)
+    assert dag_run.state == "failed"
+    assert states["whatsapp_sessions"] == "failed"
+    assert states["batch_progress"] == "success" and states["housekeeping"] == "success"
+    assert accounts() == before
+
+
+def test_progress_repair_interrupts_batches_of_vanished_runs_and_clean_up_keeps_recent_ones(world):
+    pairs = [tracking.Pair("pgsql_aa", "c_invoice", "CInvoice", "step2.pgsql_aa")]
+    with Database("central_db") as db:
+        tracking.start_batch(db, "sync_20260101_000000_vanished", "branch_sync", "manual__gone", {}, pairs)
+        tracking.assign_tasks(db, "sync_20260101_000000_vanished", pairs)
+        tracking.mark_started(db, "sync_20260101_000000_vanished", "pgsql_aa", "c_invoice")
+        for batch_id, days in (("sync_20250101_000000_oldbatch", 45), ("sync_20261101_000000_newbatch", 3)):
+            tracking.start_batch(db, batch_id, "branch_sync", f"run_{batch_id}", {}, pairs)
+            tracking.finish_batch(db, batch_id, "completed")
+    for batch_id, days in (("sync_20250101_000000_oldbatch", 45), ("sync_20261101_000000_newbatch", 3)):
+        run_sql("central_db", "UPDATE sync_batches SET started_at = %s WHERE batch_id = %s",
+                params=[(tracking.utcnow() - dt.timedelta(days=days), batch_id)])
+
+    dry = load_dag().test(run_conf={"dry_run": True})
+    assert dry.state == "success"
+    assert {r["batch_id"] for r in fetch("central_db", "SELECT batch_id FROM sync_batches")} == {
+        "sync_20260101_000000_vanished", "sync_20250101_000000_oldbatch", "sync_20261101_000000_newbatch"}
+    assert fetch("central_db", "SELECT status FROM sync_batches WHERE batch_id = 'sync_20260101_000000_vanished'"
+                 )[0]["status"] == "running"
+
+    dag_run = load_dag().test()
+    assert dag_run.state == "success", ti_states(dag_run)
+    batches = {r["batch_id"]: r["status"] for r in fetch("central_db", "SELECT batch_id, status FROM sync_batches")}
+    assert batches == {"sync_20260101_000000_vanished": "interrupted", "sync_20261101_000000_newbatch": "completed"}
+    (row,) = fetch("central_db", "SELECT status, error_message FROM sync_progress "
+                                 "WHERE batch_id = 'sync_20260101_000000_vanished'")
+    assert row["status"] == "failed" and "no longer exists" in row["error_message"]
+    assert not fetch("central_db", "SELECT 1 AS x FROM sync_progress WHERE batch_id = 'sync_20250101_000000_oldbatch'")
