@@ -1,4 +1,4 @@
-"""The embedded demo: SQLite branch databases with generated ERP data, no servers needed.
+"""The embedded demo: SQLite databases with generated data and the stand-in WhatsApp service.
 
 ``python -m include.demo env`` prints the environment (connections as JSON ``AIRFLOW_CONN_*``
 variables, ``SYNC_CONFIG``) for a shell to ``eval``; ``python -m include.demo generate`` (re)creates
@@ -31,7 +31,29 @@ def env() -> dict[str, str]:
     out = {"SYNC_CONFIG": str(DEMO_CONFIG)}
     for conn_id, path in connections().items():
         out[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps({"conn_type": "sqlite", "host": path})
+    out["AIRFLOW_CONN_APP_DB"] = json.dumps({"conn_type": "sqlite", "host": str(DEMO_DIR / "app.db")})
     return out
+
+
+# The demo's WhatsApp accounts: the stand-in service holds only the first session.
+DEMO_ACCOUNTS = [("webjs_1_1763300356_ot6RUaMF", 1, "62811801641"), ("webjs_1_1763300400_Lost0001", 1, "62811801642"),
+                 ("webjs_2_1763300500_Lost0002", 2, "62811801643")]
+
+
+def seed_accounts() -> None:
+    """A fresh app_db with three 'connected' WhatsApp accounts (two lost by the service)."""
+    import os
+
+    from include.db import Database
+    from include.whatsapp_reconcile import add_account, ensure_accounts_table
+
+    os.environ.update(env())
+    (DEMO_DIR / "app.db").unlink(missing_ok=True)
+    with Database("app_db") as db:
+        ensure_accounts_table(db)
+        for session_id, workspace, phone in DEMO_ACCOUNTS:
+            add_account(db, session_id, workspace, phone_number=phone, metadata={"label": f"Workspace {workspace}"})
+    print(f"app_db: {len(DEMO_ACCOUNTS)} WhatsApp accounts marked connected")
 
 
 def generate() -> None:
@@ -88,7 +110,10 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["generate"]:
         generate()
         return 0
-    print("usage: python -m include.demo env|generate", file=sys.stderr)
+    if argv[:1] == ["accounts"]:
+        seed_accounts()
+        return 0
+    print("usage: python -m include.demo env|generate|accounts", file=sys.stderr)
     return 2
 
 
