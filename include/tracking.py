@@ -365,6 +365,12 @@ def reconcile_batch(db: Database, batch_id: str, task_states: Mapping[str, str |
         state = task_states.get(f"{row['task_id']}_{row['map_index']}")
         if state is None and task_states.get(row["task_id"]) in ("failed", "upstream_failed"):
             state = "upstream_failed"  # the mapped task never expanded
+        if state == "up_for_retry" and row["status"] == "in_progress":
+            # the try died without its retry callback (SIGKILL, OOM): record the retry it would have
+            mark_retrying(db, batch_id, row["connection_name"], row["table_name"],
+                          row["error_message"] or "the worker was lost; Airflow retries this table")
+            repaired += 1
+            continue
         target = {"success": "completed", "failed": "failed", "upstream_failed": "failed",
                   "skipped": "skipped"}.get(state or "")
         if target is None or row["status"] == target or (target == "skipped" and row["status"] == "completed"):

@@ -58,6 +58,15 @@ def test_ended_or_vanished_run_interrupts_the_batch(db, run_state, words):
     assert tracking.reconcile_batch(db, BATCH, {}, run_state=run_state)["repaired"] == 0
 
 
+def test_a_try_killed_before_its_retry_callback_counts_the_retry(db):
+    tracking.mark_started(db, BATCH, "pgsql_a", "t2")
+    result = tracking.reconcile_batch(db, BATCH, {"step2.pgsql_a_2": "up_for_retry"}, run_state="running")
+    row = next(r for r in tracking.get_progress(db, BATCH) if r["table_name"] == "t2")
+    assert (result["repaired"], row["status"], row["retry_count"]) == (1, "pending", 1)
+    assert "worker was lost" in row["error_message"]
+    assert tracking.reconcile_batch(db, BATCH, {"step2.pgsql_a_2": "up_for_retry"}, run_state="running")["repaired"] == 0
+
+
 def test_pairs_outside_the_current_run_are_never_read_from_its_task_states(db):
     tracking.mark_started(db, BATCH, "pgsql_a", "t0")
     tracking.mark_finished(db, BATCH, "pgsql_a", "t0", "completed")
