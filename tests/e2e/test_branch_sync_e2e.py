@@ -141,3 +141,60 @@ def test_recalculate_progress_marks_a_batch_whose_run_was_deleted_interrupted(
                                                 (batch_id,))]
     # the DAG failure callback may have interrupted it first ("ended"); else the reconcile did ("no longer exists")
     assert all("interrupted: the DAG run" in e and ("no longer exists" in e or "ended" in e) for e in errors)
+
+
+def test_sigkilled_worker_leaves_exact_counts_and_a_repaired_row(airflow_server_factory, pg_database, connections,
+                                                                 tmp_path_factory):
+    """SIGKILL of the task process mid-table: no callback runs; the committed chunks are counted
+    exactly and the row is repaired from Airflow's task state."""
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    uris = {"pgsql_aa": pg_database("e2e_ka"), "central_db": pg_database("e2e_kc")}
+    connections(uris)
+    with Database("pgsql_aa") as db:
+        demo_data.populate(db, 1, {"c_invoice": 2000})
+    ordered = fetch("pgsql_aa", "SELECT c_invoice_id FROM c_invoice ORDER BY updated, c_invoice_id")
+    stall_id = ordered[1250]["c_invoice_id"]  # inside the 6th chunk of 250
+    # the target exists already, with a trigger that stalls the insert of one row
+    run_sql("central_db",
+            "CREATE TABLE c_invoice (sync_branch VARCHAR(64) NOT NULL, c_invoice_id BIGINT NOT NULL, "
+            "documentno VARCHAR(255), c_bpartner_id BIGINT, dateinvoiced DATE, grandtotal NUMERIC(14,2), "
+            "description TEXT, updated TIMESTAMP WITH TIME ZONE, PRIMARY KEY (sync_branch, c_invoice_id))",
+            "CREATE FUNCTION stall() RETURNS trigger AS $$ BEGIN IF NEW.c_invoice_id = " + str(stall_id)
+            + " THEN PERFORM pg_sleep(120); END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER stall BEFORE INSERT ON c_invoice FOR EACH ROW EXECUTE FUNCTION stall()")
+    config = write_config(tmp_path_factory.mktemp("e2e-kill") / "sync.yaml", "central_db", ["pgsql_aa"],
+                          [TABLES[1]], retries=0, chunk_rows=250)
+    env = {f"AIRFLOW_CONN_{k.upper()}": v for k, v in uris.items()} | {"SYNC_CONFIG": str(config)}
+    server = airflow_server_factory(env)
+    server.api("POST", "pools", json={"name": "sync_pgsql_aa", "slots": 1})
+    server.wait_for_dag(DAG_ID)
+    server.unpause(DAG_ID)
+    run_id = server.trigger(DAG_ID, {})
+
+    # find the task process by its connection to the central database, stalled in the trigger
+    deadline = time.monotonic() + 120
+    pid = None
+    while pid is None:
+        assert time.monotonic() < deadline, server.failure_report(DAG_ID, run_id)
+        stalled = fetch("central_db", "SELECT client_port FROM pg_stat_activity WHERE datname = current_database() "
+                                      "AND query LIKE 'COPY%%c_invoice%%' AND state = 'active'")
+        ports = {r["client_port"] for r in stalled}
+        pid = next((c.pid for c in psutil.net_connections(kind="tcp")
+                    if c.laddr and c.laddr.port in ports and c.pid), None)
+        time.sleep(0.5)
+    os.kill(pid, signal.SIGKILL)
+    assert server.wait_for_run(DAG_ID, run_id, timeout=180) == "failed"
+
+    (row,) = fetch("central_db", "SELECT * FROM sync_progress")
+    landed = fetch("central_db", "SELECT COUNT(*) AS n FROM c_invoice")[0]["n"]
+    assert landed == 1250  # five whole chunks committed; the killed one rolled back
+    assert row["records_processed"] == landed  # exact: counted in the chunks' own transactions
+    assert row["status"] == "failed"  # no callback ran: repaired from Airflow's task state
+    assert "without reporting" in row["error_message"], row["error_message"]
+    batch = fetch("central_db", "SELECT * FROM sync_batches")[0]
+    assert (batch["status"], batch["failed_tables"]) == ("failed", 1)
