@@ -7,15 +7,13 @@ count: 1 per insert, 2 per update, 0 per unchanged row) gives exact processed/sk
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
-import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from include.db import Cursor
 from include.sync.source import Chunk
-from include.sync.writer import Counts, Writer
+from include.sync.writer import Counts, Writer, adapt_value
 
 _MAX_ROWS = 1000
 _MAX_BYTES = 4 * 1024 * 1024  # well under the default max_allowed_packet (16 MiB)
@@ -27,13 +25,7 @@ def _adapt(value: Any) -> Any:
         return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
     if isinstance(value, dt.time) and value.tzinfo is not None:
         return value.replace(tzinfo=None)
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, memoryview):
-        return bytes(value)
-    return value
+    return adapt_value(value)
 
 
 def _batches(rows: Sequence[Sequence[Any]]) -> Iterator[list[list[Any]]]:

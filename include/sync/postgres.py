@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import uuid
-from typing import Any
-
 from include.db import Cursor
 from include.sync.source import Chunk
-from include.sync.writer import Counts, Writer
+from include.sync.writer import Counts, Writer, adapt_value
 
 # Types without an equality operator are compared as text when detecting changed rows.
 _NO_EQUALITY = {"json", "xml", "point", "line", "lseg", "box", "path", "polygon", "circle"}
-
-
-def _adapt(value: Any) -> Any:
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, memoryview):
-        return bytes(value)
-    return value
 
 
 class PostgresWriter(Writer):
@@ -33,7 +19,7 @@ class PostgresWriter(Writer):
                 copy.write(chunk.rows)
             else:
                 for row in chunk.rows:
-                    copy.write_row([_adapt(v) for v in row])
+                    copy.write_row([adapt_value(v) for v in row])
 
     def prepare(self, cur: Cursor) -> None:
         cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {self.q(self.stage_table)} "

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-import uuid
 from decimal import Decimal
 from typing import Any
 
 from include.db import Cursor
 from include.sync.source import Chunk
-from include.sync.writer import Counts, Writer
+from include.sync.writer import Counts, Writer, adapt_value
 
 
 def _adapt(value: Any) -> Any:
@@ -22,15 +20,9 @@ def _adapt(value: Any) -> Any:
         return value.isoformat(sep=" ")
     if isinstance(value, (dt.date, dt.time)):
         return value.isoformat()
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
     if isinstance(value, bool):
         return int(value)
-    if isinstance(value, memoryview):
-        return bytes(value)
-    return value
+    return adapt_value(value)
 
 
 class SqliteWriter(Writer):

@@ -7,12 +7,27 @@ where transactions begin and end, so data, checkpoint and counts commit together
 from __future__ import annotations
 
 import hashlib
+import json
+import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any
 
 from include.db import Cursor, Database
 from include.sync.columns import Column
 from include.sync.source import Chunk
+
+
+def adapt_value(value: Any) -> Any:
+    """Python values every target driver takes: JSON text for dicts/lists, text for UUIDs, bytes
+    for memoryviews (each dialect's writer adds its own cases before this)."""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, memoryview):
+        return bytes(value)
+    return value
 
 
 @dataclass
