@@ -68,14 +68,21 @@ def batch_progress(ti: Any, dry_run: bool) -> dict[str, Any]:
     from include.config import load_config
     from include.progress_reconcile import TaskSdkStates, reconcile_sync_batches
 
+    from include import certificates
+
+    states = TaskSdkStates(ti)
     with Database(load_config().target) as db:
         tracking.ensure_schema(db)
-        results = reconcile_sync_batches(db, TaskSdkStates(ti), dry_run=dry_run)
+        results = reconcile_sync_batches(db, states, dry_run=dry_run)
+    with Database(APP_DB) as db:
+        certificates.ensure_schema(db)
+        cert_results = certificates.reconcile_batches(db, states.run_state, dry_run=dry_run)
     interrupted = [r["batch_id"] for r in results if r.get("status") == "interrupted"]
     repaired = sum(r.get("repaired", 0) for r in results)
-    log.info("sync batches checked: %d, rows repaired: %d, interrupted: %s", len(results), repaired,
-             ", ".join(interrupted) or "none")
-    return {"sync_batches": results, "repaired": repaired, "interrupted": interrupted}
+    log.info("sync batches checked: %d, rows repaired: %d, interrupted: %s; certificate batches checked: %d",
+             len(results), repaired, ", ".join(interrupted) or "none", len(cert_results))
+    return {"sync_batches": results, "repaired": repaired, "interrupted": interrupted,
+            "certificate_batches": cert_results}
 
 
 def housekeeping(dry_run: bool) -> dict[str, int]:
@@ -86,8 +93,13 @@ def housekeeping(dry_run: bool) -> dict[str, int]:
     if days < 1:
         raise ValueError(f"retention_days must be at least 1, got {days}")
     cutoff = tracking.utcnow() - timedelta(days=days)
+    from include import certificates
+
     with Database(load_config().target) as db:
         tracking.ensure_schema(db)
         counts = tracking.delete_old_batches(db, cutoff, dry_run=dry_run)
+    with Database(APP_DB) as db:
+        certificates.ensure_schema(db)
+        counts.update(certificates.delete_old_batches(db, cutoff, dry_run=dry_run))
     log.info("%s tracking rows older than %d days: %s", "would delete" if dry_run else "deleted", days, counts)
     return counts

@@ -134,3 +134,20 @@ def test_progress_repair_interrupts_batches_of_vanished_runs_and_clean_up_keeps_
                                  "WHERE batch_id = 'sync_20260101_000000_vanished'")
     assert row["status"] == "failed" and "no longer exists" in row["error_message"]
     assert not fetch("central_db", "SELECT 1 AS x FROM sync_progress WHERE batch_id = 'sync_20250101_000000_oldbatch'")
+
+
+def test_certificate_batch_of_a_vanished_run_is_finalized_with_the_reason(world):
+    from include import certificates as cert
+
+    with Database("app_db") as db:
+        cert.ensure_schema(db)
+        cert.create_batch(db, "cert_20260101_000000_vanished", dag_id="certificate_dispatch", run_id="manual__gone",
+                          data_source="file", source_file="x.csv", event_name="E", event_date="2026-01-01",
+                          participants=[cert.Participant(i, f"P{i}") for i in (2, 3, 4)], chunk_size=10)
+        cert.record_result(db, "cert_20260101_000000_vanished", 2, "generated", file_path="/x.pdf")
+        cert.refresh_counts(db, "cert_20260101_000000_vanished")
+    assert load_dag().test().state == "success"
+    (batch,) = fetch("app_db", "SELECT * FROM certificate_batches")
+    assert (batch["status"], batch["success_count"], batch["processed_count"], batch["total_participants"]) == (
+        "failed", 1, 1, 3)
+    assert "no longer exists" in batch["error_message"] and "2 participant(s)" in batch["error_message"]

@@ -1,0 +1,213 @@
+"""Certificate PDFs per second and 100,000-row XLSX parsing, each next to a baseline run alongside.
+
+    .venv/bin/python benchmarks/bench_certificates.py [--certificates 600] [--rows 100000]
+
+1. PDFs per second on one core (process CPU time, so other load on the machine counts less):
+   ``render_certificate`` (full layout + QR code) against the floor, a minimal reportlab canvas with
+   the same TTF font registered once that draws only the name. Every PDF is its own file. The two
+   run in alternating rounds so that both see the same machine. Goal: >= 150 PDFs/s per core.
+2. An XLSX of ``--rows`` rows x 10 columns (title row above the header, text, phone numbers as
+   text, dates, numbers), written with openpyxl's write-only mode into a temp dir, then read by
+   ``read_participants`` and, as the baseline, by openpyxl ``read_only=True, data_only=True``.
+   Each reader runs in its own child process that reports its wall time and its peak RSS
+   (``ru_maxrss``): RSS is what a worker's memory limit sees. Ours runs three times, the median
+   counts. Goal: <= 2 s and <= 200 MiB.
+   The goal is judged on wall time; the child's CPU time is printed too (it includes the XML
+   scan thread that runs alongside calamine's parse), as it is less sensitive to other load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from reportlab.pdfgen.canvas import Canvas  # noqa: E402
+
+from include import certificate_pdf  # noqa: E402
+
+PDF_GOAL_PER_SECOND = 150
+XLSX_GOAL_SECONDS = 2.0
+XLSX_GOAL_MIB = 200
+NAMES = ("Budi Santoso", "Nguyễn Văn An", "Siti Nurhaliza binti Abdullah", "Łukasz Żółć", "Ёлка Иванова")
+
+# Child-process readers: each prints one JSON line with its own time and peak RSS.
+_READ_OURS = """
+import json, resource, sys, time
+sys.path.insert(0, sys.argv[2])
+from include.spreadsheet import ParticipantRow, read_participants
+rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+started = time.perf_counter()
+good = bad = 0
+for item in read_participants(sys.argv[1], filename="bench.xlsx"):
+    if isinstance(item, ParticipantRow):
+        good += 1
+    else:
+        bad += 1
+seconds = time.perf_counter() - started
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime, "rows": good,
+                  "errors": bad, "rss_before_kib": rss_before, "peak_rss_kib": usage.ru_maxrss}))
+"""
+_READ_OPENPYXL = """
+import json, resource, sys, time
+import openpyxl
+rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+started = time.perf_counter()
+workbook = openpyxl.load_workbook(sys.argv[1], read_only=True, data_only=True)
+rows = sum(1 for _ in workbook.worksheets[0].iter_rows(values_only=True))
+workbook.close()
+seconds = time.perf_counter() - started
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime, "rows": rows,
+                  "errors": 0, "rss_before_kib": rss_before, "peak_rss_kib": usage.ru_maxrss}))
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--certificates", type=int, default=600, help="PDFs per renderer (default 600)")
+    parser.add_argument("--rows", type=int, default=100_000, help="XLSX data rows (default 100000)")
+    args = parser.parse_args()
+    # Other work on the machine slows wall times down; the load average says how much there was.
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
+    with tempfile.TemporaryDirectory(prefix="bench-certificates-") as temp:
+        bench_pdfs(Path(temp), args.certificates)
+        bench_xlsx(Path(temp), args.rows)
+    print(f"\nload average {os.getloadavg()[0]:.2f} at end")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# PDFs
+
+
+def baseline_pdf(path: Path, number: int) -> None:
+    """The floor: a canvas, the registered TTF font, the name, save."""
+    canvas = Canvas(str(path), pagesize=(certificate_pdf.PAGE_WIDTH, certificate_pdf.PAGE_HEIGHT), invariant=1)
+    canvas.setFont(certificate_pdf.FONT_NAME, 36)
+    canvas.drawCentredString(certificate_pdf.PAGE_WIDTH / 2, 300, f"{NAMES[number % len(NAMES)]} {number}")
+    canvas.showPage()
+    canvas.save()
+
+
+def full_pdf(path: Path, number: int) -> None:
+    with open(path, "wb") as out:
+        certificate_pdf.render_certificate(
+            out, name=f"{NAMES[number % len(NAMES)]} {number}",
+            event_name="Seminar Nasional Transformasi Digital Pendidikan 2025", event_date=date(2025, 8, 5),
+            certificate_number=f"CERT-2025-{number:06d}",
+            verification_url=f"https://sertifikat.example.id/verify/{number:032x}",
+            organization="Universitas Indonesia")
+
+
+def bench_pdfs(temp: Path, count: int) -> None:
+    folder = temp / "pdf"
+    folder.mkdir()
+    # Registration and the first document's warm-up stay outside the timed rounds.
+    full_pdf(folder / "warmup.pdf", 0)
+    baseline_pdf(folder / "warmup-baseline.pdf", 0)
+    rounds = 6
+    per_round = max(1, count // rounds)
+    cpu = {"baseline": 0.0, "full": 0.0}
+    wall = {"baseline": 0.0, "full": 0.0}
+    for round_number in range(rounds):
+        for label, render in (("baseline", baseline_pdf), ("full", full_pdf)):
+            cpu_spent, wall_spent = _timed(render, folder, label, round_number * per_round, per_round)
+            cpu[label] += cpu_spent
+            wall[label] += wall_spent
+    total = rounds * per_round
+    size = (folder / f"full-{total - 1}.pdf").stat().st_size
+    base_rate, full_rate = total / cpu["baseline"], total / cpu["full"]
+    print(f"Certificates: {total} PDFs per renderer, one file each, {certificate_pdf.FONT_FILE.name} "
+          f"registered once, one core (rates from process CPU time; wall time in brackets)")
+    print(f"  baseline  minimal canvas, name only          {base_rate:7.1f} PDFs/s"
+          f"  ({total / wall['baseline']:.1f}/s wall)")
+    print(f"  ours      render_certificate, layout + QR    {full_rate:7.1f} PDFs/s  ({total / wall['full']:.1f}/s wall)"
+          f"  {size / 1024:.1f} KiB each")
+    print(f"  ratio     ours / baseline                    {full_rate / base_rate:7.2f}")
+    verdict = "met" if full_rate >= PDF_GOAL_PER_SECOND else "NOT met"
+    print(f"  goal      >= {PDF_GOAL_PER_SECOND} PDFs/s per core: {verdict}")
+    print(f"  font registrations in this process: {certificate_pdf.font_registration_count()}")
+
+
+def _timed(render: Callable[[Path, int], None], folder: Path, label: str, start: int,
+           count: int) -> tuple[float, float]:
+    cpu_started, wall_started = time.process_time(), time.perf_counter()
+    for number in range(start, start + count):
+        render(folder / f"{label}-{number}.pdf", number)
+    return time.process_time() - cpu_started, time.perf_counter() - wall_started
+
+
+# ----------------------------------------------------------------------------------------------
+# XLSX
+
+
+def write_xlsx(path: Path, rows: int) -> None:
+    import openpyxl
+
+    workbook = openpyxl.Workbook(write_only=True)
+    sheet = workbook.create_sheet("Peserta")
+    sheet.append(["Daftar Peserta Seminar Nasional 2025"])
+    sheet.append([])
+    sheet.append(["No", "Nama Lengkap", "Email", "No HP", "Instansi", "Jabatan", "Kota",
+                  "Tanggal Lahir", "Nilai", "Catatan"])
+    born = date(1980, 1, 1)
+    for number in range(1, rows + 1):
+        sheet.append([number, f"Peserta Nomor {number}", f"peserta{number}@example.co.id",
+                      f"08{number:010d}", f"Universitas {number % 97}", "Mahasiswa", "Jakarta",
+                      born + timedelta(days=number % 9000), number * 1.25, "hadir"])
+    workbook.save(path)
+
+
+def bench_xlsx(temp: Path, rows: int) -> None:
+    path = temp / "bench.xlsx"
+    started = time.perf_counter()
+    write_xlsx(path, rows)
+    print(f"\nXLSX: {rows:,} rows x 10 columns, {path.stat().st_size / 2**20:.1f} MiB "
+          f"(written by openpyxl in {time.perf_counter() - started:.1f} s); each reader in its own process")
+    baseline = _child(_READ_OPENPYXL, path)
+    # Ours runs three times (a fresh process each): on a shared machine one run can be unlucky.
+    runs = sorted((_child(_READ_OURS, path) for _ in range(3)), key=lambda figures: figures["seconds"])
+    ours = runs[1]
+    _print_reader("baseline  openpyxl read_only, values only", baseline)
+    _print_reader("ours      read_participants (median of 3)", ours)
+    print("            read_participants, all 3 runs:       "
+          + ", ".join(f"{run['seconds']:.2f} s" for run in runs))
+    print(f"  ratio     ours / baseline time                 {ours['seconds'] / baseline['seconds']:7.2f}")
+    time_ok = ours["seconds"] <= XLSX_GOAL_SECONDS
+    memory_ok = max(run["peak_rss_kib"] for run in runs) / 1024 <= XLSX_GOAL_MIB
+    print(f"  goal      <= {XLSX_GOAL_SECONDS:.0f} s (median): {'met' if time_ok else 'NOT met'};"
+          f" <= {XLSX_GOAL_MIB} MiB peak RSS (every run): {'met' if memory_ok else 'NOT met'}")
+    if ours["rows"] != rows or ours["errors"]:
+        print(f"  WARNING   expected {rows} participants and no errors, got {ours['rows']} and {ours['errors']}")
+
+
+def _child(code: str, path: Path) -> dict[str, float]:
+    environment = dict(os.environ, PYTHONPATH=str(REPO))
+    result = subprocess.run([sys.executable, "-c", code, str(path), str(REPO)], capture_output=True, text=True,
+                            env=environment, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"reader failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _print_reader(label: str, figures: dict[str, float]) -> None:
+    peak, before = figures["peak_rss_kib"] / 1024, figures["rss_before_kib"] / 1024
+    print(f"  {label} {figures['seconds']:7.2f} s wall ({figures['cpu_seconds']:.2f} s CPU of the whole "
+          f"process)   peak RSS {peak:6.1f} MiB (interpreter + imports: {before:.1f} MiB)   "
+          f"{int(figures['rows']):,} rows")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,352 @@
+"""Certificate batches in ``app_db``: one ``certificate_batches`` row per run, one ``certificates``
+row per participant, PDFs under the output base.
+
+Progress is exact by construction: each participant's row is written idempotently (keyed by
+``(batch_id, row_number)``, conditional on its status), and the batch counts are derived from
+those rows, never incremented. No database connection is held while PDFs render, and every write
+goes through :meth:`include.db.Database.run`, which reconnects and retries after "MySQL server
+has gone away" (2006/2013) or a dropped PostgreSQL connection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import secrets
+import string
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from include.config import REPO_ROOT
+from include.db import Cursor, Database, scrub
+from include.tracking import ERROR_MAX, utcnow
+
+log = logging.getLogger(__name__)
+
+APP_DB = "app_db"
+BATCHES = "certificate_batches"
+ITEMS = "certificates"
+EMPLOYEES = "employees"
+UPLOAD_SUFFIXES = (".csv", ".xlsx")
+_BASE62 = string.digits + string.ascii_letters
+
+_SCHEMA: dict[str, list[tuple[str, str, bool]]] = {
+    BATCHES: [("batch_id", "id", True), ("dag_id", "name", False), ("run_id", "name", False),
+              ("data_source", "status", True), ("source_file", "text", False), ("event_name", "name", False),
+              ("event_date", "status", False), ("total_participants", "int", True), ("processed_count", "int", True),
+              ("success_count", "int", True), ("failed_count", "int", True), ("progress_percentage", "float", True),
+              ("status", "status", True), ("error_message", "text", False), ("started_at", "ts", False),
+              ("completed_at", "ts", False), ("updated_at", "ts", False)],
+    ITEMS: [("batch_id", "id", True), ("row_number", "int", True), ("chunk_index", "int", True),
+            ("participant_name", "name", False), ("email", "name", False), ("phone", "status", False),
+            ("organization", "name", False), ("position", "name", False), ("certificate_number", "id", True),
+            ("verification_token", "id", True), ("file_path", "text", False), ("status", "status", True),
+            ("error_message", "text", False), ("attempts", "int", True), ("generated_at", "ts", False),
+            ("updated_at", "ts", False)],
+}
+_DEFAULTS = {"total_participants": "0", "processed_count": "0", "success_count": "0", "failed_count": "0",
+             "progress_percentage": "0", "attempts": "0"}
+_KEYS = {BATCHES: ("batch_id",), ITEMS: ("batch_id", "row_number")}
+
+
+class DispatchError(ValueError):
+    """A request the DAG refuses before writing anything (bad param, file outside the upload base)."""
+
+
+def ensure_schema(db: Database) -> None:
+    def create(cur: Cursor) -> None:
+        for table, columns in _SCHEMA.items():
+            defs = [f"{db.quote(n)} {db.column_type(k)}" + (f" DEFAULT {_DEFAULTS[n]}" if n in _DEFAULTS else "")
+                    + (" NOT NULL" if nn else "") for n, k, nn in columns]
+            defs.append(f"PRIMARY KEY ({', '.join(db.quote(k) for k in _KEYS[table])})")
+            if table == ITEMS:
+                defs.append(f"UNIQUE ({db.quote('certificate_number')})")
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {db.quote(table)} ({', '.join(defs)})")
+        cur.execute(
+            f"CREATE TABLE IF NOT EXISTS {db.quote(EMPLOYEES)} ("
+            f"{db.quote('id')} {db.column_type('bigint')} NOT NULL PRIMARY KEY, "
+            f"{db.quote('name')} {db.column_type('name')} NOT NULL, {db.quote('email')} {db.column_type('name')}, "
+            f"{db.quote('phone')} {db.column_type('status')}, {db.quote('position')} {db.column_type('name')}, "
+            f"{db.quote('department')} {db.column_type('name')}, "
+            f"{db.quote('is_active')} {db.column_type('bool')} NOT NULL DEFAULT {_true(db)})")
+
+    db.run(create, what="create certificate tables")
+
+
+def _true(db: Database) -> str:
+    return "TRUE" if db.dialect == "postgresql" else "1"
+
+
+# -- the request ----------------------------------------------------------------------------------------
+def upload_base() -> Path:
+    return Path(os.environ.get("CERTIFICATE_UPLOAD_BASE") or REPO_ROOT / "data" / "uploads")
+
+
+def output_base() -> str:
+    return os.environ.get("CERTIFICATE_OUTPUT_BASE") or str(REPO_ROOT / "data" / "output" / "certificates")
+
+
+def resolve_upload(file_param: Any) -> Path:
+    """The uploaded file named by the ``file`` param, confined to the upload base."""
+    if not isinstance(file_param, str) or not file_param.strip():
+        raise DispatchError("param 'file' is required when data_source is 'file'")
+    base = upload_base().resolve()
+    raw = file_param.strip()
+    if raw.startswith("file://"):
+        raw = raw[len("file://"):]
+    candidate = Path(raw)
+    path = (candidate if candidate.is_absolute() else base / candidate).resolve()
+    if path != base and base not in path.parents:
+        raise DispatchError(f"param 'file': {file_param!r} is outside the upload base {base}")
+    if path.suffix.lower() not in UPLOAD_SUFFIXES:
+        raise DispatchError(f"param 'file': {file_param!r} is not a .csv or .xlsx upload")
+    if not path.is_file():
+        raise DispatchError(f"param 'file': {file_param!r} does not exist under the upload base {base}")
+    return path
+
+
+def batch_id_for_run(dag_id: str, run_id: str, when: Any) -> str:
+    digest = int.from_bytes(hashlib.sha256(f"{dag_id}/{run_id}".encode()).digest()[:8], "big")
+    return f"cert_{when:%Y%m%d_%H%M%S}_" + "".join(_BASE62[(digest >> (6 * i)) % 62] for i in range(8))
+
+
+@dataclass(frozen=True)
+class Participant:
+    row_number: int
+    name: str | None
+    email: str | None = None
+    phone: str | None = None
+    organization: str | None = None
+    position: str | None = None
+    error: str | None = None  # a bad row: reported, never generated
+
+
+def participants_from_file(path: Path) -> Iterator[Participant]:
+    from include.spreadsheet import RowError, read_participants
+
+    for item in read_participants(path, filename=path.name):
+        if isinstance(item, RowError):
+            where = f"row {item.row_number}" + (f", column {item.column!r}" if item.column else "")
+            yield Participant(item.row_number, None, error=f"{where}: {item.message}")
+        else:
+            yield Participant(item.row_number, item.name, item.email, item.phone, item.organization, item.position)
+
+
+def participants_from_employees(db: Database, employee_ids: Iterable[int]) -> list[Participant]:
+    """Active employees (all, or the given ids; an unknown or inactive id is refused)."""
+    ids = [int(i) for i in employee_ids]
+    rows = db.fetchall(f"SELECT id, name, email, phone, position, department, is_active FROM {db.quote(EMPLOYEES)} "
+                       f"ORDER BY id")
+    by_id = {int(r["id"]): r for r in rows}
+    if ids:
+        unknown = [i for i in ids if i not in by_id or not by_id[i]["is_active"]]
+        if unknown:
+            raise DispatchError(f"param 'employee_ids': unknown or inactive employee id(s) {unknown}")
+        chosen = [by_id[i] for i in dict.fromkeys(ids)]
+    else:
+        chosen = [r for r in rows if r["is_active"]]
+    return [Participant(int(r["id"]), r["name"], r["email"], r["phone"], r["department"], r["position"])
+            for r in chosen]
+
+
+def create_batch(db: Database, batch_id: str, *, dag_id: str, run_id: str, data_source: str,
+                 source_file: str | None, event_name: str, event_date: str,
+                 participants: Iterable[Participant], chunk_size: int) -> dict[str, int]:
+    """Write the batch and one row per participant (idempotent: a retried task adds nothing)."""
+    now = db.ts(utcnow())
+    cols = ["batch_id", "row_number", "chunk_index", "participant_name", "email", "phone", "organization", "position",
+            "certificate_number", "verification_token", "status", "error_message", "updated_at"]
+    insert = db.insert_ignore(ITEMS, cols)
+    db.run(lambda cur: cur.execute(
+        db.insert_ignore(BATCHES, ["batch_id", "dag_id", "run_id", "data_source", "source_file", "event_name",
+                                   "event_date", "status", "started_at", "updated_at"]),
+        (batch_id, dag_id, run_id, data_source, source_file, event_name, event_date, "pending", now, now)),
+        what="create certificate batch")
+    ordinal, good, bad, pending_rows = 0, 0, 0, []
+
+    def flush() -> None:
+        rows = list(pending_rows)
+        db.run(lambda cur: cur.executemany(insert, rows), what="create certificate rows")
+        pending_rows.clear()
+
+    for p in participants:
+        number = f"CERT-{event_date.replace('-', '')}-{batch_id[-8:]}-{p.row_number:06d}"
+        status = "failed" if p.error else "pending"
+        pending_rows.append((batch_id, p.row_number, ordinal // chunk_size if not p.error else -1, p.name, p.email,
+                             p.phone, p.organization, p.position, number, secrets.token_urlsafe(24), status,
+                             p.error and p.error[:ERROR_MAX], now))
+        if p.error:
+            bad += 1
+        else:
+            good += 1
+            ordinal += 1
+        if len(pending_rows) >= 500:
+            flush()
+    if pending_rows:
+        flush()
+    counts = refresh_counts(db, batch_id)
+    return {"valid": good, "invalid": bad, "chunks": -(-good // chunk_size) if good else 0, **counts}
+
+
+# -- generation -----------------------------------------------------------------------------------------
+def generate_chunk(db: Database, batch_id: str, chunk_index: int, verify_url_base: str) -> dict[str, int]:
+    """Render this chunk's certificates that are not generated yet; one participant's failure never
+    stops the others. Re-running it (a cleared task) regenerates only missing or failed ones."""
+    from airflow.sdk import ObjectStoragePath
+
+    from include.certificate_pdf import UnrenderableName, render_certificate
+
+    batch = db.fetchone(f"SELECT event_name, event_date FROM {db.quote(BATCHES)} WHERE batch_id = %s", (batch_id,))
+    if batch is None:
+        raise DispatchError(f"certificate batch {batch_id!r} does not exist")
+    rows = db.fetchall(f"SELECT * FROM {db.quote(ITEMS)} WHERE batch_id = %s AND chunk_index = %s "
+                       f"AND status <> 'generated' ORDER BY {db.quote('row_number')}", (batch_id, chunk_index))
+    db.close()  # no connection is held while PDFs render
+    target_dir = ObjectStoragePath(output_base().rstrip("/") + f"/{batch_id}")
+    target_dir.mkdir(parents=True, exist_ok=True)
+    generated = failed = 0
+    for row in rows:
+        try:
+            buffer = io.BytesIO()
+            render_certificate(buffer, name=row["participant_name"], event_name=batch["event_name"],
+                               event_date=_display_date(batch["event_date"]),
+                               certificate_number=row["certificate_number"],
+                               verification_url=f"{verify_url_base.rstrip('/')}/{row['verification_token']}",
+                               organization=row["organization"])
+            path = target_dir / f"{row['certificate_number']}.pdf"
+            path.write_bytes(buffer.getvalue())
+            record_result(db, batch_id, row["row_number"], "generated", file_path=str(path))
+            generated += 1
+        except UnrenderableName as exc:
+            record_result(db, batch_id, row["row_number"], "failed", error=str(exc))
+            failed += 1
+        except Exception as exc:  # one participant's failure never fails the others
+            log.exception("certificate of row %s failed", row["row_number"])
+            record_result(db, batch_id, row["row_number"], "failed", error=f"{type(exc).__name__}: {exc}")
+            failed += 1
+        db.close()
+    return {"generated": generated, "failed": failed}
+
+
+def _display_date(value: str) -> str:
+    try:
+        return date.fromisoformat(value).strftime("%d %B %Y")
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def record_result(db: Database, batch_id: str, row_number: int, status: str, *, file_path: str | None = None,
+                  error: str | None = None) -> None:
+    """One participant's outcome, idempotent: a generated certificate is never overwritten."""
+    now = db.ts(utcnow())
+    db.execute(
+        f"UPDATE {db.quote(ITEMS)} SET status = %s, file_path = %s, error_message = %s, attempts = attempts + 1, "
+        f"generated_at = %s, updated_at = %s WHERE batch_id = %s AND {db.quote('row_number')} = %s "
+        f"AND status <> 'generated'",
+        (status, file_path, error and scrub(error)[:ERROR_MAX], now if status == "generated" else None, now,
+         batch_id, row_number),
+        what="record certificate result",
+    )
+
+
+def refresh_counts(db: Database, batch_id: str, final: bool = False) -> dict[str, Any]:
+    """Derive the batch's counts and status from its rows (exact under any concurrency)."""
+
+    def work(cur: Cursor) -> dict[str, Any]:
+        rows = cur.fetch(f"SELECT status, COUNT(*) AS n FROM {db.quote(ITEMS)} WHERE batch_id = %s GROUP BY status",
+                         (batch_id,))
+        counts = {r["status"]: int(r["n"]) for r in rows}
+        total = sum(counts.values())
+        success, failed = counts.get("generated", 0), counts.get("failed", 0)
+        processed = success + failed
+        percentage = round(100.0 * processed / total, 2) if total else 0.0
+        if total and processed == total:
+            status = "completed" if not failed else ("completed_with_errors" if success else "failed")
+        elif final:
+            status = "failed"
+        else:
+            status = "processing" if processed else "pending"
+        done = status in ("completed", "completed_with_errors", "failed")
+        now = db.ts(utcnow())
+        error = None
+        if status == "failed":
+            error = "no usable participants" if not total or not success else f"all {failed} certificates failed"
+        cur.execute(
+            f"UPDATE {db.quote(BATCHES)} SET total_participants = %s, processed_count = %s, success_count = %s, "
+            f"failed_count = %s, progress_percentage = %s, status = %s, error_message = %s, completed_at = %s, "
+            f"updated_at = %s WHERE batch_id = %s",
+            (total, processed, success, failed, percentage, status, error, now if done else None, now, batch_id))
+        return {"total": total, "processed": processed, "success": success, "failed": failed,
+                "progress_percentage": percentage, "status": status}
+
+    return db.run(work, what="derive certificate batch counts")
+
+
+def fail_batch(db: Database, batch_id: str, reason: str) -> None:
+    now = db.ts(utcnow())
+    db.execute(f"UPDATE {db.quote(BATCHES)} SET status = 'failed', error_message = %s, completed_at = %s, "
+               f"updated_at = %s WHERE batch_id = %s", (scrub(reason)[:ERROR_MAX], now, now, batch_id),
+               what="fail certificate batch")
+
+
+def params_summary(params: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={params.get(k)!r}" for k in ("data_source", "file", "event_name", "event_date"))
+
+
+def get_batch(db: Database, batch_id: str) -> dict[str, Any] | None:
+    return db.fetchone(f"SELECT * FROM {db.quote(BATCHES)} WHERE batch_id = %s", (batch_id,))
+
+
+def regroup_chunks(db: Database, batch_id: str, factor: int) -> None:
+    """Merge every ``factor`` chunks into one (integer division keeps the order)."""
+    divide = "DIV" if db.dialect == "mysql" else "/"  # integer division in every dialect
+    db.execute(f"UPDATE {db.quote(ITEMS)} SET chunk_index = chunk_index {divide} %s "
+               f"WHERE batch_id = %s AND chunk_index >= 0", (factor, batch_id), what="regroup certificate chunks")
+
+
+def reconcile_batches(db: Database, run_state_of: Any, dry_run: bool = False) -> list[dict[str, Any]]:
+    """Re-derive every unfinished certificate batch from its rows; a batch whose DAG run ended or
+    vanished is finalized (``failed`` with the reason when participants were left pending).
+    ``run_state_of(dag_id, run_id)`` returns the run's state or None when it no longer exists."""
+    results = []
+    for batch in db.fetchall(f"SELECT batch_id, dag_id, run_id FROM {db.quote(BATCHES)} "
+                             f"WHERE status IN ('pending', 'processing') ORDER BY started_at"):
+        state = run_state_of(batch["dag_id"], batch["run_id"]) if batch["dag_id"] and batch["run_id"] else None
+        ended = state is None or state in ("success", "failed")
+        if dry_run:
+            results.append({"batch_id": batch["batch_id"], "run_state": state, "would_finalize": ended})
+            continue
+        counts = refresh_counts(db, batch["batch_id"], final=ended)
+        if ended and counts["processed"] < counts["total"]:
+            pending = counts["total"] - counts["processed"]
+            fail_batch(db, batch["batch_id"], f"interrupted: the DAG run {'no longer exists' if state is None else f'ended ({state})'} "
+                                              f"with {pending} participant(s) not generated")
+            counts["status"] = "failed"
+        results.append({"batch_id": batch["batch_id"], "run_state": state, **counts})
+    return results
+
+
+def delete_old_batches(db: Database, cutoff: Any, dry_run: bool = False) -> dict[str, int]:
+    """Delete certificate tracking rows of finished batches started before ``cutoff`` (the PDFs stay)."""
+
+    def work(cur: Cursor) -> dict[str, int]:
+        ids = [r["batch_id"] for r in cur.fetch(
+            f"SELECT batch_id FROM {db.quote(BATCHES)} WHERE started_at < %s AND status NOT IN ('pending', 'processing')",
+            (db.ts(cutoff),))]
+        items = 0
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            marks = ", ".join(["%s"] * len(part))
+            if dry_run:
+                items += int(cur.scalar(f"SELECT COUNT(*) FROM {db.quote(ITEMS)} WHERE batch_id IN ({marks})", part))
+            else:
+                items += cur.execute(f"DELETE FROM {db.quote(ITEMS)} WHERE batch_id IN ({marks})", part)
+                cur.execute(f"DELETE FROM {db.quote(BATCHES)} WHERE batch_id IN ({marks})", part)
+        return {"certificate_batches": len(ids), "certificates": items}
+
+    return db.run(work, what="delete old certificate rows")

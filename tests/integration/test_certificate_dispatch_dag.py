@@ -1,0 +1,196 @@
+"""``certificate_dispatch`` with ``dag.test()`` on real MariaDB and PostgreSQL as ``app_db``."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+
+import pytest
+from pypdf import PdfReader
+
+from include import certificates as cert
+from include.db import Database
+from tests.integration.sync_helpers import fetch, run_sql
+
+SEED_CSV = ("Nama;Email;No HP;Instansi\n"
+            "Budi Santoso;budi@example.com;081234567890;PT Maju\n"
+            "Siti Nurhaliza;siti@example.com;081298765432;PT Jaya\n"
+            "Nguyễn Văn An;an@example.com;0899;Hanoi Co\n"
+            "Łukasz Żółć;lukasz@example.com;+48123;Kraków SA\n"
+            "José Müller;jose@example.com;0812;Berlin GmbH\n"
+            "O'Brien & Sons;obrien@example.com;0813;Dublin Ltd\n")
+
+
+@pytest.fixture(params=["mariadb", "postgresql"])
+def app(request, pg_database, mariadb_database, connections, tmp_path, monkeypatch, airflow_db):
+    uri = mariadb_database("app") if request.param == "mariadb" else pg_database("app")
+    connections({"app_db": uri})
+    uploads, output = tmp_path / "uploads", tmp_path / "output"
+    (uploads / "2026").mkdir(parents=True)
+    monkeypatch.setenv("CERTIFICATE_UPLOAD_BASE", str(uploads))
+    monkeypatch.setenv("CERTIFICATE_OUTPUT_BASE", str(output))
+    return uploads, output
+
+
+def load_dag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder="dags/certificate_dispatch.py")
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags["certificate_dispatch"]
+
+
+def q(name: str) -> str:
+    """Quote for app_db's dialect (``row_number`` is a reserved word in MariaDB)."""
+    return Database("app_db").quote(name)
+
+
+def batch_of(dag_run):
+    (row,) = fetch("app_db", "SELECT * FROM certificate_batches WHERE run_id = %s", (dag_run.run_id,))
+    return row
+
+
+def test_seed_file_of_six_participants(app):
+    uploads, output = app
+    (uploads / "2026" / "peserta.csv").write_text(SEED_CSV, encoding="utf-8-sig")
+    dag_run = load_dag().test(run_conf={"data_source": "file", "file": "2026/peserta.csv",
+                                        "event_name": "Pelatihan K3", "event_date": "2026-11-20", "chunk_size": 4})
+    assert dag_run.state == "success"
+    batch = batch_of(dag_run)
+    assert (batch["status"], batch["total_participants"], batch["success_count"], batch["failed_count"],
+            float(batch["progress_percentage"])) == ("completed", 6, 6, 0, 100.0)
+    rows = fetch("app_db", f"SELECT * FROM certificates WHERE batch_id = %s ORDER BY {q('row_number')}",
+                 (batch["batch_id"],))
+    assert [r["row_number"] for r in rows] == [2, 3, 4, 5, 6, 7]  # as Excel numbers them (header is row 1)
+    assert len({r["certificate_number"] for r in rows}) == 6 and len({r["verification_token"] for r in rows}) == 6
+    assert rows[0]["phone"] == "081234567890"  # leading zero kept
+    for row in rows:
+        text = PdfReader(row["file_path"]).pages[0].extract_text()
+        assert row["participant_name"] in text and row["certificate_number"] in text and "Pelatihan K3" in text
+    # clearing/re-running a chunk never duplicates: the same run's rows stay as they are
+    assert cert.generate_chunk(Database("app_db"), batch["batch_id"], 0, "http://v") == {"generated": 0, "failed": 0}
+
+
+def test_bad_rows_are_reported_and_unrenderable_names_fail_alone(app):
+    uploads, _ = app
+    (uploads / "mixed.csv").write_text("name,email\nAni,ani@example.com\n,missing@example.com\n张伟,zw@example.com\n"
+                                       "Budi,not-an-email\nCitra,citra@example.com\n", encoding="utf-8")
+    dag_run = load_dag().test(run_conf={"file": "mixed.csv", "event_name": "Seminar", "event_date": "2026-11-21"})
+    assert dag_run.state == "success"  # completed with errors: good participants still got theirs
+    batch = batch_of(dag_run)
+    assert (batch["status"], batch["success_count"], batch["failed_count"]) == ("completed_with_errors", 2, 3)
+    errors = {r["row_number"]: r["error_message"] for r in fetch(
+        "app_db", f"SELECT {q('row_number')}, error_message FROM certificates WHERE status = 'failed' AND batch_id = %s",
+        (batch["batch_id"],))}
+    assert "row 3" in errors[3] and "name" in errors[3].lower()
+    assert "张" in errors[4] or "render" in errors[4].lower()
+    assert "row 5" in errors[5] and "email" in errors[5].lower()
+
+
+@pytest.mark.parametrize("conf, message", [
+    ({"file": "../../etc/passwd.csv"}, "outside the upload base"),
+    ({"file": "/etc/hosts"}, "outside the upload base"),
+    ({"file": "missing.csv"}, "does not exist"),
+    ({"file": "notes.txt"}, "not a .csv or .xlsx"),
+    ({"file": None}, "required"),
+])
+def test_bad_requests_are_refused_before_any_row_is_written(app, conf, message, capfd):
+    uploads, _ = app
+    (uploads / "notes.txt").write_text("x")
+    dag_run = load_dag().test(run_conf={"event_name": "E", "event_date": "2026-01-01", **conf})
+    assert dag_run.state == "failed"
+    out, err = capfd.readouterr()  # task logs go through structlog to the console
+    assert message in out + err
+    with Database("app_db") as db:
+        cert.ensure_schema(db)
+    assert not fetch("app_db", "SELECT 1 AS x FROM certificates")
+
+
+def test_database_source_and_unknown_employee(app):
+    with Database("app_db") as db:
+        cert.ensure_schema(db)
+    active = "TRUE" if Database("app_db").dialect == "postgresql" else "1"
+    run_sql("app_db", "INSERT INTO employees (id, name, email, phone, position, department, is_active) VALUES "
+            f"(7, 'Dewi Lestari', 'dewi@example.com', '0811', 'Staff', 'HR', {active}), "
+            f"(8, 'Eko Prasetyo', 'eko@example.com', '0812', 'Manager', 'IT', {active})")
+    dag = load_dag()
+    refused = dag.test(run_conf={"data_source": "database", "employee_ids": [7, 99], "event_name": "E",
+                                 "event_date": "2026-01-01"})
+    assert refused.state == "failed" and not fetch("app_db", "SELECT 1 AS x FROM certificates")
+    dag_run = dag.test(run_conf={"data_source": "database", "employee_ids": [8], "event_name": "Rapat",
+                                 "event_date": "2026-02-02", "chunk_size": 1})
+    assert dag_run.state == "success"
+    (row,) = fetch("app_db", "SELECT * FROM certificates")
+    assert (row["row_number"], row["participant_name"], row["status"]) == (8, "Eko Prasetyo", "generated")
+
+
+def _complete(uri: str, batch_id: str, rows: list[int]) -> None:
+    os.environ["AIRFLOW_CONN_APP_DB"] = uri
+    with Database("app_db") as db:
+        for number in rows:
+            cert.record_result(db, batch_id, number, "generated", file_path=f"/x/{number}.pdf")
+            cert.refresh_counts(db, batch_id)  # concurrent derivations, as the task callbacks do
+
+
+def test_2000_concurrent_completions_from_16_processes_are_counted_exactly(app):
+    uri = os.environ["AIRFLOW_CONN_APP_DB"]
+    participants = [cert.Participant(i, f"P{i}") for i in range(1, 2001)]
+    with Database("app_db") as db:
+        cert.ensure_schema(db)
+        cert.create_batch(db, "cert_20260101_000000_concurrn", dag_id="d", run_id="r", data_source="file",
+                          source_file="x.csv", event_name="E", event_date="2026-01-01", participants=participants,
+                          chunk_size=125)
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_complete, args=(uri, "cert_20260101_000000_concurrn", list(range(i + 1, 2001, 16))))
+             for i in range(16)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(300)
+        assert p.exitcode == 0
+    with Database("app_db") as db:
+        final = cert.refresh_counts(db, "cert_20260101_000000_concurrn", final=True)
+    assert (final["processed"], final["success"], final["status"], final["progress_percentage"]) == (
+        2000, 2000, "completed", 100.0)
+
+
+def test_killed_connection_and_short_wait_timeout_lose_no_participant(app, monkeypatch):
+    if Database("app_db").dialect != "mysql":
+        pytest.skip("MariaDB's wait_timeout and KILL are the 'gone away' case of seed 000")
+    import include.certificate_pdf as pdf
+
+    uploads, _ = app
+    (uploads / "slow.csv").write_text("name\n" + "".join(f"Peserta {i}\n" for i in range(12)), encoding="utf-8")
+    run_sql("app_db", "SET GLOBAL wait_timeout = 2")
+    real_render = pdf.render_certificate
+
+    def slow_render(*args, **kwargs):  # generation slower than wait_timeout
+        time.sleep(0.6)
+        return real_render(*args, **kwargs)
+
+    monkeypatch.setattr(pdf, "render_certificate", slow_render)
+    stop = threading.Event()
+
+    def killer():  # KILL the task's connections while it works
+        while not stop.wait(1.5):
+            for row in fetch("app_db", "SELECT id FROM information_schema.processlist "
+                                       "WHERE db = DATABASE() AND id <> CONNECTION_ID() AND command = 'Sleep'"):
+                try:
+                    run_sql("app_db", f"KILL {int(row['id'])}")
+                except Exception:
+                    pass
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    try:
+        dag_run = load_dag().test(run_conf={"file": "slow.csv", "event_name": "E", "event_date": "2026-01-01",
+                                            "chunk_size": 6})
+    finally:
+        stop.set()
+        thread.join()
+        run_sql("app_db", "SET GLOBAL wait_timeout = 28800")
+    assert dag_run.state == "success"
+    batch = batch_of(dag_run)
+    assert (batch["status"], batch["success_count"], batch["total_participants"]) == ("completed", 12, 12)
