@@ -48,9 +48,9 @@ def seed_accounts() -> None:
     from include.whatsapp_reconcile import add_account, ensure_accounts_table
 
     os.environ.update(env())
-    (DEMO_DIR / "app.db").unlink(missing_ok=True)
     with Database("app_db") as db:
         ensure_accounts_table(db)
+        db.execute("DELETE FROM whatsapp_accounts")  # the demo's accounts only, seeded afresh
         for session_id, workspace, phone in DEMO_ACCOUNTS:
             add_account(db, session_id, workspace, phone_number=phone, metadata={"label": f"Workspace {workspace}"})
     print(f"app_db: {len(DEMO_ACCOUNTS)} WhatsApp accounts marked connected")
@@ -102,6 +102,29 @@ def seed_compose() -> None:
                 print(f"seeded {conn_id}")
 
 
+def show_certificates() -> None:
+    """Print the latest certificate batch of the demo's app_db and its participants."""
+    import os
+
+    from include.db import Database
+
+    os.environ.update(env())
+    with Database("app_db") as db:
+        batch = db.fetchone("SELECT * FROM certificate_batches ORDER BY started_at DESC")
+        if batch is None:
+            print("no certificate batch yet")
+            return
+        rows = db.fetchall(f"SELECT * FROM certificates WHERE batch_id = %s ORDER BY {db.quote('row_number')}",
+                           (batch["batch_id"],))
+    print(f"Certificate batch {batch['batch_id']}: {batch['status']}, {batch['success_count']}/"
+          f"{batch['total_participants']} generated, {batch['failed_count']} failed "
+          f"({batch['progress_percentage']:.0f}%), source {batch['source_file']}")
+    for r in rows:
+        where = r["file_path"] if r["status"] == "generated" else r["error_message"]
+        print(f"  row {r['row_number']:>3}  {r['status']:<9}  {r['certificate_number']}  "
+              f"{(r['participant_name'] or '-'):<22}  {where}")
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["env"]:
         for key, value in env().items():
@@ -113,7 +136,10 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["accounts"]:
         seed_accounts()
         return 0
-    print("usage: python -m include.demo env|generate|accounts", file=sys.stderr)
+    if argv[:1] == ["certificates"]:
+        show_certificates()
+        return 0
+    print("usage: python -m include.demo env|generate|accounts|certificates", file=sys.stderr)
     return 2
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The demo on the embedded default (no servers to install): SQLite databases with generated data
-# and the stand-in WhatsApp service on 127.0.0.1. Runs branch_sync and health_reconcile with
-# `airflow dags test`, then prints the sync batch status and the reconciliation summary.
+# and the stand-in WhatsApp service on 127.0.0.1. Runs branch_sync, certificate_dispatch and
+# health_reconcile with `airflow dags test`, and prints what each one did.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -21,7 +21,15 @@ if ! airflow dags test branch_sync >"$AIRFLOW_HOME/branch_sync.log" 2>&1; then
 fi
 python -m include.cli sync-status --latest
 
-# 2. health_reconcile against the stand-in WhatsApp service, which lost two of three sessions
+# 2. certificate_dispatch for the sample upload data/uploads/sample/peserta.csv (PDFs under data/output/)
+echo "demo: airflow dags test certificate_dispatch (log: $AIRFLOW_HOME/certificate_dispatch.log)"
+airflow dags test certificate_dispatch \
+  -c '{"data_source": "file", "file": "sample/peserta.csv", "event_name": "Pelatihan K3 2026", "event_date": "2026-11-20"}' \
+  >"$AIRFLOW_HOME/certificate_dispatch.log" 2>&1 \
+  || { tail -n 40 "$AIRFLOW_HOME/certificate_dispatch.log"; echo "demo: the certificate_dispatch run failed" >&2; }
+python -m include.demo certificates
+
+# 3. health_reconcile against the stand-in WhatsApp service, which lost two of three sessions
 port=$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 python -m tools.whatsapp_standin --port "$port" --api-key demo-key --quiet \
   --session webjs_1_1763300356_ot6RUaMF:1:connected >"$AIRFLOW_HOME/standin.log" 2>&1 &
