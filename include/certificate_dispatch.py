@@ -30,6 +30,11 @@ def prepare(context: Mapping[str, Any]) -> list[dict[str, Any]]:
         path = cert.resolve_upload(params.get("file")) if source == "file" else None
     except cert.DispatchError as exc:
         raise AirflowFailException(str(exc)) from None
+    from include.certificate_pdf import unsupported_characters
+
+    missing = unsupported_characters(params["event_name"])
+    if missing:  # every certificate would fail: refuse the request instead
+        raise AirflowFailException(f"param 'event_name': the certificate font cannot print {''.join(missing)!r}")
     batch_id = cert.batch_id_for_run(dag_run.dag_id, dag_run.run_id, dag_run.run_after or cert.utcnow())
     with Database(cert.APP_DB) as db:
         cert.ensure_schema(db)

@@ -127,13 +127,19 @@ class Participant:
 
 
 def participants_from_file(path: Path) -> Iterator[Participant]:
+    """Participants of an upload; a bad row becomes one failed participant carrying all its errors."""
+    import itertools
+
     from include.spreadsheet import RowError, read_participants
 
-    for item in read_participants(path, filename=path.name):
-        if isinstance(item, RowError):
-            where = f"row {item.row_number}" + (f", column {item.column!r}" if item.column else "")
-            yield Participant(item.row_number, None, error=f"{where}: {item.message}")
+    items = read_participants(path, filename=path.name)
+    for row_number, group in itertools.groupby(items, key=lambda item: item.row_number):
+        entries = list(group)
+        errors = [e for e in entries if isinstance(e, RowError)]
+        if errors:
+            yield Participant(row_number, None, error="; ".join(str(e) for e in errors))
         else:
+            item = entries[0]
             yield Participant(item.row_number, item.name, item.email, item.phone, item.organization, item.position)
 
 
@@ -233,9 +239,10 @@ def generate_chunk(db: Database, batch_id: str, chunk_index: int, verify_url_bas
     return {"generated": generated, "failed": failed}
 
 
-def _display_date(value: str) -> str:
+def _display_date(value: str) -> date | str:
+    """A date object (the renderer prints it the Indonesian way), or the text as given."""
     try:
-        return date.fromisoformat(value).strftime("%d %B %Y")
+        return date.fromisoformat(value)
     except (TypeError, ValueError):
         return str(value)
 

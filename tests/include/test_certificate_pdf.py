@@ -9,6 +9,9 @@ from datetime import date
 
 import pypdf
 import pytest
+import qrcode
+from qrcode.constants import ERROR_CORRECT_M
+from qrcode.util import MODE_8BIT_BYTE, QRData
 
 from include import certificate_pdf
 from include.certificate_pdf import (
@@ -81,6 +84,23 @@ def test_qr_code_encodes_the_verification_url() -> None:
     assert len(matrix) >= 21 and len(matrix) % 4 == 1      # a QR version: 17 + 4 * version modules
     finder = [row[:7] for row in matrix[:7]]                # top-left finder pattern
     assert finder[0] == [True] * 7 and finder[1] == [True] + [False] * 5 + [True]
+
+
+@pytest.mark.parametrize("data", [
+    *[("https://sertifikat.example.id/verify/Zx9_k2LmQ8rT5vW1-" * 50)[:length]
+      for length in (0, 1, 14, 15, 42, 43, 77, 106, 134, 213, 370, 600, 1000, 1500, 2331)],  # versions 1-40
+    "https://sertifikat.example.id/verify?nama=Nguyễn Văn An&ref=Ёлка",   # UTF-8
+])
+def test_qr_matrix_is_module_for_module_what_qrcode_makes(data: str) -> None:
+    reference = qrcode.QRCode(border=0, error_correction=ERROR_CORRECT_M, mask_pattern=certificate_pdf.QR_MASK_PATTERN)
+    reference.add_data(QRData(data.encode(), mode=MODE_8BIT_BYTE))
+    reference.make(fit=True)
+    assert qr_matrix(data) == [[bool(module) for module in row] for row in reference.modules]
+
+
+def test_qr_refuses_data_beyond_version_40() -> None:
+    with pytest.raises(ValueError, match="verification URL too long for a QR code"):
+        qr_matrix("x" * 2332)
 
 
 def test_other_url_gives_other_qr() -> None:

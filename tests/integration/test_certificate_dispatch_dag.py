@@ -69,6 +69,7 @@ def test_seed_file_of_six_participants(app):
     for row in rows:
         text = PdfReader(row["file_path"]).pages[0].extract_text()
         assert row["participant_name"] in text and row["certificate_number"] in text and "Pelatihan K3" in text
+        assert "20 November 2026" in text
     # clearing/re-running a chunk never duplicates: the same run's rows stay as they are
     assert cert.generate_chunk(Database("app_db"), batch["batch_id"], 0, "http://v") == {"generated": 0, "failed": 0}
 
@@ -95,11 +96,13 @@ def test_bad_rows_are_reported_and_unrenderable_names_fail_alone(app):
     ({"file": "missing.csv"}, "does not exist"),
     ({"file": "notes.txt"}, "not a .csv or .xlsx"),
     ({"file": None}, "required"),
+    ({"file": "ok.csv", "event_name": "研讨会"}, "cannot print"),
 ])
 def test_bad_requests_are_refused_before_any_row_is_written(app, conf, message, capfd):
     uploads, _ = app
     (uploads / "notes.txt").write_text("x")
-    dag_run = load_dag().test(run_conf={"event_name": "E", "event_date": "2026-01-01", **conf})
+    (uploads / "ok.csv").write_text("name\nAni\n")
+    dag_run = load_dag().test(run_conf={"event_name": "E", "event_date": "2026-01-01", **conf})  # conf wins
     assert dag_run.state == "failed"
     out, err = capfd.readouterr()  # task logs go through structlog to the console
     assert message in out + err
