@@ -159,31 +159,43 @@ def test_2000_concurrent_completions_from_16_processes_are_counted_exactly(app):
         2000, 2000, "completed", 100.0)
 
 
-def test_killed_connection_and_short_wait_timeout_lose_no_participant(app, monkeypatch):
-    if Database("app_db").dialect != "mysql":
-        pytest.skip("MariaDB's wait_timeout and KILL are the 'gone away' case of seed 000")
+def test_killed_connections_and_short_idle_timeout_lose_no_participant(app, monkeypatch):
+    """Seed 000's "MySQL server has gone away", and PostgreSQL's admin shutdown: connections die
+    while PDFs render and while idle; every write reconnects and retries."""
     import include.certificate_pdf as pdf
 
     uploads, _ = app
     (uploads / "slow.csv").write_text("name\n" + "".join(f"Peserta {i}\n" for i in range(12)), encoding="utf-8")
-    run_sql("app_db", "SET GLOBAL wait_timeout = 2")
+    mysql = Database("app_db").dialect == "mysql"
+    dbname = fetch("app_db", "SELECT DATABASE() AS d" if mysql else "SELECT current_database() AS d")[0]["d"]
+    if mysql:
+        run_sql("app_db", "SET GLOBAL wait_timeout = 2")
+    else:
+        run_sql("app_db", f'ALTER DATABASE "{dbname}" SET idle_session_timeout = 2000')
     real_render = pdf.render_certificate
 
-    def slow_render(*args, **kwargs):  # generation slower than wait_timeout
+    def slow_render(*args, **kwargs):  # generation slower than the idle timeout
         time.sleep(0.6)
         return real_render(*args, **kwargs)
 
     monkeypatch.setattr(pdf, "render_certificate", slow_render)
     stop = threading.Event()
+    killed = []
 
-    def killer():  # KILL the task's connections while it works
+    def killer():  # kill the task's idle connections while it works
         while not stop.wait(1.5):
-            for row in fetch("app_db", "SELECT id FROM information_schema.processlist "
-                                       "WHERE db = DATABASE() AND id <> CONNECTION_ID() AND command = 'Sleep'"):
-                try:
-                    run_sql("app_db", f"KILL {int(row['id'])}")
-                except Exception:
-                    pass
+            try:
+                if mysql:
+                    for row in fetch("app_db", "SELECT id FROM information_schema.processlist WHERE db = DATABASE() "
+                                               "AND id <> CONNECTION_ID() AND command = 'Sleep'"):
+                        run_sql("app_db", f"KILL {int(row['id'])}")
+                        killed.append(row["id"])
+                else:
+                    rows = fetch("app_db", "SELECT pg_terminate_backend(pid) AS k FROM pg_stat_activity WHERE "
+                                           "datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle'")
+                    killed.extend(r["k"] for r in rows)
+            except Exception:
+                pass  # a connection killed while this thread used it: try again next round
 
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
@@ -193,7 +205,10 @@ def test_killed_connection_and_short_wait_timeout_lose_no_participant(app, monke
     finally:
         stop.set()
         thread.join()
-        run_sql("app_db", "SET GLOBAL wait_timeout = 28800")
+        if mysql:
+            run_sql("app_db", "SET GLOBAL wait_timeout = 28800")
+        else:
+            run_sql("app_db", f'ALTER DATABASE "{dbname}" RESET idle_session_timeout')
     assert dag_run.state == "success"
     batch = batch_of(dag_run)
     assert (batch["status"], batch["success_count"], batch["total_participants"]) == ("completed", 12, 12)
