@@ -7,9 +7,7 @@ that never ran, e.g. after a SIGKILL, leaves nothing wrong behind) and derives t
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import string
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,7 +19,6 @@ log = logging.getLogger(__name__)
 
 DAG_ID = "branch_sync"
 ASSET_ALIAS = "branch_sync_tables"
-_BASE62 = string.digits + string.ascii_letters
 
 
 def task_id_for(step: str, connection: str) -> str:
@@ -45,14 +42,6 @@ def table_asset(config: SyncConfig, spec: TableSpec) -> Any:
     from airflow.sdk import Asset
 
     return Asset(name=f"{config.target}.{spec.target_table}", uri=f"sync://{config.target}/{spec.target_table}")
-
-
-def batch_id_for_run(dag_id: str, run_id: str, when: Any) -> str:
-    """A batch id in the seed's format whose 8 characters derive from the run, so that a retried
-    or cleared planning task continues the same batch instead of starting an orphan."""
-    digest = int.from_bytes(hashlib.sha256(f"{dag_id}/{run_id}".encode()).digest()[:8], "big")
-    suffix = "".join(_BASE62[(digest >> (6 * i)) % 62] for i in range(8))
-    return f"sync_{when:%Y%m%d_%H%M%S}_{suffix}"
 
 
 def _list_param(params: Mapping[str, Any], name: str) -> list[str]:
@@ -90,7 +79,7 @@ def plan(context: Mapping[str, Any]) -> dict[str, Any]:
                     log.info("Skipping %s from %s (already completed)", p.model, p.connection)
         else:
             when = dag_run.run_after or dag_run.start_date or tracking.utcnow()
-            batch_id = batch_id_for_run(dag_run.dag_id, dag_run.run_id, when)
+            batch_id = tracking.batch_id_for_run("sync", dag_run.dag_id, dag_run.run_id, when)
             tracking.start_batch(db, batch_id, dag_run.dag_id, dag_run.run_id, options, pairs)
             remaining = pairs
             log.info("Created new batch: %s (%d pairs)", batch_id, len(pairs))

@@ -10,12 +10,10 @@ has gone away" (2006/2013) or a dropped PostgreSQL connection.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import os
 import secrets
-import string
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -24,7 +22,7 @@ from typing import Any
 
 from include.config import REPO_ROOT
 from include.db import Cursor, Database, scrub
-from include.tracking import ERROR_MAX, utcnow
+from include.tracking import ERROR_MAX, batch_id_for_run, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +31,6 @@ BATCHES = "certificate_batches"
 ITEMS = "certificates"
 EMPLOYEES = "employees"
 UPLOAD_SUFFIXES = (".csv", ".xlsx")
-_BASE62 = string.digits + string.ascii_letters
 
 _SCHEMA: dict[str, list[tuple[str, str, bool]]] = {
     BATCHES: [("batch_id", "id", True), ("dag_id", "name", False), ("run_id", "name", False),
@@ -108,11 +105,6 @@ def resolve_upload(file_param: Any) -> Path:
     if not path.is_file():
         raise DispatchError(f"param 'file': {file_param!r} does not exist under the upload base {base}")
     return path
-
-
-def batch_id_for_run(dag_id: str, run_id: str, when: Any) -> str:
-    digest = int.from_bytes(hashlib.sha256(f"{dag_id}/{run_id}".encode()).digest()[:8], "big")
-    return f"cert_{when:%Y%m%d_%H%M%S}_" + "".join(_BASE62[(digest >> (6 * i)) % 62] for i in range(8))
 
 
 @dataclass(frozen=True)

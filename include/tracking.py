@@ -8,8 +8,8 @@ record counts are added in the same transaction as the rows they count (see the 
 
 from __future__ import annotations
 
+import hashlib
 import json
-import secrets
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -91,10 +91,11 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def new_batch_id(now: datetime | None = None) -> str:
-    """``sync_YYYYmmdd_HHMMSS_xxxxxxxx`` with 8 random letters/digits, as in the seed."""
-    now = now or utcnow()
-    return f"sync_{now:%Y%m%d_%H%M%S}_{''.join(secrets.choice(_ALPHABET) for _ in range(8))}"
+def batch_id_for_run(prefix: str, dag_id: str, run_id: str, when: datetime) -> str:
+    """``<prefix>_YYYYmmdd_HHMMSS_xxxxxxxx`` (the seed's format): the 8 letters/digits derive from
+    the run, so a retried or cleared first task continues the same batch instead of an orphan."""
+    digest = int.from_bytes(hashlib.sha256(f"{dag_id}/{run_id}".encode()).digest()[:8], "big")
+    return f"{prefix}_{when:%Y%m%d_%H%M%S}_" + "".join(_ALPHABET[(digest >> (6 * i)) % 62] for i in range(8))
 
 
 def ensure_schema(db: Database) -> None:
