@@ -48,7 +48,10 @@ _SCHEMA: dict[str, list[tuple[str, str, bool]]] = {
 }
 _DEFAULTS = {"total_participants": "0", "processed_count": "0", "success_count": "0", "failed_count": "0",
              "progress_percentage": "0", "attempts": "0"}
-_KEYS = {BATCHES: ("batch_id",), ITEMS: ("batch_id", "row_number")}
+_SCHEMA[EMPLOYEES] = [("id", "bigint", True), ("name", "name", True), ("email", "name", False),
+                      ("phone", "status", False), ("position", "name", False), ("department", "name", False),
+                      ("is_active", "bool", True)]
+_KEYS = {BATCHES: ("batch_id",), ITEMS: ("batch_id", "row_number"), EMPLOYEES: ("id",)}
 
 
 class DispatchError(ValueError):
@@ -58,19 +61,8 @@ class DispatchError(ValueError):
 def ensure_schema(db: Database) -> None:
     def create(cur: Cursor) -> None:
         for table, columns in _SCHEMA.items():
-            defs = [f"{db.quote(n)} {db.column_type(k)}" + (f" DEFAULT {_DEFAULTS[n]}" if n in _DEFAULTS else "")
-                    + (" NOT NULL" if nn else "") for n, k, nn in columns]
-            defs.append(f"PRIMARY KEY ({', '.join(db.quote(k) for k in _KEYS[table])})")
-            if table == ITEMS:
-                defs.append(f"UNIQUE ({db.quote('certificate_number')})")
-            cur.execute(f"CREATE TABLE IF NOT EXISTS {db.quote(table)} ({', '.join(defs)})")
-        cur.execute(
-            f"CREATE TABLE IF NOT EXISTS {db.quote(EMPLOYEES)} ("
-            f"{db.quote('id')} {db.column_type('bigint')} NOT NULL PRIMARY KEY, "
-            f"{db.quote('name')} {db.column_type('name')} NOT NULL, {db.quote('email')} {db.column_type('name')}, "
-            f"{db.quote('phone')} {db.column_type('status')}, {db.quote('position')} {db.column_type('name')}, "
-            f"{db.quote('department')} {db.column_type('name')}, "
-            f"{db.quote('is_active')} {db.column_type('bool')} NOT NULL DEFAULT {_true(db)})")
+            cur.execute(db.create_table_sql(table, columns, _KEYS[table], {**_DEFAULTS, "is_active": _true(db)},
+                                            unique=("certificate_number",) if table == ITEMS else ()))
 
     db.run(create, what="create certificate tables")
 

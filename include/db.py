@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, Literal, TypeVar
@@ -189,6 +189,18 @@ class Database:
     def column_type(self, kind: str) -> str:
         """DDL type for the tracking tables' few column kinds."""
         return _TRACKING_TYPES[kind][self.dialect]
+
+    def create_table_sql(self, table: str, columns: Sequence[tuple[str, str, bool]], key: Sequence[str],
+                         defaults: Mapping[str, str] | None = None, unique: Sequence[str] = ()) -> str:
+        """``CREATE TABLE IF NOT EXISTS`` from (column, kind, not null) triples of the few kinds
+        :meth:`column_type` knows, with a primary key and optional defaults and unique columns."""
+        defaults = defaults or {}
+        defs = [f"{self.quote(name)} {self.column_type(kind)}"
+                + (f" DEFAULT {defaults[name]}" if name in defaults else "") + (" NOT NULL" if not_null else "")
+                for name, kind, not_null in columns]
+        defs.append(f"PRIMARY KEY ({', '.join(self.quote(k) for k in key)})")
+        defs += [f"UNIQUE ({self.quote(column)})" for column in unique]
+        return f"CREATE TABLE IF NOT EXISTS {self.quote(table)} ({', '.join(defs)})"
 
     def insert_ignore(self, table: str, columns: Sequence[str]) -> str:
         """INSERT that leaves an existing row (by primary or unique key) untouched."""

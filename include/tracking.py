@@ -103,16 +103,7 @@ def ensure_schema(db: Database) -> None:
 
     def create(cur: Cursor) -> None:
         for table, columns in _SCHEMA.items():
-            defs = []
-            for name, kind, not_null in columns:
-                col = f"{db.quote(name)} {db.column_type(kind)}"
-                if name in _DEFAULTS:
-                    col += f" DEFAULT {_DEFAULTS[name]}"
-                if not_null:
-                    col += " NOT NULL"
-                defs.append(col)
-            defs.append(f"PRIMARY KEY ({', '.join(db.quote(k) for k in _KEYS[table])})")
-            cur.execute(f"CREATE TABLE IF NOT EXISTS {db.quote(table)} ({', '.join(defs)})")
+            cur.execute(db.create_table_sql(table, columns, _KEYS[table], _DEFAULTS))
         for table, index, cols in _INDEXES:
             cols_sql = ", ".join(db.quote(c) for c in cols)
             if db.dialect == "mysql":
