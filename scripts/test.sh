@@ -7,4 +7,6 @@ cd "$ROOT"
 bash scripts/setup.sh
 bash scripts/services.sh
 export PYTHONPATH="$ROOT"
-exec .venv/bin/python -m pytest tests -p no:cacheprovider "$@"
+# The end-to-end tests (real Airflow deployments) run last, after the lighter ones.
+exec .venv/bin/python -m pytest tests/dags tests/include tests/integration tests/test_deployment_files.py tests/e2e \
+  -p no:cacheprovider "$@"

@@ -5,7 +5,8 @@
   environment variables of their own in the api-server / scheduler / dag-processor / task processes
   (``AIRFLOW_CONN_*``, ``SYNC_CONFIG`` ...).  Deployments are cached by their ``extra_env``, so tests
   asking for the same env share one; all are stopped (and their databases dropped) at session end.
-  Each deployment costs ~20 s to start and three resident processes, so group tests by env.
+  Each deployment costs ~20 s to start and three resident processes, so group tests by env; only
+  the most recently requested deployment is kept running.
 * ``airflow_extra_env`` (session): the env of the shared ``airflow_server``.  Override
   it with a *session-scoped* fixture of the same name in this file if the whole suite needs one.
 
@@ -47,6 +48,10 @@ def airflow_server_factory() -> Iterator[AirflowServerFactory]:
         key = (tuple(sorted(env.items())), tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
         server = servers.get(key)
         if server is None:
+            # One deployment at a time: each costs three busy processes, and on 2 cores idle ones
+            # left running would slow every later test.
+            for other_key in list(servers):
+                servers.pop(other_key).stop()
             server = AirflowServer(extra_env=env, name=f"e2e-{len(servers)}", **kwargs)
             try:
                 server.start()
