@@ -22,7 +22,7 @@ from typing import Any
 
 from include.config import REPO_ROOT
 from include.db import Cursor, Database, scrub
-from include.tracking import ERROR_MAX, batch_id_for_run, utcnow
+from include.tracking import ERROR_MAX, TERMINAL_RUN_STATES, batch_id_for_run, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +308,7 @@ def reconcile_batches(db: Database, run_state_of: Any, dry_run: bool = False) ->
     for batch in db.fetchall(f"SELECT batch_id, dag_id, run_id FROM {db.quote(BATCHES)} "
                              f"WHERE status IN ('pending', 'processing') ORDER BY started_at"):
         state = run_state_of(batch["dag_id"], batch["run_id"]) if batch["dag_id"] and batch["run_id"] else None
-        ended = state is None or state in ("success", "failed")
+        ended = state is None or state in TERMINAL_RUN_STATES
         if dry_run:
             results.append({"batch_id": batch["batch_id"], "run_state": state, "would_finalize": ended})
             continue
