@@ -118,7 +118,9 @@ class Database:
             path = self.connection.host or self.connection.schema or ""
             if not path:
                 raise PermanentError(f"connection {self.conn_id!r} is sqlite without a database file path")
-            raw = sqlite3.connect(path, timeout=30, isolation_level=None)
+            # check_same_thread off: the sync reader streams in a prefetch thread; one thread at a
+            # time uses the connection.
+            raw = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
             raw.execute("PRAGMA journal_mode=WAL")
             raw.execute("PRAGMA busy_timeout=30000")
             raw.isolation_level = "DEFERRED"
