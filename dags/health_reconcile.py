@@ -13,6 +13,10 @@
 * **housekeeping** deletes tracking rows of batches older than `retention_days` (default 30).
 
 `dry_run` writes nothing, calls nothing that changes state, and logs what it would do.
+A task that fails for good (e.g. the WhatsApp service is down) emails the `alert_emails` of the
+Variable through the `smtp_default` connection, once per `alert_repeat_minutes` for the same failure
+(see `include/alerts.py`).
+
 Tuning: the Airflow Variable `health_reconcile` (JSON), see `include/health.py`.
 """
 
@@ -23,7 +27,8 @@ import os
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from include.health import DAG_ID
+from include.alerts import FailureAlert
+from include.health import DAG_ID, VARIABLE
 
 # The schedule can be shortened for tests (seconds); production runs every 5 minutes.
 _INTERVAL = os.environ.get("HEALTH_RECONCILE_INTERVAL_SECONDS")
@@ -43,6 +48,8 @@ SCHEDULE = dt.timedelta(seconds=int(_INTERVAL)) if _INTERVAL else "*/5 * * * *"
         "retries": 1,
         "retry_delay": dt.timedelta(seconds=20),
         "execution_timeout": dt.timedelta(minutes=3),
+        # emails the operators in the Variable's alert_emails once a task has failed for good
+        "on_failure_callback": FailureAlert(VARIABLE),
     },
     params={
         "workspace": Param(None, type=["null", "integer"], title="Workspace",

@@ -2,7 +2,8 @@
 
 Tuning comes from the Airflow Variable ``health_reconcile`` (JSON, optional), e.g.
 ``{"retention_days": 30, "missing_checks_before_disconnect": 2, "max_reconnect_attempts": 3,
-"max_reconnects_per_run": 5, "reconnect_backoff_seconds": 600}``.
+"max_reconnects_per_run": 5, "reconnect_backoff_seconds": 600, "alert_emails": ["ops@example.com"]}``;
+the ``alert_*`` keys are read by :class:`include.alerts.FailureAlert`.
 """
 
 from __future__ import annotations
@@ -43,7 +44,11 @@ def whatsapp_sessions(params: Mapping[str, Any], run_id: str) -> dict[str, Any]:
     from include.whatsapp import ServiceUnavailable, get_adapter
     from include.whatsapp_reconcile import ReconcileSettings, ensure_accounts_table, reconcile
 
-    tuning = {k: v for k, v in settings().items() if k != "retention_days"}
+    from include.alerts import alert_settings
+
+    values = settings()
+    alert_settings({k: v for k, v in values.items() if k.startswith("alert_")}, VARIABLE)  # refuse a bad one now
+    tuning = {k: v for k, v in values.items() if k != "retention_days" and not k.startswith("alert_")}
     tuning.setdefault("triggered_by", f"{DAG_ID}:{run_id}")
     reconcile_settings = ReconcileSettings.from_mapping(tuning)
     with Database(APP_DB) as db:

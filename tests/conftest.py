@@ -13,6 +13,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,3 +99,38 @@ def connections(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, str]], N
             monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", uri)
 
     return define
+
+
+@pytest.fixture
+def smtp_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps what it receives in ``.messages``;
+    the ``smtp_default`` connection points at it."""
+    import email
+    import json
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    class Sink:
+        def __init__(self) -> None:
+            self.messages: list[email.message.Message] = []
+
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            message = email.message_from_bytes(envelope.original_content or envelope.content)
+            message["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
+            self.messages.append(message)
+            return "250 OK"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps({
+        "conn_type": "smtp", "host": "127.0.0.1", "port": port,
+        "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "airflow@test.local", "retry_limit": 0}}))
+    try:
+        yield sink
+    finally:
+        controller.stop()

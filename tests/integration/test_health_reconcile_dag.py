@@ -49,6 +49,10 @@ def accounts():
             for r in fetch("app_db", "SELECT session_id, status, metadata FROM whatsapp_accounts")}
 
 
+def mail_body(message):
+    return "".join(part.get_payload(decode=True).decode() for part in message.walk() if not part.is_multipart())
+
+
 def ti_states(dag_run):
     return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
 
@@ -92,6 +96,8 @@ def test_workspace_filter_and_dry_run_change_nothing_outside(world):
 @pytest.mark.parametrize("mode", ["down", "error500", "malformed", "slow"])
 def test_service_failure_changes_no_row_and_fails_only_that_task(world, mode):
     dag = load_dag()
+    for task in dag.tasks:
+        task.retries = 0  # a retry would fail the same way, 20 s later
     assert dag.test().state == "success"  # one read recorded
     before = accounts()
     if mode == "down":
@@ -151,3 +157,43 @@ def test_certificate_batch_of_a_vanished_run_is_finalized_with_the_reason(world)
     assert (batch["status"], batch["success_count"], batch["processed_count"], batch["total_participants"]) == (
         "failed", 1, 1, 3)
     assert "no longer exists" in batch["error_message"] and "2 participant(s)" in batch["error_message"]
+
+
+def test_service_failure_emails_the_operators_once_per_failure(world, smtp_server, monkeypatch):
+    from airflow.models.variable import Variable as VariableModel
+
+    VariableModel.delete("health_reconcile_last_alerts")
+    monkeypatch.setenv("AIRFLOW_VAR_HEALTH_RECONCILE", json.dumps(
+        {"alert_emails": ["ops@branch.test", "lead@branch.test"], "alert_repeat_minutes": 60}))
+    dag = load_dag()
+    for task in dag.tasks:
+        task.retries = 0  # the retry delay is not what this test is about
+    world.set_mode("error500")
+    first = dag.test()
+    assert ti_states(first)["whatsapp_sessions"] == "failed"
+    (mail,) = smtp_server.messages
+    assert mail["X-Envelope-To"] == "ops@branch.test, lead@branch.test"
+    assert "health_reconcile.whatsapp_sessions failed" in mail["Subject"]
+    assert "WhatsApp service unavailable" in mail_body(mail) and first.run_id in mail_body(mail)
+    assert API_KEY not in mail.as_string()
+
+    # the same failure on the next run is not emailed again within alert_repeat_minutes
+    assert ti_states(dag.test())["whatsapp_sessions"] == "failed"
+    assert len(smtp_server.messages) == 1
+
+    # a different failure is: the service is back but refuses the key
+    world.set_mode("ok")
+    monkeypatch.setenv("AIRFLOW_CONN_WHATSAPP_SERVICE", world.connection_json(api_key="not-the-key", timeout=2))
+    assert ti_states(dag.test())["whatsapp_sessions"] == "failed"
+    assert len(smtp_server.messages) == 2
+    assert "API key rejected" in mail_body(smtp_server.messages[1])
+
+
+def test_no_alert_recipients_means_the_failure_is_only_logged(world, smtp_server, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_HEALTH_RECONCILE", json.dumps({"retention_days": 30}))
+    dag = load_dag()
+    for task in dag.tasks:
+        task.retries = 0
+    world.stop()
+    assert ti_states(dag.test())["whatsapp_sessions"] == "failed"
+    assert smtp_server.messages == []
