@@ -247,42 +247,54 @@ def record_result(db: Database, batch_id: str, row_number: int, status: str, *, 
 
 def refresh_counts(db: Database, batch_id: str, final: bool = False) -> dict[str, Any]:
     """Derive the batch's counts and status from its rows (exact under any concurrency)."""
+    return db.run(lambda cur: _derive_counts(cur, batch_id, final), what="derive certificate batch counts")
+
+
+def _derive_counts(cur: Cursor, batch_id: str, final: bool, reason: str | None = None) -> dict[str, Any]:
+    """Counts from the rows; with ``reason`` the batch is ``failed`` with it, whatever the rows say."""
+    db = cur.db
+    rows = cur.fetch(f"SELECT status, COUNT(*) AS n FROM {db.quote(ITEMS)} WHERE batch_id = %s GROUP BY status",
+                     (batch_id,))
+    counts = {r["status"]: int(r["n"]) for r in rows}
+    total = sum(counts.values())
+    success, failed = counts.get("generated", 0), counts.get("failed", 0)
+    processed = success + failed
+    percentage = round(100.0 * processed / total, 2) if total else 0.0
+    if reason is not None:
+        status = "failed"
+    elif total and processed == total:
+        status = "completed" if not failed else ("completed_with_errors" if success else "failed")
+    elif final:
+        status = "failed"
+    else:
+        status = "processing" if processed else "pending"
+    done = status in ("completed", "completed_with_errors", "failed")
+    now = db.ts(utcnow())
+    error = reason
+    if status == "failed" and error is None:
+        error = "no usable participants" if not total or not success else f"all {failed} certificates failed"
+    cur.execute(
+        f"UPDATE {db.quote(BATCHES)} SET total_participants = %s, processed_count = %s, success_count = %s, "
+        f"failed_count = %s, progress_percentage = %s, status = %s, error_message = %s, completed_at = %s, "
+        f"updated_at = %s WHERE batch_id = %s",
+        (total, processed, success, failed, percentage, status, error, now if done else None, now, batch_id))
+    return {"total": total, "processed": processed, "success": success, "failed": failed,
+            "progress_percentage": percentage, "status": status}
+
+
+def fail_batch(db: Database, batch_id: str, reason: str) -> dict[str, Any]:
+    """The batch cannot finish: every participant still pending is failed with the reason (each row
+    tells its final state, and a cleared chunk regenerates it), then the batch is ``failed`` with
+    the reason and counts derived from the rows, in one transaction."""
+    text = scrub(reason)[:ERROR_MAX]
 
     def work(cur: Cursor) -> dict[str, Any]:
-        rows = cur.fetch(f"SELECT status, COUNT(*) AS n FROM {db.quote(ITEMS)} WHERE batch_id = %s GROUP BY status",
-                         (batch_id,))
-        counts = {r["status"]: int(r["n"]) for r in rows}
-        total = sum(counts.values())
-        success, failed = counts.get("generated", 0), counts.get("failed", 0)
-        processed = success + failed
-        percentage = round(100.0 * processed / total, 2) if total else 0.0
-        if total and processed == total:
-            status = "completed" if not failed else ("completed_with_errors" if success else "failed")
-        elif final:
-            status = "failed"
-        else:
-            status = "processing" if processed else "pending"
-        done = status in ("completed", "completed_with_errors", "failed")
-        now = db.ts(utcnow())
-        error = None
-        if status == "failed":
-            error = "no usable participants" if not total or not success else f"all {failed} certificates failed"
-        cur.execute(
-            f"UPDATE {db.quote(BATCHES)} SET total_participants = %s, processed_count = %s, success_count = %s, "
-            f"failed_count = %s, progress_percentage = %s, status = %s, error_message = %s, completed_at = %s, "
-            f"updated_at = %s WHERE batch_id = %s",
-            (total, processed, success, failed, percentage, status, error, now if done else None, now, batch_id))
-        return {"total": total, "processed": processed, "success": success, "failed": failed,
-                "progress_percentage": percentage, "status": status}
+        cur.execute(f"UPDATE {db.quote(ITEMS)} SET status = 'failed', error_message = %s, updated_at = %s "
+                    f"WHERE batch_id = %s AND status = 'pending'",
+                    (f"not generated: {text}"[:ERROR_MAX], db.ts(utcnow()), batch_id))
+        return _derive_counts(cur, batch_id, final=True, reason=text)
 
-    return db.run(work, what="derive certificate batch counts")
-
-
-def fail_batch(db: Database, batch_id: str, reason: str) -> None:
-    now = db.ts(utcnow())
-    db.execute(f"UPDATE {db.quote(BATCHES)} SET status = 'failed', error_message = %s, completed_at = %s, "
-               f"updated_at = %s WHERE batch_id = %s", (scrub(reason)[:ERROR_MAX], now, now, batch_id),
-               what="fail certificate batch")
+    return db.run(work, what="fail certificate batch")
 
 
 def params_summary(params: Mapping[str, Any]) -> str:
@@ -300,14 +312,32 @@ def regroup_chunks(db: Database, batch_id: str, factor: int) -> None:
                f"WHERE batch_id = %s AND chunk_index >= 0", (factor, batch_id), what="regroup certificate chunks")
 
 
-def reconcile_batches(db: Database, run_state_of: Any, dry_run: bool = False) -> list[dict[str, Any]]:
-    """Re-derive every unfinished certificate batch from its rows; a batch whose DAG run ended or
-    vanished is finalized (``failed`` with the reason when participants were left pending).
-    ``run_state_of(dag_id, run_id)`` returns the run's state or None when it no longer exists."""
+def reconcile_batches(db: Database, run_state_of: Any, dry_run: bool = False,
+                      batch_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Re-derive unfinished certificate batches (every one, or those of ``batch_ids``) from their
+    rows; a batch whose DAG run ended or vanished is finalized, ``failed`` with the reason when
+    participants were left pending. A given batch that is already finished is reported as it is
+    (its counts were derived from its rows when it finished). ``run_state_of(dag_id, run_id)``
+    returns the run's state, or None when the run no longer exists."""
+    columns = f"SELECT batch_id, dag_id, run_id, status FROM {db.quote(BATCHES)}"
+    ids = list(dict.fromkeys(batch_ids or []))
+    if ids:
+        batches = db.fetchall(f"{columns} WHERE batch_id IN ({', '.join(['%s'] * len(ids))}) ORDER BY started_at", ids)
+        missing = set(ids) - {b["batch_id"] for b in batches}
+        if missing:
+            raise LookupError(f"unknown certificate batch id(s): {', '.join(sorted(missing))}")
+    else:
+        batches = db.fetchall(f"{columns} WHERE status IN ('pending', 'processing') ORDER BY started_at")
     results = []
-    for batch in db.fetchall(f"SELECT batch_id, dag_id, run_id FROM {db.quote(BATCHES)} "
-                             f"WHERE status IN ('pending', 'processing') ORDER BY started_at"):
+    for batch in batches:
         state = run_state_of(batch["dag_id"], batch["run_id"]) if batch["dag_id"] and batch["run_id"] else None
+        if batch["status"] not in ("pending", "processing"):
+            stored = get_batch(db, batch["batch_id"]) or {}
+            results.append({"batch_id": batch["batch_id"], "run_state": state, "status": batch["status"],
+                            "total": stored.get("total_participants"), "processed": stored.get("processed_count"),
+                            "success": stored.get("success_count"), "failed": stored.get("failed_count"),
+                            "unchanged": True})
+            continue
         ended = state is None or state in TERMINAL_RUN_STATES
         if dry_run:
             results.append({"batch_id": batch["batch_id"], "run_state": state, "would_finalize": ended})
@@ -315,9 +345,9 @@ def reconcile_batches(db: Database, run_state_of: Any, dry_run: bool = False) ->
         counts = refresh_counts(db, batch["batch_id"], final=ended)
         if ended and counts["processed"] < counts["total"]:
             pending = counts["total"] - counts["processed"]
-            fail_batch(db, batch["batch_id"], f"interrupted: the DAG run {'no longer exists' if state is None else f'ended ({state})'} "
-                                              f"with {pending} participant(s) not generated")
-            counts["status"] = "failed"
+            run = "no longer exists" if state is None else f"ended ({state})"
+            counts = fail_batch(db, batch["batch_id"], f"interrupted: the DAG run {run} "
+                                                       f"with {pending} participant(s) not generated")
         results.append({"batch_id": batch["batch_id"], "run_state": state, **counts})
     return results
 

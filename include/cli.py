@@ -8,9 +8,10 @@ Commands (more are registered the same way, see :data:`COMMANDS`):
     Without a batch id or flag it shows the latest batch. Exit codes: 0 ok (also when there are
     no batches yet), 1 unknown batch or a database/config error, 2 bad usage.
 
-``recalculate-progress --batch-id X | --all [--json]``
+``recalculate-progress --batch-id X | --all [--kind all|sync|certificates] [--json]``
     Repair sync batches from their item rows and Airflow's task states (REST API, connection
-    ``airflow_api``); batches whose run ended or vanished become ``interrupted``.
+    ``airflow_api``), and certificate batches (``cert_...`` ids, in ``app_db``) from their rows;
+    batches whose run ended or vanished become ``interrupted`` (sync) or ``failed`` with the reason.
 
 ``pools [--apply]``
     The per-branch pools of branch_sync (``sync_<conn_id>``), printed or created.
@@ -291,51 +292,95 @@ def _show_one(db: Any, conn_id: str, args: argparse.Namespace, out: TextIO, err:
 
 
 # -- recalculate-progress ----------------------------------------------------------------------------
+CERTIFICATE_PREFIX = "cert_"
+
+
 def add_recalculate_progress(sub: Any) -> None:
     p = sub.add_parser(
         "recalculate-progress",
-        help="repair sync batches from their item rows and Airflow's own task states",
-        description="Recompute sync batch counts from sync_progress and the task states Airflow reports "
-                    "through its REST API (connection --api-conn: HTTP host/port of the api-server with "
-                    "login and password). A batch whose DAG run ended or vanished while it still says "
-                    "running becomes 'interrupted'.",
+        help="repair sync and certificate batches from their item rows and Airflow's own task states",
+        description="Recompute batch counts from their item rows and the states Airflow reports through its "
+                    "REST API (connection --api-conn: HTTP host/port of the api-server with login and "
+                    "password). Sync batches (sync_batches/sync_progress in the sync target) are repaired "
+                    "from their task states; certificate batches (certificate_batches/certificates in "
+                    "app_db) are re-derived from their rows. A batch whose DAG run ended or vanished while it "
+                    "still says running becomes 'interrupted' (sync) or 'failed' with the reason "
+                    "(certificates), its unfinished items failed with the reason.",
     )
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--batch-id", action="append", metavar="BATCH_ID", help="a batch to repair (repeatable)")
-    which.add_argument("--all", action="store_true", help="every batch still 'running'")
+    which.add_argument("--batch-id", action="append", metavar="BATCH_ID",
+                       help="a batch to repair (repeatable; cert_... ids are certificate batches)")
+    which.add_argument("--all", action="store_true", help="every batch that is not finished")
+    p.add_argument("--kind", choices=("all", "sync", "certificates"), default="all",
+                   help="with --all: which batches (default all; certificates are skipped with a note when "
+                        "the app connection is not defined)")
     p.add_argument("--json", action="store_true", help="print the per-batch results as JSON")
-    p.add_argument("--conn", metavar="CONN_ID", default=None, help="database with the tracking tables")
+    p.add_argument("--conn", metavar="CONN_ID", default=None,
+                   help="database with the sync tracking tables (default: 'target' of the sync config)")
+    p.add_argument("--app-conn", metavar="CONN_ID", default="app_db",
+                   help="database with the certificate tracking tables (default: app_db)")
     p.add_argument("--api-conn", metavar="CONN_ID", default="airflow_api",
                    help="Airflow connection of the Airflow REST API (default: airflow_api)")
     p.set_defaults(func=cmd_recalculate_progress)
 
 
+def _connection_defined(conn_id: str) -> bool:
+    try:
+        from airflow.sdk import BaseHook
+
+        BaseHook.get_connection(conn_id)
+        return True
+    except Exception:
+        return False
+
+
 def cmd_recalculate_progress(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import json
 
+    from include import certificates
     from include.progress_reconcile import RestApiStates, reconcile_sync_batches
 
-    conn_id = resolve_conn_id(args.conn)
-    db = open_database(conn_id, out)
+    ids = args.batch_id or []
+    cert_ids = [i for i in ids if i.startswith(CERTIFICATE_PREFIX)]
+    sync_ids = [i for i in ids if not i.startswith(CERTIFICATE_PREFIX)]
+    do_sync = bool(sync_ids) or (args.all and args.kind in ("all", "sync"))
+    do_certs = bool(cert_ids) or (args.all and args.kind in ("all", "certificates"))
+    if do_certs and args.all and args.kind == "all" and not _connection_defined(args.app_conn):
+        err.write(f"note: certificate batches skipped: connection {args.app_conn!r} is not defined\n")
+        do_certs = False
+    sync_db = open_database(resolve_conn_id(args.conn), out) if do_sync else None
+    cert_db = open_database(args.app_conn, out) if do_certs else None
     try:
         states = RestApiStates(args.api_conn)
     except Exception as exc:
         raise CliError(f"cannot reach the Airflow REST API through connection {args.api_conn!r}: {_describe(exc)}") \
             from None
+    results: list[dict[str, Any]] = []
     try:
-        with db:
-            results = reconcile_sync_batches(db, states, args.batch_id)
+        if sync_db is not None:
+            with sync_db:
+                results += [{"kind": "sync", **r} for r in reconcile_sync_batches(sync_db, states, sync_ids or None)]
+        if cert_db is not None:
+            with cert_db:
+                certificates.ensure_schema(cert_db)
+                results += [{"kind": "certificates", **r} for r in
+                            certificates.reconcile_batches(cert_db, states.run_state, batch_ids=cert_ids or None)]
     except LookupError as exc:
         raise CliError(str(exc)) from None
     if args.json:
         out.write(json.dumps(results, default=str, sort_keys=True, indent=2) + "\n")
         return 0
     if not results:
-        out.write("No running sync batches to recalculate.\n")
+        out.write("No unfinished batches to recalculate.\n")
     for r in results:
-        out.write(f"{r['batch_id']}: run {r['run_state'] or 'gone'} -> {r['status']}, "
-                  f"{r.get('completed', 0)}/{r['total']} completed, {r.get('failed', 0)} failed, "
-                  f"{r['repaired']} rows repaired\n")
+        run = r["run_state"] or "gone"
+        if r["kind"] == "sync":
+            out.write(f"{r['batch_id']}: run {run} -> {r['status']}, {r.get('completed', 0)}/{r['total']} "
+                      f"completed, {r.get('failed', 0)} failed, {r['repaired']} rows repaired\n")
+        else:
+            note = " (already finished, unchanged)" if r.get("unchanged") else ""
+            out.write(f"{r['batch_id']}: run {run} -> {r['status']}{note}, {r.get('processed')}/{r.get('total')} "
+                      f"processed, {r.get('success')} generated, {r.get('failed')} failed\n")
     return 0
 
 

@@ -111,6 +111,35 @@ def test_bad_requests_are_refused_before_any_row_is_written(app, conf, message, 
     assert not fetch("app_db", "SELECT 1 AS x FROM certificates")
 
 
+@pytest.mark.parametrize("kind", ["unparseable_mid_file", "every_row_bad"])
+def test_an_upload_failing_mid_stream_fails_the_batch_with_its_reason_and_leaves_nothing_pending(app, kind):
+    """The reader streams: rows are written in bundles of 500 before the file's end is read. A file
+    that turns out unreadable later fails the batch with the file, row and reason, and every row
+    already written says it was not generated; no PDF is written."""
+    uploads, output = app
+    if kind == "unparseable_mid_file":  # an unclosed quote at row 1202 swallows the rest: 9 MiB in one cell
+        good = "".join(f"Peserta {i},p{i}@example.com\n" for i in range(1200))
+        rest = "".join(f"Sesudah {i},s{i}@example.com\n" for i in range(400_000))
+        (uploads / "big.csv").write_text(f'name,email\n{good}"Rusak,x@example.com\n{rest}', encoding="utf-8")
+        expected = ("big.csv", "after row 1201", "quote")
+    else:  # every row has an error: known only at the end of the file
+        bad = "".join(f"Peserta {i},not-an-email-{i}\n" for i in range(1200))
+        (uploads / "big.csv").write_text("name,email\n" + bad, encoding="utf-8")
+        expected = ("big.csv", "no usable rows", "1200")
+    dag_run = load_dag().test(run_conf={"file": "big.csv", "event_name": "E", "event_date": "2026-01-01"})
+    assert dag_run.state == "failed"
+    batch = batch_of(dag_run)
+    assert batch["status"] == "failed"
+    assert all(part in batch["error_message"] for part in expected), batch["error_message"]
+    statuses = {r["status"]: r["n"] for r in fetch(
+        "app_db", "SELECT status, COUNT(*) AS n FROM certificates WHERE batch_id = %s GROUP BY status",
+        (batch["batch_id"],))}
+    assert set(statuses) <= {"failed"} and statuses, statuses  # nothing left pending in a failed batch
+    assert (batch["total_participants"], batch["failed_count"], float(batch["progress_percentage"])) == (
+        statuses["failed"], statuses["failed"], 100.0)
+    assert not list(output.rglob("*.pdf"))
+
+
 def test_database_source_and_unknown_employee(app):
     with Database("app_db") as db:
         cert.ensure_schema(db)

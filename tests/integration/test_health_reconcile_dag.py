@@ -154,9 +154,11 @@ def test_certificate_batch_of_a_vanished_run_is_finalized_with_the_reason(world)
         cert.refresh_counts(db, "cert_20260101_000000_vanished")
     assert load_dag().test().state == "success"
     (batch,) = fetch("app_db", "SELECT * FROM certificate_batches")
-    assert (batch["status"], batch["success_count"], batch["processed_count"], batch["total_participants"]) == (
-        "failed", 1, 1, 3)
+    assert (batch["status"], batch["success_count"], batch["failed_count"], batch["total_participants"]) == (
+        "failed", 1, 2, 3)
     assert "no longer exists" in batch["error_message"] and "2 participant(s)" in batch["error_message"]
+    left = fetch("app_db", "SELECT status, error_message FROM certificates WHERE status <> 'generated'")
+    assert len(left) == 2 and all(r["status"] == "failed" and "no longer exists" in r["error_message"] for r in left)
 
 
 def test_service_failure_emails_the_operators_once_per_failure(world, smtp_server, monkeypatch):
