@@ -95,7 +95,7 @@ def test_unknown_param_names_are_refused_by_the_rest_api(airflow_server_factory,
 
 
 def test_recalculate_progress_marks_a_batch_whose_run_was_deleted_interrupted(
-        airflow_server_factory, pg_database, connections, tmp_path_factory, monkeypatch):
+        airflow_server_factory, pg_database, mariadb_database, connections, tmp_path_factory, monkeypatch):
     import json
     import subprocess
     import sys
@@ -103,10 +103,22 @@ def test_recalculate_progress_marks_a_batch_whose_run_was_deleted_interrupted(
 
     from tests.e2e.airflow_server import ADMIN_USER
 
-    uris = {"pgsql_aa": pg_database("e2e_ra"), "central_db": pg_database("e2e_rc")}
+    from include import certificates as cert
+
+    uris = {"pgsql_aa": pg_database("e2e_ra"), "central_db": pg_database("e2e_rc"),
+            "app_db": mariadb_database("e2e_rapp")}
     connections(uris)
     with Database("pgsql_aa") as db:
         demo_data.populate(db, 1, {"c_invoice": 50, "m_pricelist": 5})
+    # a certificate batch whose run no longer exists either: 1 of 3 certificates generated
+    cert_batch = "cert_20260101_000000_vanished"
+    with Database("app_db") as db:
+        cert.ensure_schema(db)
+        cert.create_batch(db, cert_batch, dag_id="certificate_dispatch", run_id="manual__deleted", data_source="file",
+                          source_file="x.csv", event_name="E", event_date="2026-01-01",
+                          participants=[cert.Participant(i, f"P{i}") for i in (2, 3, 4)], chunk_size=10)
+        cert.record_result(db, cert_batch, 2, "generated", file_path="/x.pdf")
+        cert.refresh_counts(db, cert_batch)
     config = write_config(tmp_path_factory.mktemp("e2e-rec") / "sync.yaml", "central_db", ["pgsql_aa"], TABLES[1:],
                           retries=0)
     env = {f"AIRFLOW_CONN_{k.upper()}": v for k, v in uris.items()} | {"SYNC_CONFIG": str(config)}
@@ -129,12 +141,19 @@ def test_recalculate_progress_marks_a_batch_whose_run_was_deleted_interrupted(
                            "password": server.password})
     cli_env = {**__import__("os").environ, "AIRFLOW_CONN_AIRFLOW_API": api_conn, "SYNC_CONFIG": str(config)}
     result = subprocess.run([sys.executable, "-m", "include.cli", "recalculate-progress", "--batch-id", batch_id,
-                             "--json"],
+                             "--batch-id", cert_batch, "--json"],
                             capture_output=True, text=True, env=cli_env)
     assert result.returncode == 0, result.stderr
     assert server.password not in result.stdout + result.stderr
-    (summary,) = json.loads(result.stdout)
-    assert (summary["batch_id"], summary["run_state"]) == (batch_id, None)
+    summary, cert_summary = json.loads(result.stdout)
+    assert (summary["kind"], summary["batch_id"], summary["run_state"]) == ("sync", batch_id, None)
+    assert (cert_summary["kind"], cert_summary["batch_id"], cert_summary["run_state"], cert_summary["status"]) == (
+        "certificates", cert_batch, None, "failed")
+    (stored,) = fetch("app_db", "SELECT * FROM certificate_batches")
+    assert (stored["status"], stored["success_count"], stored["failed_count"], stored["total_participants"]) == (
+        "failed", 1, 2, 3)
+    assert "no longer exists" in stored["error_message"]
+    assert not fetch("app_db", "SELECT 1 AS x FROM certificates WHERE status = 'pending'")
     batch = fetch("central_db", "SELECT * FROM sync_batches WHERE batch_id = %s", (batch_id,))[0]
     assert (batch["status"], batch["failed_tables"], batch["total_tables"]) == ("interrupted", 2, 2)
     errors = [r["error_message"] for r in fetch("central_db", "SELECT * FROM sync_progress WHERE batch_id = %s",
@@ -143,20 +162,28 @@ def test_recalculate_progress_marks_a_batch_whose_run_was_deleted_interrupted(
     assert all("interrupted: the DAG run" in e and ("no longer exists" in e or "ended" in e) for e in errors)
 
 
-def test_sigkilled_worker_leaves_exact_counts_and_a_repaired_row(airflow_server_factory, pg_database, connections,
-                                                                 tmp_path_factory):
-    """SIGKILL of the task process mid-table: no callback runs; the committed chunks are counted
-    exactly and the row is repaired from Airflow's task state."""
+def test_sigkilled_worker_is_repaired_by_the_next_health_run_and_the_retry_resumes(
+        airflow_server_factory, pg_database, mariadb_database, connections, tmp_path_factory):
+    """SIGKILL of the task process mid-table: no callback runs, Airflow puts the task up for retry.
+    The next health_reconcile run repairs the row from Airflow's task state (the retry the callback
+    never counted) with the exact count of committed rows; clearing the task then resumes from the
+    last committed chunk and the table completes with every row once."""
     import os
     import signal
     import time
 
     import psutil
 
-    uris = {"pgsql_aa": pg_database("e2e_ka"), "central_db": pg_database("e2e_kc")}
+    from include.whatsapp_reconcile import ensure_accounts_table
+    from tools.whatsapp_standin import StandinService
+
+    uris = {"pgsql_aa": pg_database("e2e_ka"), "central_db": pg_database("e2e_kc"),
+            "app_db": mariadb_database("e2e_kapp")}
     connections(uris)
     with Database("pgsql_aa") as db:
         demo_data.populate(db, 1, {"c_invoice": 2000})
+    with Database("app_db") as db:
+        ensure_accounts_table(db)
     ordered = fetch("pgsql_aa", "SELECT c_invoice_id FROM c_invoice ORDER BY updated, c_invoice_id")
     stall_id = ordered[1250]["c_invoice_id"]  # inside the 6th chunk of 250
     # the target exists already, with a trigger that stalls the insert of one row
@@ -167,34 +194,64 @@ def test_sigkilled_worker_leaves_exact_counts_and_a_repaired_row(airflow_server_
             "CREATE FUNCTION stall() RETURNS trigger AS $$ BEGIN IF NEW.c_invoice_id = " + str(stall_id)
             + " THEN PERFORM pg_sleep(120); END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
             "CREATE TRIGGER stall BEFORE INSERT ON c_invoice FOR EACH ROW EXECUTE FUNCTION stall()")
+    # one retry, far away: the run stays running with the task up for retry until it is cleared
     config = write_config(tmp_path_factory.mktemp("e2e-kill") / "sync.yaml", "central_db", ["pgsql_aa"],
-                          [TABLES[1]], retries=0, chunk_rows=250)
-    env = {f"AIRFLOW_CONN_{k.upper()}": v for k, v in uris.items()} | {"SYNC_CONFIG": str(config)}
-    server = airflow_server_factory(env)
-    server.api("POST", "pools", json={"name": "sync_pgsql_aa", "slots": 1})
-    server.wait_for_dag(DAG_ID)
-    server.unpause(DAG_ID)
-    run_id = server.trigger(DAG_ID, {})
+                          [TABLES[1]], retries=1, retry_delay_seconds=3600, chunk_rows=250)
+    with StandinService("e2e-key") as service:
+        env = {f"AIRFLOW_CONN_{k.upper()}": v for k, v in uris.items()} | {
+            "SYNC_CONFIG": str(config), "AIRFLOW_CONN_WHATSAPP_SERVICE": service.connection_json(timeout=5)}
+        server = airflow_server_factory(env)
+        server.api("POST", "pools", json={"name": "sync_pgsql_aa", "slots": 1})
+        server.wait_for_dag(DAG_ID)
+        server.wait_for_dag("health_reconcile")
+        server.unpause(DAG_ID)
+        run_id = server.trigger(DAG_ID, {})
 
-    # find the task process by its connection to the central database, stalled in the trigger
-    deadline = time.monotonic() + 120
-    pid = None
-    while pid is None:
-        assert time.monotonic() < deadline, server.failure_report(DAG_ID, run_id)
-        stalled = fetch("central_db", "SELECT client_port FROM pg_stat_activity WHERE datname = current_database() "
-                                      "AND query LIKE 'COPY%%c_invoice%%' AND state = 'active'")
-        ports = {r["client_port"] for r in stalled}
-        pid = next((c.pid for c in psutil.net_connections(kind="tcp")
-                    if c.laddr and c.laddr.port in ports and c.pid), None)
-        time.sleep(0.5)
-    os.kill(pid, signal.SIGKILL)
-    assert server.wait_for_run(DAG_ID, run_id, timeout=180) == "failed"
+        # find the task process by its connection to the central database, stalled in the trigger
+        deadline = time.monotonic() + 120
+        pid = None
+        while pid is None:
+            assert time.monotonic() < deadline, server.failure_report(DAG_ID, run_id)
+            stalled = fetch("central_db", "SELECT client_port FROM pg_stat_activity WHERE datname = current_database() "
+                                          "AND query LIKE 'COPY%%c_invoice%%' AND state = 'active'")
+            ports = {r["client_port"] for r in stalled}
+            pid = next((c.pid for c in psutil.net_connections(kind="tcp")
+                        if c.laddr and c.laddr.port in ports and c.pid), None)
+            time.sleep(0.5)
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 120
+        while "up_for_retry" not in (states := server.ti_states(DAG_ID, run_id)).values():
+            assert time.monotonic() < deadline, states
+            time.sleep(1)
+        (sync_task,) = [key for key, state in states.items() if state == "up_for_retry"]
+        (row,) = fetch("central_db", "SELECT * FROM sync_progress")
+        assert (row["status"], row["retry_count"]) == ("in_progress", 0)  # what the killed worker left
+        # the stalled server session goes too, and the stall with it (the retry must not stall)
+        run_sql("central_db", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                              "datname = current_database() AND query LIKE 'COPY%%c_invoice%%'",
+                "DROP TRIGGER stall ON c_invoice")
+        landed = fetch("central_db", "SELECT COUNT(*) AS n FROM c_invoice")[0]["n"]
+        assert landed == 1250  # five whole chunks committed; the killed one rolled back
+
+        health_run = server.trigger("health_reconcile", {"auto_reconnect": False})
+        server.unpause("health_reconcile")
+        assert server.wait_for_run("health_reconcile", health_run, timeout=180) == "success", \
+            server.failure_report("health_reconcile", health_run)
+        server.pause("health_reconcile")
 
     (row,) = fetch("central_db", "SELECT * FROM sync_progress")
-    landed = fetch("central_db", "SELECT COUNT(*) AS n FROM c_invoice")[0]["n"]
-    assert landed == 1250  # five whole chunks committed; the killed one rolled back
+    assert (row["status"], row["retry_count"]) == ("pending", 1)  # the retry Airflow scheduled, counted
     assert row["records_processed"] == landed  # exact: counted in the chunks' own transactions
-    assert row["status"] == "failed"  # no callback ran: repaired from Airflow's task state
-    assert "without reporting" in row["error_message"], row["error_message"]
+    assert "worker was lost" in row["error_message"], row["error_message"]
     batch = fetch("central_db", "SELECT * FROM sync_batches")[0]
-    assert (batch["status"], batch["failed_tables"]) == ("failed", 1)
+    assert (batch["status"], batch["completed_tables"], batch["failed_tables"]) == ("running", 0, 0)
+
+    # the operator clears the waiting task: the retry resumes after the last committed chunk
+    server.clear_failed(DAG_ID, run_id, only_failed=False, task_ids=[list(sync_task)])
+    assert server.wait_for_run(DAG_ID, run_id, timeout=240) == "success", server.failure_report(DAG_ID, run_id)
+    (row,) = fetch("central_db", "SELECT * FROM sync_progress")
+    assert (row["status"], row["retry_count"], row["records_processed"]) == ("completed", 1, 2000)
+    assert table_rows("central_db", "c_invoice", ["c_invoice_id"], "pgsql_aa") == table_rows(
+        "pgsql_aa", "c_invoice", ["c_invoice_id"])
+    batch = fetch("central_db", "SELECT * FROM sync_batches")[0]
+    assert (batch["status"], batch["completed_tables"], batch["failed_tables"]) == ("completed", 1, 0)
