@@ -27,7 +27,7 @@ def prepare(context: Mapping[str, Any]) -> list[dict[str, Any]]:
     source = params["data_source"]
     chunk_size = int(params.get("chunk_size") or 100)
     try:
-        path = cert.resolve_upload(params.get("file")) if source == "file" else None
+        upload = cert.resolve_upload(params.get("file")) if source == "file" else None
     except cert.DispatchError as exc:
         raise AirflowFailException(str(exc)) from None
     from include.certificate_pdf import unsupported_characters
@@ -39,9 +39,9 @@ def prepare(context: Mapping[str, Any]) -> list[dict[str, Any]]:
     with Database(cert.APP_DB) as db:
         cert.ensure_schema(db)
         try:
-            if path is not None:
-                participants: Any = cert.participants_from_file(path)
-                source_file = str(path.relative_to(cert.upload_base().resolve()))
+            if upload is not None:
+                participants: Any = cert.participants_from_file(upload)
+                source_file = upload.name
             else:
                 participants = cert.participants_from_employees(db, params.get("employee_ids") or [])
                 source_file = None

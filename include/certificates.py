@@ -10,6 +10,7 @@ has gone away" (2006/2013) or a dropped PostgreSQL connection.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -17,7 +18,7 @@ import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from include.config import REPO_ROOT
@@ -72,20 +73,38 @@ def _true(db: Database) -> str:
 
 
 # -- the request ----------------------------------------------------------------------------------------
-def upload_base() -> Path:
-    return Path(os.environ.get("CERTIFICATE_UPLOAD_BASE") or REPO_ROOT / "data" / "uploads")
+def upload_base() -> str:
+    """Where uploads live: a local folder, or an object-storage URI such as
+    ``s3://aws_default@bucket/uploads`` (the connection id before the ``@``)."""
+    return os.environ.get("CERTIFICATE_UPLOAD_BASE") or str(REPO_ROOT / "data" / "uploads")
 
 
 def output_base() -> str:
+    """Where PDFs are written: a local folder or an object-storage URI (as :func:`upload_base`)."""
     return os.environ.get("CERTIFICATE_OUTPUT_BASE") or str(REPO_ROOT / "data" / "output" / "certificates")
 
 
-def resolve_upload(file_param: Any) -> Path:
+def is_object_storage(uri: str) -> bool:
+    return "://" in uri and not uri.startswith("file://")
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded file confined to the upload base: ``path`` to read, ``name`` relative to the base."""
+
+    path: Any  # pathlib.Path, or airflow.sdk.ObjectStoragePath under an object-storage base
+    name: str
+
+
+def resolve_upload(file_param: Any) -> Upload:
     """The uploaded file named by the ``file`` param, confined to the upload base."""
     if not isinstance(file_param, str) or not file_param.strip():
         raise DispatchError("param 'file' is required when data_source is 'file'")
-    base = upload_base().resolve()
     raw = file_param.strip()
+    base_uri = upload_base()
+    if is_object_storage(base_uri):
+        return _resolve_object_upload(file_param, raw, base_uri)
+    base = Path(base_uri.removeprefix("file://")).resolve()
     if raw.startswith("file://"):
         raw = raw[len("file://"):]
     candidate = Path(raw)
@@ -96,7 +115,31 @@ def resolve_upload(file_param: Any) -> Path:
         raise DispatchError(f"param 'file': {file_param!r} is not a .csv or .xlsx upload")
     if not path.is_file():
         raise DispatchError(f"param 'file': {file_param!r} does not exist under the upload base {base}")
-    return path
+    return Upload(path, str(path.relative_to(base)))
+
+
+def _resolve_object_upload(file_param: str, raw: str, base_uri: str) -> Upload:
+    """Object storage has no symlinks to resolve: the name itself must stay inside the base."""
+    from airflow.sdk import ObjectStoragePath
+
+    from include.spreadsheet import UploadError, check_upload_name
+
+    shown_base = scrub(base_uri)
+    try:
+        name = check_upload_name(raw, check_extension=False)
+    except UploadError as exc:
+        raise DispatchError(f"param 'file': {file_param!r} is outside the upload base {shown_base} ({exc})") from None
+    if PurePosixPath(name).suffix.lower() not in UPLOAD_SUFFIXES:
+        raise DispatchError(f"param 'file': {file_param!r} is not a .csv or .xlsx upload")
+    path = ObjectStoragePath(base_uri.rstrip("/") + "/" + name)
+    try:
+        exists = path.is_file()
+    except Exception as exc:  # unreachable endpoint, refused credentials: may pass, so the task retries
+        raise RuntimeError(f"cannot read the upload base {shown_base}: {type(exc).__name__}: {scrub(str(exc))}") \
+            from None
+    if not exists:
+        raise DispatchError(f"param 'file': {file_param!r} does not exist under the upload base {shown_base}")
+    return Upload(path, name)
 
 
 @dataclass(frozen=True)
@@ -110,21 +153,33 @@ class Participant:
     error: str | None = None  # a bad row: reported, never generated
 
 
-def participants_from_file(path: Path) -> Iterator[Participant]:
-    """Participants of an upload; a bad row becomes one failed participant carrying all its errors."""
+def participants_from_file(upload: Upload) -> Iterator[Participant]:
+    """Participants of an upload; a bad row becomes one failed participant carrying all its errors.
+    An object-storage upload is copied to a local temporary file first (one download, then the
+    reader seeks locally)."""
     import itertools
+    import shutil
+    import tempfile
 
     from include.spreadsheet import RowError, read_participants
 
-    items = read_participants(path, filename=path.name)
-    for row_number, group in itertools.groupby(items, key=lambda item: item.row_number):
-        entries = list(group)
-        errors = [e for e in entries if isinstance(e, RowError)]
-        if errors:
-            yield Participant(row_number, None, error="; ".join(str(e) for e in errors))
-        else:
-            item = entries[0]
-            yield Participant(item.row_number, item.name, item.email, item.phone, item.organization, item.position)
+    with contextlib.ExitStack() as stack:
+        source: Any = upload.path
+        if not isinstance(source, Path):
+            local = stack.enter_context(tempfile.TemporaryFile())
+            with source.open("rb") as remote:
+                shutil.copyfileobj(remote, local, 1 << 20)
+            source = local
+        items = read_participants(source, filename=PurePosixPath(upload.name).name)
+        for row_number, group in itertools.groupby(items, key=lambda item: item.row_number):
+            entries = list(group)
+            errors = [e for e in entries if isinstance(e, RowError)]
+            if errors:
+                yield Participant(row_number, None, error="; ".join(str(e) for e in errors))
+            else:
+                item = entries[0]
+                yield Participant(item.row_number, item.name, item.email, item.phone, item.organization,
+                                  item.position)
 
 
 def participants_from_employees(db: Database, employee_ids: Iterable[int]) -> list[Participant]:

@@ -172,7 +172,7 @@ def neutralize_cell(value: str) -> str:
     return "'" + value if value.startswith(_INJECTION_PREFIXES) else value
 
 
-def check_upload_name(name: str) -> str:
+def check_upload_name(name: str, *, check_extension: bool = True) -> str:
     """The upload's relative path, normalised to POSIX form, or ``UploadError``.
 
     For the DAG's ``file`` parameter before it is joined to the upload base: refuses absolute
@@ -192,7 +192,8 @@ def check_upload_name(name: str) -> str:
     clean = PurePosixPath(*[part for part in parts if part not in ("", ".")])
     if not clean.parts:
         raise UploadError(f"{shown!r}: upload name has no file name")
-    _extension(str(clean))
+    if check_extension:
+        _extension(str(clean))
     return str(clean)
 
 

@@ -60,7 +60,8 @@ def patch_sheet_xml(path: Path, old: str, new: str) -> None:
     """Edit the first sheet's XML, e.g. to give a formula the cached value Excel would store."""
     with zipfile.ZipFile(path) as archive:
         members = {info.filename: archive.read(info.filename) for info in archive.infolist()}
-    xml = members["xl/worksheets/sheet1.xml"].decode()
+    # openpyxl writes an empty cached value as <v /> (ElementTree) or <v></v> (with lxml installed)
+    xml = members["xl/worksheets/sheet1.xml"].decode().replace("<v></v>", "<v />")
     assert old in xml, xml[:2000]
     members["xl/worksheets/sheet1.xml"] = xml.replace(old, new).encode()
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
