@@ -111,6 +111,35 @@ def test_bad_requests_are_refused_before_any_row_is_written(app, conf, message, 
     assert not fetch("app_db", "SELECT 1 AS x FROM certificates")
 
 
+def test_a_file_of_2000_participants_in_mapped_chunks(app):
+    """An XLSX of 2,000 participants under a title row: 8 mapped chunks of 250, every certificate
+    once, numbers unique, counts exact."""
+    from openpyxl import Workbook
+
+    uploads, output = app
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Peserta")
+    sheet.append(["Daftar Peserta Pelatihan K3 2026"])
+    sheet.append(["No", "Nama Lengkap", "E-mail", "No. HP", "Instansi"])
+    for i in range(1, 2001):
+        sheet.append([i, f"Peserta Nomor {i}", f"peserta{i}@example.com", f"0812{i:08d}", f"Cabang {i % 17 + 1}"])
+    workbook.save(uploads / "2026" / "peserta_2000.xlsx")
+    dag_run = load_dag().test(run_conf={"file": "2026/peserta_2000.xlsx", "event_name": "Pelatihan K3",
+                                        "event_date": "2026-11-20", "chunk_size": 250})
+    assert dag_run.state == "success"
+    generate = [ti for ti in dag_run.get_task_instances() if ti.task_id == "generate"]
+    assert len(generate) == 8 and all(ti.state == "success" for ti in generate)
+    batch = batch_of(dag_run)
+    assert (batch["status"], batch["total_participants"], batch["success_count"], batch["failed_count"],
+            float(batch["progress_percentage"])) == ("completed", 2000, 2000, 0, 100.0)
+    rows = fetch("app_db", f"SELECT {q('row_number')}, phone, certificate_number, file_path FROM certificates "
+                           "WHERE batch_id = %s", (batch["batch_id"],))
+    assert sorted(r["row_number"] for r in rows) == list(range(3, 2003))  # under the title and header rows
+    assert len({r["certificate_number"] for r in rows}) == 2000
+    assert {r["phone"] for r in rows if r["row_number"] == 3} == {"081200000001"}
+    assert len(list((output / batch["batch_id"]).glob("*.pdf"))) == 2000
+
+
 @pytest.mark.parametrize("kind", ["unparseable_mid_file", "every_row_bad"])
 def test_an_upload_failing_mid_stream_fails_the_batch_with_its_reason_and_leaves_nothing_pending(app, kind):
     """The reader streams: rows are written in bundles of 500 before the file's end is read. A file
