@@ -281,17 +281,27 @@ def _rs_generator(degree: int) -> tuple[int, ...]:
     return tuple(_GF_LOG[c] for c in coefficients[1:])
 
 
+@functools.cache
+def _rs_products(degree: int) -> tuple[int, ...]:
+    """For each byte value f, f times the generator as one ``degree``-byte integer (what the long
+    division XORs into the remainder), so a data byte costs one lookup instead of a loop."""
+    generator = _rs_generator(degree)
+    products = [0]
+    for factor in range(1, 256):
+        log_factor = _GF_LOG[factor]
+        products.append(int.from_bytes(bytes(_GF_EXP[log_factor + g] for g in generator), "big"))
+    return tuple(products)
+
+
 def _rs_remainder(data: bytes, degree: int) -> bytes:
     """Reed-Solomon error correction codewords of ``data`` (the division's remainder)."""
-    generator = _rs_generator(degree)
-    remainder = [0] * degree
+    products = _rs_products(degree)
+    mask = (1 << 8 * degree) - 1
+    top = 8 * (degree - 1)
+    remainder = 0
     for byte in data:
-        factor = byte ^ remainder.pop(0)
-        remainder.append(0)
-        if factor:
-            log_factor = _GF_LOG[factor]
-            remainder = [r ^ _GF_EXP[log_factor + g] for r, g in zip(remainder, generator, strict=True)]
-    return bytes(remainder)
+        remainder = ((remainder << 8) & mask) ^ products[byte ^ (remainder >> top)]
+    return remainder.to_bytes(degree, "big")
 
 
 def render_certificate(out: BinaryIO, *, name: str, event_name: str, event_date: date | str,
