@@ -35,7 +35,7 @@ def prepare(context: Mapping[str, Any]) -> list[dict[str, Any]]:
     missing = unsupported_characters(params["event_name"])
     if missing:  # every certificate would fail: refuse the request instead
         raise AirflowFailException(f"param 'event_name': the certificate font cannot print {''.join(missing)!r}")
-    batch_id = cert.batch_id_for_run("cert", dag_run.dag_id, dag_run.run_id, dag_run.run_after or cert.utcnow())
+    batch_id = cert.batch_id_for_run(cert.BATCH_PREFIX, dag_run.dag_id, dag_run.run_id, dag_run.run_after or cert.utcnow())
     with Database(cert.APP_DB) as db:
         cert.ensure_schema(db)
         try:

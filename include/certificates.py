@@ -23,7 +23,7 @@ from typing import Any
 
 from include.config import REPO_ROOT
 from include.db import Cursor, Database, scrub
-from include.tracking import ERROR_MAX, TERMINAL_RUN_STATES, batch_id_for_run, utcnow
+from include.tracking import ERROR_MAX, TERMINAL_RUN_STATES, batch_id_for_run, delete_batch_rows, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ APP_DB = "app_db"
 BATCHES = "certificate_batches"
 ITEMS = "certificates"
 EMPLOYEES = "employees"
+BATCH_PREFIX = "cert"  # batch ids: cert_YYYYmmdd_HHMMSS_xxxxxxxx
 UPLOAD_SUFFIXES = (".csv", ".xlsx")
 
 _SCHEMA: dict[str, list[tuple[str, str, bool]]] = {
@@ -374,7 +375,8 @@ def reconcile_batches(db: Database, run_state_of: Any, dry_run: bool = False,
     participants were left pending. A given batch that is already finished is reported as it is
     (its counts were derived from its rows when it finished). ``run_state_of(dag_id, run_id)``
     returns the run's state, or None when the run no longer exists."""
-    columns = f"SELECT batch_id, dag_id, run_id, status FROM {db.quote(BATCHES)}"
+    columns = (f"SELECT batch_id, dag_id, run_id, status, total_participants, processed_count, success_count, "
+               f"failed_count FROM {db.quote(BATCHES)}")
     ids = list(dict.fromkeys(batch_ids or []))
     if ids:
         batches = db.fetchall(f"{columns} WHERE batch_id IN ({', '.join(['%s'] * len(ids))}) ORDER BY started_at", ids)
@@ -387,11 +389,9 @@ def reconcile_batches(db: Database, run_state_of: Any, dry_run: bool = False,
     for batch in batches:
         state = run_state_of(batch["dag_id"], batch["run_id"]) if batch["dag_id"] and batch["run_id"] else None
         if batch["status"] not in ("pending", "processing"):
-            stored = get_batch(db, batch["batch_id"]) or {}
             results.append({"batch_id": batch["batch_id"], "run_state": state, "status": batch["status"],
-                            "total": stored.get("total_participants"), "processed": stored.get("processed_count"),
-                            "success": stored.get("success_count"), "failed": stored.get("failed_count"),
-                            "unchanged": True})
+                            "total": batch["total_participants"], "processed": batch["processed_count"],
+                            "success": batch["success_count"], "failed": batch["failed_count"], "unchanged": True})
             continue
         ended = state is None or state in TERMINAL_RUN_STATES
         if dry_run:
@@ -414,15 +414,6 @@ def delete_old_batches(db: Database, cutoff: Any, dry_run: bool = False) -> dict
         ids = [r["batch_id"] for r in cur.fetch(
             f"SELECT batch_id FROM {db.quote(BATCHES)} WHERE started_at < %s AND status NOT IN ('pending', 'processing')",
             (db.ts(cutoff),))]
-        items = 0
-        for i in range(0, len(ids), 500):
-            part = ids[i:i + 500]
-            marks = ", ".join(["%s"] * len(part))
-            if dry_run:
-                items += int(cur.scalar(f"SELECT COUNT(*) FROM {db.quote(ITEMS)} WHERE batch_id IN ({marks})", part))
-            else:
-                items += cur.execute(f"DELETE FROM {db.quote(ITEMS)} WHERE batch_id IN ({marks})", part)
-                cur.execute(f"DELETE FROM {db.quote(BATCHES)} WHERE batch_id IN ({marks})", part)
-        return {"certificate_batches": len(ids), "certificates": items}
+        return {"certificate_batches": len(ids), "certificates": delete_batch_rows(cur, BATCHES, ITEMS, ids, dry_run)}
 
     return db.run(work, what="delete old certificate rows")

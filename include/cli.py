@@ -292,9 +292,6 @@ def _show_one(db: Any, conn_id: str, args: argparse.Namespace, out: TextIO, err:
 
 
 # -- recalculate-progress ----------------------------------------------------------------------------
-CERTIFICATE_PREFIX = "cert_"
-
-
 def add_recalculate_progress(sub: Any) -> None:
     p = sub.add_parser(
         "recalculate-progress",
@@ -341,8 +338,9 @@ def cmd_recalculate_progress(args: argparse.Namespace, out: TextIO, err: TextIO)
     from include.progress_reconcile import RestApiStates, reconcile_sync_batches
 
     ids = args.batch_id or []
-    cert_ids = [i for i in ids if i.startswith(CERTIFICATE_PREFIX)]
-    sync_ids = [i for i in ids if not i.startswith(CERTIFICATE_PREFIX)]
+    cert_prefix = f"{certificates.BATCH_PREFIX}_"
+    cert_ids = [i for i in ids if i.startswith(cert_prefix)]
+    sync_ids = [i for i in ids if not i.startswith(cert_prefix)]
     do_sync = bool(sync_ids) or (args.all and args.kind in ("all", "sync"))
     do_certs = bool(cert_ids) or (args.all and args.kind in ("all", "certificates"))
     if do_certs and args.all and args.kind == "all" and not _connection_defined(args.app_conn):

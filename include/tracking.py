@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -387,24 +387,30 @@ def reconcile_batch(db: Database, batch_id: str, task_states: Mapping[str, str |
     return {"repaired": repaired, **refresh_batch_counts(db, batch_id)}
 
 
+def delete_batch_rows(cur: Cursor, batches_table: str, items_table: str, ids: Sequence[str],
+                      dry_run: bool = False) -> int:
+    """Delete the given batches and their item rows in bounded statements (500 ids each); with
+    ``dry_run`` only count the item rows. Returns the item rows deleted (or that would be)."""
+    db = cur.db
+    items = 0
+    for i in range(0, len(ids), 500):
+        part = list(ids[i:i + 500])
+        marks = ", ".join(["%s"] * len(part))
+        if dry_run:
+            items += int(cur.scalar(f"SELECT COUNT(*) FROM {db.quote(items_table)} WHERE batch_id IN ({marks})", part))
+        else:
+            items += cur.execute(f"DELETE FROM {db.quote(items_table)} WHERE batch_id IN ({marks})", part)
+            cur.execute(f"DELETE FROM {db.quote(batches_table)} WHERE batch_id IN ({marks})", part)
+    return items
+
+
 def delete_old_batches(db: Database, cutoff: Any, dry_run: bool = False) -> dict[str, int]:
     """Delete the rows of batches started before ``cutoff`` that are no longer running."""
-    old = (f"SELECT batch_id FROM {db.quote(BATCHES)} WHERE started_at < %s AND status <> 'running'")
 
     def work(cur: Cursor) -> dict[str, int]:
-        ids = [r["batch_id"] for r in cur.fetch(old, (db.ts(cutoff),))]
-        if not ids or dry_run:
-            n = 0
-            if ids:
-                marks = ", ".join(["%s"] * len(ids))
-                n = int(cur.scalar(f"SELECT COUNT(*) FROM {db.quote(PROGRESS)} WHERE batch_id IN ({marks})", ids))
-            return {"sync_batches": len(ids), "sync_progress": n}
-        progress = batches = 0
-        for i in range(0, len(ids), 500):  # bounded statements
-            part = ids[i:i + 500]
-            marks = ", ".join(["%s"] * len(part))
-            progress += cur.execute(f"DELETE FROM {db.quote(PROGRESS)} WHERE batch_id IN ({marks})", part)
-            batches += cur.execute(f"DELETE FROM {db.quote(BATCHES)} WHERE batch_id IN ({marks})", part)
-        return {"sync_batches": batches, "sync_progress": progress}
+        ids = [r["batch_id"] for r in cur.fetch(
+            f"SELECT batch_id FROM {db.quote(BATCHES)} WHERE started_at < %s AND status <> 'running'",
+            (db.ts(cutoff),))]
+        return {"sync_batches": len(ids), "sync_progress": delete_batch_rows(cur, BATCHES, PROGRESS, ids, dry_run)}
 
     return db.run(work, what="delete old tracking rows")

@@ -107,9 +107,10 @@ def smtp_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     the ``smtp_default`` connection points at it."""
     import email
     import json
-    import socket
 
     from aiosmtpd.controller import Controller
+
+    from tests.e2e.airflow_server import find_free_port
 
     class Sink:
         def __init__(self) -> None:
@@ -121,9 +122,7 @@ def smtp_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
             self.messages.append(message)
             return "250 OK"
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = find_free_port()
     sink = Sink()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()

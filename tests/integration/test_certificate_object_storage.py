@@ -16,6 +16,7 @@ from pypdf import PdfReader
 
 from include import certificates as cert
 from include.db import Database
+from tests.e2e.airflow_server import find_free_port
 from tests.integration.sync_helpers import fetch
 from tests.integration.test_certificate_dispatch_dag import SEED_CSV, load_dag
 
@@ -23,17 +24,11 @@ BUCKET = "branch-certificates"
 SECRET_KEY = "s3cret-Key-Never-Logged"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def s3(monkeypatch, airflow_db, mariadb_database, connections, tmp_path):
     import boto3
 
-    port = _free_port()
+    port = find_free_port()
     server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -36,12 +36,17 @@ def world(pg_database, mariadb_database, connections, tmp_path, monkeypatch, air
         yield service
 
 
-def load_dag():
+def load_dag(retries: int | None = None):
+    """The DAG as parsed; ``retries=0`` where a test is not about the 20 s retry delay."""
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder="dags/health_reconcile.py")
     assert not bag.import_errors, bag.import_errors
-    return bag.dags["health_reconcile"]
+    dag = bag.dags["health_reconcile"]
+    if retries is not None:
+        for task in dag.tasks:
+            task.retries = retries
+    return dag
 
 
 def accounts():
@@ -95,9 +100,7 @@ def test_workspace_filter_and_dry_run_change_nothing_outside(world):
 
 @pytest.mark.parametrize("mode", ["down", "error500", "malformed", "slow"])
 def test_service_failure_changes_no_row_and_fails_only_that_task(world, mode):
-    dag = load_dag()
-    for task in dag.tasks:
-        task.retries = 0  # a retry would fail the same way, 20 s later
+    dag = load_dag(retries=0)  # a retry would fail the same way, 20 s later
     assert dag.test().state == "success"  # one read recorded
     before = accounts()
     if mode == "down":
@@ -167,9 +170,7 @@ def test_service_failure_emails_the_operators_once_per_failure(world, smtp_serve
     VariableModel.delete("health_reconcile_last_alerts")
     monkeypatch.setenv("AIRFLOW_VAR_HEALTH_RECONCILE", json.dumps(
         {"alert_emails": ["ops@branch.test", "lead@branch.test"], "alert_repeat_minutes": 60}))
-    dag = load_dag()
-    for task in dag.tasks:
-        task.retries = 0  # the retry delay is not what this test is about
+    dag = load_dag(retries=0)
     world.set_mode("error500")
     first = dag.test()
     assert ti_states(first)["whatsapp_sessions"] == "failed"
@@ -193,9 +194,7 @@ def test_service_failure_emails_the_operators_once_per_failure(world, smtp_serve
 
 def test_no_alert_recipients_means_the_failure_is_only_logged(world, smtp_server, monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_HEALTH_RECONCILE", json.dumps({"retention_days": 30}))
-    dag = load_dag()
-    for task in dag.tasks:
-        task.retries = 0
+    dag = load_dag(retries=0)
     world.stop()
     assert ti_states(dag.test())["whatsapp_sessions"] == "failed"
     assert smtp_server.messages == []
