@@ -3,9 +3,12 @@
     .venv/bin/python benchmarks/bench_certificates.py [--certificates 600] [--rows 100000]
 
 1. PDFs per second on one core (process CPU time, so other load on the machine counts less):
-   ``render_certificate`` (full layout + QR code) against the floor, a minimal reportlab canvas with
-   the same TTF font registered once that draws only the name. Every PDF is its own file. The two
-   run in alternating rounds so that both see the same machine. Goal: >= 150 PDFs/s per core.
+   ``render_certificate`` (full layout + QR code) against a baseline, reportlab's floor: a minimal
+   canvas with the same TTF font registered once that draws only the name. Every PDF is its own
+   file. Ours runs twice: with names that recur in their accented letters, as in a real upload,
+   where the font subsets are made once and reused; and with no two names sharing their accented
+   letters, so that every PDF needs a subset of its own. All run in alternating rounds so that they
+   see the same machine. Goal: >= 150 PDFs/s per core.
 2. An XLSX of ``--rows`` rows x 10 columns (title row above the header, text, phone numbers as
    text, dates, numbers), written with openpyxl's write-only mode into a temp dir, then read by
    ``read_participants`` and, as the baseline, by openpyxl ``read_only=True, data_only=True``.
@@ -32,6 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from reportlab import rl_config  # noqa: E402
 from reportlab.pdfgen.canvas import Canvas  # noqa: E402
 
 from include import certificate_pdf  # noqa: E402
@@ -92,8 +96,12 @@ def main() -> int:
 # PDFs
 
 
+# The baseline at its fastest: reportlab otherwise wraps compressed streams in ASCII85, in Python.
+rl_config.useA85 = 0
+
+
 def baseline_pdf(path: Path, number: int) -> None:
-    """The floor: a canvas, the registered TTF font, the name, save."""
+    """reportlab's floor: a canvas, the registered TTF font, the name, save."""
     canvas = Canvas(str(path), pagesize=(certificate_pdf.PAGE_WIDTH, certificate_pdf.PAGE_HEIGHT), invariant=1)
     canvas.setFont(certificate_pdf.FONT_NAME, 36)
     canvas.drawCentredString(certificate_pdf.PAGE_WIDTH / 2, 300, f"{NAMES[number % len(NAMES)]} {number}")
@@ -102,9 +110,23 @@ def baseline_pdf(path: Path, number: int) -> None:
 
 
 def full_pdf(path: Path, number: int) -> None:
+    _certificate(path, f"{NAMES[number % len(NAMES)]} {number}", number)
+
+
+# Latin Extended-A (all in DejaVu Sans): two of them make every name's set of letters its own.
+ACCENTED = [chr(code) for code in range(0x100, 0x17F)]
+
+
+def unique_letters_pdf(path: Path, number: int) -> None:
+    """As full_pdf, but no two names share their non-ASCII letters: a font subset per PDF."""
+    letters = ACCENTED[number % len(ACCENTED)] + ACCENTED[(number // len(ACCENTED) + 7) % len(ACCENTED)]
+    _certificate(path, f"{NAMES[0]} {letters} {number}", number)
+
+
+def _certificate(path: Path, name: str, number: int) -> None:
     with open(path, "wb") as out:
         certificate_pdf.render_certificate(
-            out, name=f"{NAMES[number % len(NAMES)]} {number}",
+            out, name=name,
             event_name="Seminar Nasional Transformasi Digital Pendidikan 2025", event_date=date(2025, 8, 5),
             certificate_number=f"CERT-2025-{number:06d}",
             verification_url=f"https://sertifikat.example.id/verify/{number:032x}",
@@ -119,25 +141,29 @@ def bench_pdfs(temp: Path, count: int) -> None:
     baseline_pdf(folder / "warmup-baseline.pdf", 0)
     rounds = 6
     per_round = max(1, count // rounds)
-    cpu = {"baseline": 0.0, "full": 0.0}
-    wall = {"baseline": 0.0, "full": 0.0}
+    renderers = {"baseline": baseline_pdf, "full": full_pdf, "unique": unique_letters_pdf}
+    cpu = dict.fromkeys(renderers, 0.0)
+    wall = dict.fromkeys(renderers, 0.0)
     for round_number in range(rounds):
-        for label, render in (("baseline", baseline_pdf), ("full", full_pdf)):
+        for label, render in renderers.items():
             cpu_spent, wall_spent = _timed(render, folder, label, round_number * per_round, per_round)
             cpu[label] += cpu_spent
             wall[label] += wall_spent
     total = rounds * per_round
     size = (folder / f"full-{total - 1}.pdf").stat().st_size
-    base_rate, full_rate = total / cpu["baseline"], total / cpu["full"]
+    base_rate, full_rate, unique_rate = (total / cpu[label] for label in ("baseline", "full", "unique"))
     print(f"Certificates: {total} PDFs per renderer, one file each, {certificate_pdf.FONT_FILE.name} "
           f"registered once, one core (rates from process CPU time; wall time in brackets)")
-    print(f"  baseline  minimal canvas, name only          {base_rate:7.1f} PDFs/s"
+    print(f"  baseline  reportlab canvas, name only        {base_rate:7.1f} PDFs/s"
           f"  ({total / wall['baseline']:.1f}/s wall)")
     print(f"  ours      render_certificate, layout + QR    {full_rate:7.1f} PDFs/s  ({total / wall['full']:.1f}/s wall)"
           f"  {size / 1024:.1f} KiB each")
-    print(f"  ratio     ours / baseline                    {full_rate / base_rate:7.2f}")
-    verdict = "met" if full_rate >= PDF_GOAL_PER_SECOND else "NOT met"
-    print(f"  goal      >= {PDF_GOAL_PER_SECOND} PDFs/s per core: {verdict}")
+    print(f"  ours      the same, a font subset per PDF    {unique_rate:7.1f} PDFs/s  "
+          f"({total / wall['unique']:.1f}/s wall)  (no two names share their accented letters)")
+    print(f"  ratio     ours / baseline                    {full_rate / base_rate:7.2f}"
+          f"  (a subset per PDF: {unique_rate / base_rate:.2f})")
+    verdict = "met" if min(full_rate, unique_rate) >= PDF_GOAL_PER_SECOND else "NOT met"
+    print(f"  goal      >= {PDF_GOAL_PER_SECOND} PDFs/s per core, both cases: {verdict}")
     print(f"  font registrations in this process: {certificate_pdf.font_registration_count()}")
 
 

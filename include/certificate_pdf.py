@@ -1,48 +1,51 @@
-"""One-page A4-landscape participation certificate, rendered with reportlab.
+"""One-page A4-landscape participation certificate, written as PDF directly.
 
 Speed matters (one PDF per participant, 100,000-row uploads), so:
 
+* the page is written as PDF operators and objects by this module (see "PDF writing" below);
+  reportlab supplies the TrueType parsing, the font subsetter and the ToUnicode map. reportlab's
+  canvas subsetted and compressed the font again for every document and serialised through a
+  generic object model: two thirds of a certificate's time (measured: 195 certificates/s with
+  the canvas, against 265/s for a bare canvas with one line of text, on the same machine);
 * the bundled DejaVu Sans TTF is parsed and registered once per process (``_font()``); parsing it
-  costs far more than a whole certificate;
-* only ONE font is embedded: every embedded TTF means a per-document subset, the most expensive
-  part of a reportlab save. The bold look of the title and the name is drawn with text render
+  costs far more than a whole certificate. Its subsets are made and compressed once per process
+  and set of characters (``_embedded_subset``);
+* only ONE font is embedded. The bold look of the title and the name is drawn with text render
   mode 2 (fill + stroke of the same regular glyphs) instead of a second, bold font file;
 * the QR code uses a fixed mask pattern (choosing the "best" one evaluates all eight and costs ~5x
   more; any mask is valid and scans) and is drawn as one filled path of run-length rectangles,
-  crisp at any zoom. ``qr_matrix`` takes 0.3 ms where ``qrcode.QRCode.make`` takes 1.05 ms (a fifth
-  of a whole certificate): it reuses ``qrcode``'s per-version parts and runs its own
-  table-driven error correction and placement, checked module for module against ``qrcode``.
-  Measured on a first version of this page: with reportlab's own ``QrCodeWidget`` ~17
-  certificates/s, with the ``qrcode`` package's PIL image ~56/s.
+  crisp at any zoom. ``qr_matrix`` takes 0.3 ms where ``qrcode.QRCode.make`` takes 1.05 ms: it
+  reuses ``qrcode``'s per-version parts and runs its own table-driven error correction and
+  placement, checked module for module against ``qrcode``.
 
-A name with characters the font has no glyph for would be printed blank by reportlab, without any
-warning, so the name is checked against the font's cmap first and ``UnrenderableName`` is raised
-naming the characters. Right-to-left text (Arabic, Hebrew) is refused as well: DejaVu has those
-glyphs, but reportlab lays text out left-to-right without shaping, which prints the letters
-disconnected and in reverse order.
+A name with characters the font has no glyph for would be printed blank (a PDF viewer shows the
+font's .notdef glyph or nothing), so the name is checked against the font's cmap first and
+``UnrenderableName`` is raised naming the characters. Right-to-left text (Arabic, Hebrew) is
+refused as well: DejaVu has those glyphs, but text is laid out left-to-right without shaping,
+which would print the letters disconnected and in reverse order.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import threading
 import unicodedata
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Final, NamedTuple
 
 import qrcode
 from qrcode.base import rs_blocks
 from qrcode.constants import ERROR_CORRECT_M
 from qrcode.util import mask_func
-from reportlab import rl_config
 from reportlab.lib.colors import Color, HexColor
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.pdfgen.canvas import Canvas
+from reportlab.pdfbase.ttfonts import FF_NONSYMBOLIC, FF_SYMBOLIC, TTFont, makeToUnicodeCMap
 
 FONT_DIR = Path(__file__).resolve().parent / "fonts"
 FONT_FILE = FONT_DIR / "DejaVuSans.ttf"
@@ -63,12 +66,6 @@ GREY = HexColor("#555555")
 _BIDI_RTL = frozenset({"R", "AL"})
 _MONTHS_ID = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
               "September", "Oktober", "November", "Desember")
-
-# reportlab wraps compressed page streams in ASCII85 by default, to keep PDFs 7-bit clean for
-# transports nobody uses any more; encoding it in pure Python costs 7% of a certificate's render
-# time (measured: 175 vs 163 PDFs/s). Process-wide: any other reportlab output in this process
-# just gets plain binary streams, which every PDF reader accepts.
-rl_config.useA85 = 0
 
 _font_lock = threading.Lock()
 _font_cache: dict[str, TTFont] = {}
@@ -316,18 +313,13 @@ def render_certificate(out: BinaryIO, *, name: str, event_name: str, event_date:
     fields = _checked_fields(name=name, event_name=event_name, event_date=format_event_date(event_date),
                              certificate_number=certificate_number, verification_url=verification_url,
                              organization=organization or "")
-    canvas = Canvas(out, pagesize=(PAGE_WIDTH, PAGE_HEIGHT), invariant=1, pageCompression=1)
-    canvas.setTitle(f"Sertifikat - {fields['name']}")
-    canvas.setSubject(fields["event_name"])
-    canvas.setCreator("certificate_dispatch")
-    canvas.setProducer("reportlab")
-    _draw_frame(canvas)
-    _draw_heading(canvas)
-    _draw_recipient(canvas, fields["name"], fields["organization"])
-    _draw_event(canvas, fields["event_name"], fields["event_date"])
-    _draw_footer(canvas, fields["certificate_number"], fields["verification_url"])
-    canvas.showPage()
-    canvas.save()
+    page = _Page()
+    _draw_frame(page)
+    _draw_heading(page)
+    _draw_recipient(page, fields["name"], fields["organization"])
+    _draw_event(page, fields["event_name"], fields["event_date"])
+    _draw_footer(page, fields["certificate_number"], fields["verification_url"])
+    out.write(page.pdf(title=f"Sertifikat - {fields['name']}", subject=fields["event_name"]))
 
 
 def _checked_fields(**fields: str) -> dict[str, str]:
@@ -344,104 +336,60 @@ def _checked_fields(**fields: str) -> dict[str, str]:
     return cleaned
 
 
-def _draw_frame(canvas: Canvas) -> None:
-    canvas.setStrokeColor(NAVY)
-    canvas.setLineWidth(3)
-    canvas.rect(28, 28, PAGE_WIDTH - 56, PAGE_HEIGHT - 56, stroke=1, fill=0)
-    canvas.setStrokeColor(GOLD)
-    canvas.setLineWidth(1)
-    canvas.rect(36, 36, PAGE_WIDTH - 72, PAGE_HEIGHT - 72, stroke=1, fill=0)
+def _draw_frame(page: _Page) -> None:
+    page.rect(28, 28, PAGE_WIDTH - 56, PAGE_HEIGHT - 56, NAVY, 3)
+    page.rect(36, 36, PAGE_WIDTH - 72, PAGE_HEIGHT - 72, GOLD, 1)
 
 
-def _draw_heading(canvas: Canvas) -> None:
-    _centred(canvas, "SERTIFIKAT", PAGE_HEIGHT - 120, 40, NAVY, bold=True, char_space=6)
-    _centred(canvas, "Certificate of Participation", PAGE_HEIGHT - 148, 15, GOLD)
-    _centred(canvas, "Diberikan kepada / Awarded to", PAGE_HEIGHT - 200, 12, GREY)
+def _draw_heading(page: _Page) -> None:
+    page.centred("SERTIFIKAT", PAGE_HEIGHT - 120, 40, NAVY, bold=True, char_space=6)
+    page.centred("Certificate of Participation", PAGE_HEIGHT - 148, 15, GOLD)
+    page.centred("Diberikan kepada / Awarded to", PAGE_HEIGHT - 200, 12, GREY)
 
 
-def _draw_recipient(canvas: Canvas, name: str, organization: str) -> None:
+def _draw_recipient(page: _Page, name: str, organization: str) -> None:
     lines, size = _fit_lines(name, max_size=36, min_single_line_size=22)
     # Two lines start higher so the second one's descenders stay clear of the rule below.
     baseline = PAGE_HEIGHT - 250 if len(lines) == 1 else PAGE_HEIGHT - 238
     for line in lines:
-        _centred(canvas, line, baseline, size, NAVY, bold=True)
+        page.centred(line, baseline, size, NAVY, bold=True)
         baseline -= size * 1.15
     rule_y = PAGE_HEIGHT - 275
-    canvas.setStrokeColor(GOLD)
-    canvas.setLineWidth(0.8)
-    canvas.line(PAGE_WIDTH / 2 - 220, rule_y, PAGE_WIDTH / 2 + 220, rule_y)
+    page.line(PAGE_WIDTH / 2 - 220, rule_y, PAGE_WIDTH / 2 + 220, rule_y, GOLD, 0.8)
     if organization:
-        _centred(canvas, organization, rule_y - 22, _fit_size(organization, 14), GREY)
+        page.centred(organization, rule_y - 22, _fit_size(organization, 14), GREY)
 
 
-def _draw_event(canvas: Canvas, event_name: str, event_date: str) -> None:
-    _centred(canvas, "atas partisipasinya dalam / for participating in", PAGE_HEIGHT - 330, 12, GREY)
+def _draw_event(page: _Page, event_name: str, event_date: str) -> None:
+    page.centred("atas partisipasinya dalam / for participating in", PAGE_HEIGHT - 330, 12, GREY)
     lines, size = _fit_lines(event_name, max_size=22, min_single_line_size=15)
     baseline = PAGE_HEIGHT - 362
     for line in lines:
-        _centred(canvas, line, baseline, size, NAVY, bold=True)
+        page.centred(line, baseline, size, NAVY, bold=True)
         baseline -= size * 1.2
     if event_date:
-        _centred(canvas, event_date, baseline - 8, 14, GREY)
+        page.centred(event_date, baseline - 8, 14, GREY)
 
 
-def _draw_footer(canvas: Canvas, certificate_number: str, verification_url: str) -> None:
+def _draw_footer(page: _Page, certificate_number: str, verification_url: str) -> None:
     qr_x, qr_y = PAGE_WIDTH - MARGIN - QR_SIZE, MARGIN
-    _draw_qr(canvas, qr_matrix(verification_url), qr_x, qr_y, QR_SIZE)
+    page.qr(qr_matrix(verification_url), qr_x, qr_y, QR_SIZE)
     left = MARGIN + 10
-    _left(canvas, "No. Sertifikat / Certificate No.", left, MARGIN + 40, 10, GREY)
-    _left(canvas, certificate_number, left, MARGIN + 22, _fit_size(certificate_number, 13, qr_x - 20 - left), NAVY)
+    page.text("No. Sertifikat / Certificate No.", left, MARGIN + 40, 10, GREY)
+    page.text(certificate_number, left, MARGIN + 22, _fit_size(certificate_number, 13, qr_x - 20 - left), NAVY)
     # The URL is printed too, for whoever holds a paper copy and cannot scan.
     url_line = f"Verifikasi / Verify: {verification_url}"
-    _left(canvas, url_line, left, MARGIN + 6, _fit_size(url_line, 8, qr_x - 20 - left), GREY)
+    page.text(url_line, left, MARGIN + 6, _fit_size(url_line, 8, qr_x - 20 - left), GREY)
 
 
-def _draw_qr(canvas: Canvas, matrix: list[list[bool]], x: float, y: float, size: float) -> None:
-    """The QR code as one filled path of horizontal runs, in module units scaled to ``size``.
-
-    Written as raw PDF operators: building ~400 rectangles through reportlab's path objects
-    formats every coordinate in Python and costs as much as the rest of the page.
-    """
-    count = len(matrix)
-    scale = size / count
-    ops = [f"q 0 0 0 rg {scale:.5f} 0 0 {scale:.5f} {x:.3f} {y:.3f} cm"]
-    for row_index, row in enumerate(matrix):
-        module_y = count - 1 - row_index
-        column = 0
-        while column < count:
-            if not row[column]:
-                column += 1
-                continue
-            start = column
-            while column < count and row[column]:
-                column += 1
-            ops.append(f"{start} {module_y} {column - start} 1 re")
-    ops.append("f Q")
-    canvas.addLiteral("\n".join(ops))
-
-
-def _centred(canvas: Canvas, text: str, y: float, size: float, color: Color, *, bold: bool = False,
-             char_space: float = 0) -> None:
-    canvas.setFont(FONT_NAME, size)
-    canvas.setFillColor(color)
-    if bold:
-        # Text render mode 2 = fill, then stroke the outline: a bold look from the regular font.
-        canvas.setStrokeColor(color)
-        canvas.setLineWidth(size * 0.035)
-        canvas.drawCentredString(PAGE_WIDTH / 2, y, text, mode=2, charSpace=char_space)
-    else:
-        canvas.drawCentredString(PAGE_WIDTH / 2, y, text, charSpace=char_space)
-
-
-def _left(canvas: Canvas, text: str, x: float, y: float, size: float, color: Color) -> None:
-    canvas.setFont(FONT_NAME, size)
-    canvas.setFillColor(color)
-    canvas.drawString(x, y, text)
+def _string_width(text: str, size: float) -> float:
+    widths, default = _font().face.charWidths, _font().face.defaultWidth
+    return sum(widths.get(ord(ch), default) for ch in text) * size / 1000
 
 
 def _fit_size(text: str, max_size: float, width: float = TEXT_WIDTH) -> float:
     """The largest font size up to ``max_size`` at which ``text`` fits on one line of ``width``."""
-    natural = pdfmetrics.stringWidth(text, FONT_NAME, max_size)
+    natural = _string_width(text, max_size)
     return max_size if natural <= width else max_size * width / natural
 
 
@@ -462,3 +410,215 @@ def _fit_lines(text: str, *, max_size: float, min_single_line_size: float) -> tu
         if size > best[1]:
             best = (lines, size)
     return best
+
+
+# ----------------------------------------------------------------------------------------------
+# PDF writing
+#
+# The page is written directly as PDF operators and objects. reportlab's canvas does the same
+# through a generic object model, and per document it subsets the TrueType font and compresses the
+# subset again: together that was two thirds of a certificate's time. Here the font goes in as
+# subsets of at most 256 characters (simple TrueType fonts, as reportlab embeds them): subset 0
+# holds printable ASCII at its own codes, the others the document's other characters in code
+# point order. A subset is made and compressed once per process (``_embedded_subset``, cached by
+# its characters): every certificate of an Indonesian upload uses the same ASCII subset, and
+# names with the same accented letters share theirs.
+
+_ASCII_SUBSET: Final = (0,) * 32 + tuple(range(32, 127))
+_OTHER_SUBSET_SIZE: Final = 255            # code 0 of every subset stays .notdef
+_SUBSET_CACHE_SIZE: Final = 256            # ~20-40 KiB each
+_LITERAL_ESCAPES: Final = str.maketrans({"\\": "\\\\", "(": "\\(", ")": "\\)"})
+
+
+@dataclass(frozen=True)
+class _EmbeddedSubset:
+    """One font subset's PDF parts; object numbers are filled in per document."""
+
+    base_font: str            # "ABCDEF+DejaVuSans"
+    last_char: int            # codes are 0..last_char
+    widths: str               # "[600 600 ...]"
+    font_file: bytes          # the subset TrueType font, compressed
+    font_file_length: int     # its uncompressed length (/Length1)
+    to_unicode: bytes         # the ToUnicode CMap, compressed
+
+
+@functools.lru_cache(maxsize=_SUBSET_CACHE_SIZE)
+def _embedded_subset(codes: tuple[int, ...]) -> _EmbeddedSubset:
+    face = _font().face
+    with _font_lock:   # makeSubset reads the shared font file object
+        font_file = face.makeSubset(list(codes))
+    # A subset tag is six capital letters; derived from the characters, so output is deterministic.
+    tag_number = zlib.crc32(repr(codes).encode())
+    tag = ""
+    for _ in range(6):
+        tag_number, letter = divmod(tag_number, 26)
+        tag += chr(65 + letter)
+    base_font = f"{tag}+{face.name.decode('latin-1')}"
+    widths = " ".join(_number(face.getCharWidth(code)) for code in codes)
+    return _EmbeddedSubset(base_font, len(codes) - 1, f"[{widths}]", zlib.compress(font_file), len(font_file),
+                           zlib.compress(makeToUnicodeCMap(base_font, list(codes)).encode("ascii")))
+
+
+def _number(value: float) -> str:
+    """A PDF number: at most three decimals, no trailing zeros."""
+    if value == int(value):
+        return str(int(value))
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def _color(color: Color) -> str:
+    return f"{_number(color.red)} {_number(color.green)} {_number(color.blue)}"
+
+
+class _TextObject(NamedTuple):
+    state: str      # colours, line width, render mode, spacing, position
+    text: str
+    size: str
+
+
+class _Page:
+    """One page's content stream and the font subsets its text uses; ``pdf()`` writes the file."""
+
+    def __init__(self) -> None:
+        self._ops: list[str | _TextObject] = []
+        self._other_codes: dict[str, int] = {}       # character outside printable ASCII -> order seen
+
+    def rect(self, x: float, y: float, width: float, height: float, stroke: Color, line_width: float) -> None:
+        self._ops.append(f"{_color(stroke)} RG {_number(line_width)} w {_number(x)} {_number(y)} "
+                         f"{_number(width)} {_number(height)} re S")
+
+    def line(self, x1: float, y1: float, x2: float, y2: float, stroke: Color, line_width: float) -> None:
+        self._ops.append(f"{_color(stroke)} RG {_number(line_width)} w {_number(x1)} {_number(y1)} m "
+                         f"{_number(x2)} {_number(y2)} l S")
+
+    def centred(self, text: str, y: float, size: float, color: Color, *, bold: bool = False,
+                char_space: float = 0) -> None:
+        width = _string_width(text, size) + (len(text) - 1) * char_space
+        self.text(text, PAGE_WIDTH / 2 - width / 2, y, size, color, bold=bold, char_space=char_space)
+
+    def text(self, text: str, x: float, y: float, size: float, color: Color, *, bold: bool = False,
+             char_space: float = 0) -> None:
+        # Text state (Tc, Tr) outlives BT/ET: every text object sets both.
+        if bold:
+            # Text render mode 2 = fill, then stroke the outline: a bold look from the regular font.
+            state = f"{_color(color)} rg {_color(color)} RG {_number(size * 0.035)} w BT 2 Tr"
+        else:
+            state = f"{_color(color)} rg BT 0 Tr"
+        for ch in text:
+            if not " " <= ch <= "~" and ch not in self._other_codes:
+                self._other_codes[ch] = len(self._other_codes)
+        # Which subset each character is in is known once the whole page is drawn: see pdf().
+        self._ops.append(_TextObject(f"{state} {_number(char_space)} Tc 1 0 0 1 {_number(x)} {_number(y)} Tm",
+                                     text, _number(size)))
+
+    def qr(self, matrix: list[list[bool]], x: float, y: float, size: float) -> None:
+        """The QR code as one filled path of horizontal runs, in module units scaled to ``size``."""
+        count = len(matrix)
+        scale = size / count
+        ops = [f"q 0 0 0 rg {scale:.5f} 0 0 {scale:.5f} {x:.3f} {y:.3f} cm"]
+        for row_index, row in enumerate(matrix):
+            module_y = count - 1 - row_index
+            column = 0
+            while column < count:
+                if not row[column]:
+                    column += 1
+                    continue
+                start = column
+                while column < count and row[column]:
+                    column += 1
+                ops.append(f"{start} {module_y} {column - start} 1 re")
+        ops.append("f Q")
+        self._ops.append("\n".join(ops))
+
+    def pdf(self, *, title: str, subject: str) -> bytes:
+        others = sorted(self._other_codes, key=ord)
+        subsets = [_ASCII_SUBSET] + [
+            (0, *map(ord, others[start:start + _OTHER_SUBSET_SIZE]))
+            for start in range(0, len(others), _OTHER_SUBSET_SIZE)]
+        # Non-ASCII character -> (subset, code)
+        placed = {ch: (1 + index // _OTHER_SUBSET_SIZE, 1 + index % _OTHER_SUBSET_SIZE)
+                  for index, ch in enumerate(others)}
+        content = "\n".join(op if isinstance(op, str) else f"{op.state} {_show_text(op.text, op.size, placed)} ET"
+                            for op in self._ops)
+        content_stream = zlib.compress(content.encode("latin-1"))
+        return _document(content_stream, [_embedded_subset(codes) for codes in subsets], title, subject)
+
+
+def _show_text(text: str, size: str, placed: dict[str, tuple[int, int]]) -> str:
+    """Tf and Tj operators for ``text``: one run per stretch of characters in the same subset."""
+    parts: list[str] = []
+    subset, run = -1, []
+    for ch in text:
+        where = placed.get(ch)
+        ch_subset = where[0] if where else 0
+        if ch_subset != subset and run:
+            parts.append(_run(subset, size, run))
+            run = []
+        subset = ch_subset
+        run.append(ch if where is None else chr(where[1]))
+    if run:
+        parts.append(_run(subset, size, run))
+    return " ".join(parts)
+
+
+def _run(subset: int, size: str, codes: list[str]) -> str:
+    text = "".join(codes)
+    if subset == 0:   # printable ASCII: a literal string, readable in the content stream
+        return f"/F{subset} {size} Tf ({text.translate(_LITERAL_ESCAPES)}) Tj"
+    return f"/F{subset} {size} Tf <{text.encode('latin-1').hex()}> Tj"
+
+
+def _document(content: bytes, subsets: list[_EmbeddedSubset], title: str, subject: str) -> bytes:
+    """The whole PDF file: catalog, page, content, info, and four objects per font subset."""
+    fonts_start = 6
+    font_refs = " ".join(f"/F{index} {fonts_start + 4 * index} 0 R" for index in range(len(subsets)))
+    objects: list[bytes] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        (f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {_number(PAGE_WIDTH)} {_number(PAGE_HEIGHT)}] "
+         f"/Resources << /Font << {font_refs} >> /ProcSet [/PDF /Text] >> /Contents 4 0 R >>").encode(),
+        _stream(content, "/Filter /FlateDecode"),
+        (f"<< /Title {_text_string(title)} /Subject {_text_string(subject)} "
+         f"/Creator (certificate_dispatch) /Producer (certificate_pdf) >>").encode(),
+    ]
+    face = _font().face
+    flags = (face.flags & ~FF_NONSYMBOLIC) | FF_SYMBOLIC
+    bbox = " ".join(_number(value) for value in face.bbox)
+    for index, subset in enumerate(subsets):
+        number = fonts_start + 4 * index
+        objects.append((f"<< /Type /Font /Subtype /TrueType /BaseFont /{subset.base_font} /FirstChar 0 "
+                        f"/LastChar {subset.last_char} /Widths {subset.widths} "
+                        f"/FontDescriptor {number + 1} 0 R /ToUnicode {number + 3} 0 R >>").encode())
+        objects.append((f"<< /Type /FontDescriptor /FontName /{subset.base_font} /Flags {flags} "
+                        f"/FontBBox [{bbox}] /ItalicAngle {_number(face.italicAngle)} "
+                        f"/Ascent {_number(face.ascent)} /Descent {_number(face.descent)} "
+                        f"/CapHeight {_number(face.capHeight)} /StemV {_number(face.stemV)} "
+                        f"/MissingWidth {_number(face.defaultWidth)} /FontFile2 {number + 2} 0 R >>").encode())
+        objects.append(_stream(subset.font_file, f"/Filter /FlateDecode /Length1 {subset.font_file_length}"))
+        objects.append(_stream(subset.to_unicode, "/Filter /FlateDecode"))
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number
+        out += body
+        out += b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    # The file identifier is a digest of the content, so that the same certificate is the same file.
+    identifier = hashlib.md5(out, usedforsecurity=False).hexdigest().encode()
+    out += (b"trailer\n<< /Size %d /Root 1 0 R /Info 5 0 R /ID [<%s> <%s>] >>\nstartxref\n%d\n%%%%EOF\n"
+            % (len(objects) + 1, identifier, identifier, xref))
+    return bytes(out)
+
+
+def _stream(data: bytes, entries: str) -> bytes:
+    return b"<< /Length %d %s >>\nstream\n%s\nendstream" % (len(data), entries.encode(), data)
+
+
+def _text_string(text: str) -> str:
+    """A PDF text string: literal when printable ASCII, else UTF-16BE with its byte-order mark."""
+    if all(" " <= ch <= "~" for ch in text):
+        return f"({text.translate(_LITERAL_ESCAPES)})"
+    return f"<FEFF{text.encode('utf-16-be').hex().upper()}>"

@@ -185,3 +185,46 @@ def test_document_metadata_names_the_participant() -> None:
     assert metadata is not None
     assert metadata.title == "Sertifikat - Nguyễn Văn An"
     assert metadata.subject == "Seminar Nasional Keamanan Data 2025"
+
+
+def test_pdf_delimiters_in_text_are_printed_as_given() -> None:
+    text = page_text(render("Budi (Ucok) Santoso", organization=r"PT Maju\Jaya (Persero)"))
+    assert "Budi (Ucok) Santoso" in text
+    assert r"PT Maju\Jaya (Persero)" in text
+
+
+def test_more_than_255_other_characters_are_split_over_several_font_subsets() -> None:
+    covered = [chr(code) for code in [*range(0x100, 0x17F), *range(0x391, 0x3CA), *range(0x410, 0x450), *range(0x1E00, 0x1F00)]
+               if not unsupported_characters(chr(code))]
+    assert len(covered) > 2 * 255 - 40      # enough for three subsets with the name's letters
+    words = ["".join(covered[start:start + 12]) for start in range(0, len(covered), 12)]
+    event = " ".join(words)
+    pdf = render("Nguyễn Văn An", event_name=event)
+    fonts = page_of(pdf)["/Resources"]["/Font"]      # type: ignore[index]
+    assert len(fonts) == 1 + -(-len(set(event + "Nguyễn Văn An") - set(map(chr, range(32, 127)))) // 255)
+    assert len(fonts) >= 3
+    text = page_text(pdf)
+    assert "Nguyễn Văn An" in text
+    for word in words:
+        assert word in text
+
+
+def test_font_subsets_are_made_once_per_set_of_characters(monkeypatch: pytest.MonkeyPatch) -> None:
+    face = certificate_pdf._font().face
+    calls: list[int] = []
+    original = face.makeSubset
+
+    def counting(subset: list[int]) -> bytes:
+        calls.append(len(subset))
+        return original(subset)
+
+    monkeypatch.setattr(face, "makeSubset", counting)
+    certificate_pdf._embedded_subset.cache_clear()
+    for number in range(20):
+        render(f"Peserta {number}", certificate_number=f"CERT-{number:06d}")
+    assert len(calls) == 1                      # printable ASCII, for all twenty
+    render("Nguyễn Văn An")
+    render("Nguyễn Văn An", certificate_number="CERT-2")
+    assert len(calls) == 2                      # and one subset for these accented letters
+    render("Łukasz Żółć")
+    assert len(calls) == 3
