@@ -17,6 +17,8 @@
    counts. Goal: <= 2 s and <= 200 MiB.
    The goal is judged on wall time; the child's CPU time is printed too (it includes the XML
    scan thread that runs alongside calamine's parse), as it is less sensitive to other load.
+   As the machine's speed varies from run to run, the ratio to openpyxl is also converted to the
+   speed of the machine ``shared/lessons.md`` measured openpyxl on (about 15 s for this shape).
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ from include import certificate_pdf  # noqa: E402
 PDF_GOAL_PER_SECOND = 150
 XLSX_GOAL_SECONDS = 2.0
 XLSX_GOAL_MIB = 200
+# shared/lessons.md: openpyxl read_only took about 15 s for 100,000 x 10 on the machine the goals
+# were set on. This machine's speed varies (the same run has measured 13.8 s to 33 s for it), so
+# the ratio to openpyxl is also shown converted to that machine's speed.
+REFERENCE_OPENPYXL_SECONDS = 15.0
+REFERENCE_ROWS = 100_000
 NAMES = ("Budi Santoso", "Nguyễn Văn An", "Siti Nurhaliza binti Abdullah", "Łukasz Żółć", "Ёлка Иванова")
 
 # Child-process readers: each prints one JSON line with its own time and peak RSS.
@@ -215,6 +222,10 @@ def bench_xlsx(temp: Path, rows: int) -> None:
     memory_ok = max(run["peak_rss_kib"] for run in runs) / 1024 <= XLSX_GOAL_MIB
     print(f"  goal      <= {XLSX_GOAL_SECONDS:.0f} s (median): {'met' if time_ok else 'NOT met'};"
           f" <= {XLSX_GOAL_MIB} MiB peak RSS (every run): {'met' if memory_ok else 'NOT met'}")
+    if rows == REFERENCE_ROWS:
+        scaled = ours["seconds"] / baseline["seconds"] * REFERENCE_OPENPYXL_SECONDS
+        print(f"  reference at lessons.md's speed (openpyxl {REFERENCE_OPENPYXL_SECONDS:.0f} s): ours would take "
+              f"{scaled:.2f} s: {'met' if scaled <= XLSX_GOAL_SECONDS else 'NOT met'}")
     if ours["rows"] != rows or ours["errors"]:
         print(f"  WARNING   expected {rows} participants and no errors, got {ours['rows']} and {ours['errors']}")
 
