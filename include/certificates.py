@@ -343,14 +343,31 @@ def fail_batch(db: Database, batch_id: str, reason: str) -> dict[str, Any]:
     tells its final state, and a cleared chunk regenerates it), then the batch is ``failed`` with
     the reason and counts derived from the rows, in one transaction."""
     text = scrub(reason)[:ERROR_MAX]
+    return db.run(lambda cur: _fail_pending(cur, batch_id, text), what="fail certificate batch")
+
+
+def finalize_ended_batch(db: Database, batch_id: str, run: str) -> dict[str, Any]:
+    """The batch's DAG run ended (``run`` says how): its final counts and status from its rows, and
+    when participants were left pending, the batch failed as by ``fail_batch``. One transaction,
+    so that no reader sees the batch final without its reason."""
 
     def work(cur: Cursor) -> dict[str, Any]:
-        cur.execute(f"UPDATE {db.quote(ITEMS)} SET status = 'failed', error_message = %s, updated_at = %s "
-                    f"WHERE batch_id = %s AND status = 'pending'",
-                    (f"not generated: {text}"[:ERROR_MAX], db.ts(utcnow()), batch_id))
-        return _derive_counts(cur, batch_id, final=True, reason=text)
+        pending = cur.fetch(f"SELECT COUNT(*) AS n FROM {db.quote(ITEMS)} WHERE batch_id = %s AND status = 'pending'",
+                            (batch_id,))[0]["n"]
+        if not pending:
+            return _derive_counts(cur, batch_id, final=True)
+        reason = f"interrupted: the DAG run {run} with {int(pending)} participant(s) not generated"
+        return _fail_pending(cur, batch_id, scrub(reason)[:ERROR_MAX])
 
-    return db.run(work, what="fail certificate batch")
+    return db.run(work, what="finalize certificate batch")
+
+
+def _fail_pending(cur: Cursor, batch_id: str, text: str) -> dict[str, Any]:
+    db = cur.db
+    cur.execute(f"UPDATE {db.quote(ITEMS)} SET status = 'failed', error_message = %s, updated_at = %s "
+                f"WHERE batch_id = %s AND status = 'pending'",
+                (f"not generated: {text}"[:ERROR_MAX], db.ts(utcnow()), batch_id))
+    return _derive_counts(cur, batch_id, final=True, reason=text)
 
 
 def params_summary(params: Mapping[str, Any]) -> str:
@@ -397,12 +414,11 @@ def reconcile_batches(db: Database, run_state_of: Any, dry_run: bool = False,
         if dry_run:
             results.append({"batch_id": batch["batch_id"], "run_state": state, "would_finalize": ended})
             continue
-        counts = refresh_counts(db, batch["batch_id"], final=ended)
-        if ended and counts["processed"] < counts["total"]:
-            pending = counts["total"] - counts["processed"]
+        if ended:
             run = "no longer exists" if state is None else f"ended ({state})"
-            counts = fail_batch(db, batch["batch_id"], f"interrupted: the DAG run {run} "
-                                                       f"with {pending} participant(s) not generated")
+            counts = finalize_ended_batch(db, batch["batch_id"], run)
+        else:
+            counts = refresh_counts(db, batch["batch_id"])
         results.append({"batch_id": batch["batch_id"], "run_state": state, **counts})
     return results
 

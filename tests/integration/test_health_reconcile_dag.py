@@ -155,13 +155,25 @@ def test_certificate_batch_of_a_vanished_run_is_finalized_with_the_reason(world)
                           participants=[cert.Participant(i, f"P{i}") for i in (2, 3, 4)], chunk_size=10)
         cert.record_result(db, "cert_20260101_000000_vanished", 2, "generated", file_path="/x.pdf")
         cert.refresh_counts(db, "cert_20260101_000000_vanished")
+        # A second vanished run whose participants all reached a final state before it vanished.
+        cert.create_batch(db, "cert_20260101_000001_allfinal", dag_id="certificate_dispatch", run_id="manual__gone2",
+                          data_source="file", source_file="y.csv", event_name="E", event_date="2026-01-01",
+                          participants=[cert.Participant(i, f"Q{i}") for i in (2, 3)], chunk_size=10)
+        cert.record_result(db, "cert_20260101_000001_allfinal", 2, "generated", file_path="/y.pdf")
+        cert.record_result(db, "cert_20260101_000001_allfinal", 3, "failed", error="font")
     assert load_dag().test().state == "success"
-    (batch,) = fetch("app_db", "SELECT * FROM certificate_batches")
+    batches = {b["batch_id"]: b for b in fetch("app_db", "SELECT * FROM certificate_batches")}
+    batch = batches["cert_20260101_000000_vanished"]
     assert (batch["status"], batch["success_count"], batch["failed_count"], batch["total_participants"]) == (
         "failed", 1, 2, 3)
     assert "no longer exists" in batch["error_message"] and "2 participant(s)" in batch["error_message"]
-    left = fetch("app_db", "SELECT status, error_message FROM certificates WHERE status <> 'generated'")
+    left = fetch("app_db", "SELECT status, error_message FROM certificates WHERE status <> 'generated' "
+                           "AND batch_id = 'cert_20260101_000000_vanished'")
     assert len(left) == 2 and all(r["status"] == "failed" and "no longer exists" in r["error_message"] for r in left)
+    final = batches["cert_20260101_000001_allfinal"]
+    assert (final["status"], final["success_count"], final["failed_count"], float(final["progress_percentage"])) == (
+        "completed_with_errors", 1, 1, 100.0)
+    assert final["error_message"] is None and final["completed_at"] is not None
 
 
 def test_service_failure_emails_the_operators_once_per_failure(world, smtp_server, monkeypatch):
