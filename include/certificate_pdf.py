@@ -383,7 +383,8 @@ def _draw_footer(page: _Page, certificate_number: str, verification_url: str) ->
 
 
 def _string_width(text: str, size: float) -> float:
-    widths, default = _font().face.charWidths, _font().face.defaultWidth
+    face = _font().face
+    widths, default = face.charWidths, face.defaultWidth
     return sum(widths.get(ord(ch), default) for ch in text) * size / 1000
 
 
@@ -437,6 +438,7 @@ class _EmbeddedSubset:
     base_font: str            # "ABCDEF+DejaVuSans"
     last_char: int            # codes are 0..last_char
     widths: str               # "[600 600 ...]"
+    descriptor: str           # the FontDescriptor dictionary up to its /FontFile2 reference
     font_file: bytes          # the subset TrueType font, compressed
     font_file_length: int     # its uncompressed length (/Length1)
     to_unicode: bytes         # the ToUnicode CMap, compressed
@@ -455,8 +457,14 @@ def _embedded_subset(codes: tuple[int, ...]) -> _EmbeddedSubset:
         tag += chr(65 + letter)
     base_font = f"{tag}+{face.name.decode('latin-1')}"
     widths = " ".join(_number(face.getCharWidth(code)) for code in codes)
-    return _EmbeddedSubset(base_font, len(codes) - 1, f"[{widths}]", zlib.compress(font_file), len(font_file),
-                           zlib.compress(makeToUnicodeCMap(base_font, list(codes)).encode("ascii")))
+    flags = (face.flags & ~FF_NONSYMBOLIC) | FF_SYMBOLIC
+    bbox = " ".join(_number(value) for value in face.bbox)
+    descriptor = (f"<< /Type /FontDescriptor /FontName /{base_font} /Flags {flags} /FontBBox [{bbox}] "
+                  f"/ItalicAngle {_number(face.italicAngle)} /Ascent {_number(face.ascent)} "
+                  f"/Descent {_number(face.descent)} /CapHeight {_number(face.capHeight)} "
+                  f"/StemV {_number(face.stemV)} /MissingWidth {_number(face.defaultWidth)}")
+    return _EmbeddedSubset(base_font, len(codes) - 1, f"[{widths}]", descriptor, zlib.compress(font_file),
+                           len(font_file), zlib.compress(makeToUnicodeCMap(base_font, list(codes)).encode("ascii")))
 
 
 def _number(value: float) -> str:
@@ -481,7 +489,7 @@ class _Page:
 
     def __init__(self) -> None:
         self._ops: list[str | _TextObject] = []
-        self._other_codes: dict[str, int] = {}       # character outside printable ASCII -> order seen
+        self._others: set[str] = set()               # characters outside printable ASCII
 
     def rect(self, x: float, y: float, width: float, height: float, stroke: Color, line_width: float) -> None:
         self._ops.append(f"{_color(stroke)} RG {_number(line_width)} w {_number(x)} {_number(y)} "
@@ -504,9 +512,7 @@ class _Page:
             state = f"{_color(color)} rg {_color(color)} RG {_number(size * 0.035)} w BT 2 Tr"
         else:
             state = f"{_color(color)} rg BT 0 Tr"
-        for ch in text:
-            if not " " <= ch <= "~" and ch not in self._other_codes:
-                self._other_codes[ch] = len(self._other_codes)
+        self._others.update(ch for ch in text if not " " <= ch <= "~")
         # Which subset each character is in is known once the whole page is drawn: see pdf().
         self._ops.append(_TextObject(f"{state} {_number(char_space)} Tc 1 0 0 1 {_number(x)} {_number(y)} Tm",
                                      text, _number(size)))
@@ -531,7 +537,7 @@ class _Page:
         self._ops.append("\n".join(ops))
 
     def pdf(self, *, title: str, subject: str) -> bytes:
-        others = sorted(self._other_codes, key=ord)
+        others = sorted(self._others, key=ord)
         subsets = [_ASCII_SUBSET] + [
             (0, *map(ord, others[start:start + _OTHER_SUBSET_SIZE]))
             for start in range(0, len(others), _OTHER_SUBSET_SIZE)]
@@ -581,19 +587,12 @@ def _document(content: bytes, subsets: list[_EmbeddedSubset], title: str, subjec
         (f"<< /Title {_text_string(title)} /Subject {_text_string(subject)} "
          f"/Creator (certificate_dispatch) /Producer (certificate_pdf) >>").encode(),
     ]
-    face = _font().face
-    flags = (face.flags & ~FF_NONSYMBOLIC) | FF_SYMBOLIC
-    bbox = " ".join(_number(value) for value in face.bbox)
     for index, subset in enumerate(subsets):
         number = fonts_start + 4 * index
         objects.append((f"<< /Type /Font /Subtype /TrueType /BaseFont /{subset.base_font} /FirstChar 0 "
                         f"/LastChar {subset.last_char} /Widths {subset.widths} "
                         f"/FontDescriptor {number + 1} 0 R /ToUnicode {number + 3} 0 R >>").encode())
-        objects.append((f"<< /Type /FontDescriptor /FontName /{subset.base_font} /Flags {flags} "
-                        f"/FontBBox [{bbox}] /ItalicAngle {_number(face.italicAngle)} "
-                        f"/Ascent {_number(face.ascent)} /Descent {_number(face.descent)} "
-                        f"/CapHeight {_number(face.capHeight)} /StemV {_number(face.stemV)} "
-                        f"/MissingWidth {_number(face.defaultWidth)} /FontFile2 {number + 2} 0 R >>").encode())
+        objects.append(f"{subset.descriptor} /FontFile2 {number + 2} 0 R >>".encode())
         objects.append(_stream(subset.font_file, f"/Filter /FlateDecode /Length1 {subset.font_file_length}"))
         objects.append(_stream(subset.to_unicode, "/Filter /FlateDecode"))
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")

@@ -342,8 +342,7 @@ def fail_batch(db: Database, batch_id: str, reason: str) -> dict[str, Any]:
     """The batch cannot finish: every participant still pending is failed with the reason (each row
     tells its final state, and a cleared chunk regenerates it), then the batch is ``failed`` with
     the reason and counts derived from the rows, in one transaction."""
-    text = scrub(reason)[:ERROR_MAX]
-    return db.run(lambda cur: _fail_pending(cur, batch_id, text), what="fail certificate batch")
+    return db.run(lambda cur: _fail_pending(cur, batch_id, reason), what="fail certificate batch")
 
 
 def finalize_ended_batch(db: Database, batch_id: str, run: str) -> dict[str, Any]:
@@ -356,14 +355,15 @@ def finalize_ended_batch(db: Database, batch_id: str, run: str) -> dict[str, Any
                             (batch_id,))[0]["n"]
         if not pending:
             return _derive_counts(cur, batch_id, final=True)
-        reason = f"interrupted: the DAG run {run} with {int(pending)} participant(s) not generated"
-        return _fail_pending(cur, batch_id, scrub(reason)[:ERROR_MAX])
+        return _fail_pending(cur, batch_id, f"interrupted: the DAG run {run} with {int(pending)} "
+                                            "participant(s) not generated")
 
     return db.run(work, what="finalize certificate batch")
 
 
-def _fail_pending(cur: Cursor, batch_id: str, text: str) -> dict[str, Any]:
+def _fail_pending(cur: Cursor, batch_id: str, reason: str) -> dict[str, Any]:
     db = cur.db
+    text = scrub(reason)[:ERROR_MAX]
     cur.execute(f"UPDATE {db.quote(ITEMS)} SET status = 'failed', error_message = %s, updated_at = %s "
                 f"WHERE batch_id = %s AND status = 'pending'",
                 (f"not generated: {text}"[:ERROR_MAX], db.ts(utcnow()), batch_id))
