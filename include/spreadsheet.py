@@ -34,13 +34,16 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gc
 import io
 import itertools
 import logging
 import math
 import os
+import pickle
 import re
 import shutil
+import signal
 import tempfile
 import unicodedata
 import xml.etree.ElementTree as ET
@@ -72,6 +75,10 @@ CSV_FIELD_LIMIT: Final = 8 * 1024 * 1024
 # Stops zip bombs.
 MAX_SHEET_XML_BYTES: Final = 512 * 1024 * 1024
 EXCEL_EXACT_DIGITS: Final = 15   # Excel keeps 15 significant digits of a number
+# A sheet with at least this many data rows is converted by two processes when two CPUs are free.
+PARALLEL_MIN_ROWS: Final = 20_000
+_OWN_SHARE: Final = 0.55
+_HELPER_CHUNK_ROWS: Final = 2_000
 
 SUPPORTED_EXTENSIONS: Final = (".csv", ".xlsx")
 
@@ -197,7 +204,8 @@ def check_upload_name(name: str, *, check_extension: bool = True) -> str:
     return str(clean)
 
 
-def read_participants(source: Source, *, filename: str) -> Iterator[ParticipantRow | RowError]:
+def read_participants(source: Source, *, filename: str,
+                      workers: int | None = None) -> Iterator[ParticipantRow | RowError]:
     """Stream participants from a CSV or XLSX upload.
 
     ``source`` is a path or a binary file object (read from its start; it is not closed);
@@ -205,6 +213,11 @@ def read_participants(source: Source, *, filename: str) -> Iterator[ParticipantR
     row yields one ``RowError`` per problem (consecutively, same ``row_number``) and no
     ``ParticipantRow``. Raises ``UploadError`` for whole-file problems, at the first ``next()``
     or, for "no usable rows", after the row errors have been yielded.
+
+    ``workers``: 1 converts every row in this process; 2 forks a helper process that converts
+    the second half of an XLSX sheet (CSV rows are always read in this process); None, the
+    default, chooses 2 for a sheet of ``PARALLEL_MIN_ROWS`` rows or more when two CPUs are
+    usable. The rows and errors are the same either way.
     """
     extension = _extension(filename)
     with _seekable(source, filename) as stream:
@@ -214,7 +227,7 @@ def read_participants(source: Source, *, filename: str) -> Iterator[ParticipantR
         head = stream.read(8192)
         stream.seek(0)
         table = _open_xlsx(stream, head, filename) if extension == ".xlsx" else _open_csv(stream, head, filename)
-        yield from _participants(table, filename)
+        yield from _participants(table, filename, workers)
 
 
 # --------------------------------------------------------------------------------------------
@@ -230,6 +243,7 @@ class _Table:
     header: _Header
     bad_cells: dict[int, dict[int, str]] = field(default_factory=dict)   # row -> col -> message
     fill_down: dict[int, list[tuple[int, int]]] = field(default_factory=dict)  # row -> (col, from row)
+    row_count: int | None = None   # how many rows ``rows`` holds, when they are all in memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,8 +330,9 @@ def _open_xlsx(stream: BinaryIO, head: bytes, filename: str) -> _Table:
             if header is None:
                 continue
             bad_cells = _scan_result(scan, filename)
-            table = _Table(rows=itertools.chain(buffered, rows, _trailing_bad_rows(sheet, bad_cells)),
-                           where=f"sheet '{sheet_name}'", header=header, bad_cells=bad_cells)
+            trailing = _trailing_bad_rows(sheet, bad_cells)
+            table = _Table(rows=itertools.chain(buffered, rows, trailing), where=f"sheet '{sheet_name}'",
+                           header=header, bad_cells=bad_cells, row_count=_sheet_rows(sheet) + len(trailing))
             _apply_merges(table, sheet.merged_cell_ranges or [], filename)
             log.info("%s: reading sheet %r, header at row %d", filename, sheet_name, header.row_number)
             return table
@@ -435,6 +450,11 @@ def _calamine_rows(sheet: python_calamine.CalamineSheet) -> Iterator[tuple[int, 
     return zip(itertools.count(1), itertools.repeat(first_column), sheet.iter_rows())
 
 
+def _sheet_rows(sheet: python_calamine.CalamineSheet) -> int:
+    """How many rows iter_rows() yields: from the sheet's first row to the range's last."""
+    return sheet.end[0] + 1 if sheet.end else 0
+
+
 def _trailing_bad_rows(sheet: python_calamine.CalamineSheet,
                        bad_cells: dict[int, dict[int, str]]) -> list[tuple[int, int, Sequence[object]]]:
     """Empty rows for bad cells below the sheet's used range, so they are reported too.
@@ -442,7 +462,7 @@ def _trailing_bad_rows(sheet: python_calamine.CalamineSheet,
     calamine's range ends at the last cell with a value: rows holding nothing but uncalculated
     formulas are not in it.
     """
-    last = sheet.end[0] + 1 if sheet.end else 0
+    last = _sheet_rows(sheet)
     first_column = sheet.start[1] if sheet.start else 0
     return [(number, first_column, []) for number in sorted(bad_cells) if number > last]
 
@@ -793,15 +813,40 @@ class _Tally:
     seen: dict[str, int] = field(default_factory=dict)   # duplicate key -> first row
 
 
-def _participants(table: _Table, filename: str) -> Iterator[ParticipantRow | RowError]:
+def _participants(table: _Table, filename: str, workers: int | None) -> Iterator[ParticipantRow | RowError]:
     header = table.header
     _check_header(header, filename)
     converter = _RowConverter(header)
-    tally = _Tally()
     filler = _FillDown(table.fill_down) if table.fill_down else None
-    bad_cells = table.bad_cells
-    for number, first_column, cells in table.rows:
-        if number <= header.last_row:
+    tally = _Tally()
+
+    def outcomes(rows: Iterable[tuple[int, int, Sequence[object]]]) -> Iterator[ParticipantRow | list[RowError]]:
+        return _outcomes(rows, header.last_row, converter, filler, table.bad_cells)
+
+    own_rows = _own_rows(table, workers)
+    if own_rows is None:
+        yield from _tallied(outcomes(table.rows), converter, tally)
+    else:
+        with _RowHelper(table.rows, own_rows, header.last_row, filler, outcomes) as helper:
+            yield from _tallied(outcomes(itertools.islice(table.rows, own_rows)), converter, tally)
+            if helper.succeeded():
+                yield from _tallied(helper.outcomes(), converter, tally)
+                log.info("%s: %d data rows from row %d on were converted by a helper process", filename,
+                         helper.received, own_rows + 1)
+            else:   # table.rows stands right after this process's share
+                log.warning("%s: the helper process failed (%s); converting its rows here", filename,
+                            helper.failure)
+                yield from _tallied(outcomes(table.rows), converter, tally)
+    _check_usable(tally, header, table.where, filename)
+
+
+def _outcomes(rows: Iterable[tuple[int, int, Sequence[object]]], last_header_row: int,
+              converter: _RowConverter, filler: _FillDown | None,
+              bad_cells: dict[int, dict[int, str]]) -> Iterator[ParticipantRow | list[RowError]]:
+    """Each data row's participant (not yet checked for duplicates) or errors; blank rows dropped."""
+    convert = converter.convert
+    for number, first_column, cells in rows:
+        if number <= last_header_row:
             continue
         bad = bad_cells.get(number) if bad_cells else None
         if filler is not None:
@@ -810,17 +855,135 @@ def _participants(table: _Table, filename: str) -> Iterator[ParticipantRow | Row
             cells = filler.apply(number, first_column, cells)
             if blank:
                 continue
-        outcome = converter.convert(number, first_column, cells, bad, tally)
-        if outcome is None:
-            continue
-        tally.data_rows += 1
-        if isinstance(outcome, ParticipantRow):
-            tally.good_rows += 1
+        outcome = convert(number, first_column, cells, bad)
+        if outcome is not None:
             yield outcome
-        else:
-            tally.first_error = tally.first_error or outcome[0]
-            yield from outcome
-    _check_usable(tally, header, table.where, filename)
+
+
+def _tallied(outcomes: Iterable[ParticipantRow | list[RowError]], converter: _RowConverter,
+             tally: _Tally) -> Iterator[ParticipantRow | RowError]:
+    """The outcomes in row order, duplicates turned into errors, counted in ``tally``."""
+    seen, duplicate = tally.seen, converter.duplicate
+    for outcome in outcomes:
+        tally.data_rows += 1
+        if outcome.__class__ is ParticipantRow:
+            error = duplicate(outcome, seen)  # type: ignore[arg-type]
+            if error is None:
+                tally.good_rows += 1
+                yield outcome  # type: ignore[misc]
+                continue
+            outcome = [error]
+        tally.first_error = tally.first_error or outcome[0]  # type: ignore[index]
+        yield from outcome  # type: ignore[misc]
+
+
+# --------------------------------------------------------------------------------------------
+# A second process for the second part of a large sheet
+#
+# calamine hands over a parsed sheet in memory, and turning its 100,000 rows into participants
+# takes as long again as the parse, on one core. A process forked once the sheet is parsed
+# inherits it for free (copy-on-write), converts the rows after the reader's own share on the
+# other core, and writes its outcomes to a temp file that the reader yields after its own rows.
+# Duplicates are looked for by the reader alone, over all rows in order, so the result is the
+# same as one process's. If the helper fails in any way, the reader converts its rows itself.
+
+
+def _own_rows(table: _Table, workers: int | None) -> int | None:
+    """How many rows of ``table.rows`` this process converts before a helper's share; None: all."""
+    if table.row_count is None or not hasattr(os, "fork"):
+        return None   # a CSV is read from its file as it goes: a second reader would share the position
+    data_rows = table.row_count - table.header.last_row
+    if workers is None:
+        workers = 2 if data_rows >= PARALLEL_MIN_ROWS and _usable_cpus() >= 2 else 1
+    if workers < 2 or data_rows < 2:
+        return None
+    # The reader also unpickles and yields the helper's rows afterwards, so it takes a bit less.
+    return table.header.last_row + int(data_rows * _OWN_SHARE)
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:   # not on Linux
+        return os.cpu_count() or 1
+
+
+class _RowHelper:
+    """A forked process converting the rows of ``rows`` after the first ``skip``."""
+
+    def __init__(self, rows: Iterator[tuple[int, int, Sequence[object]]], skip: int, last_header_row: int,
+                 filler: _FillDown | None,
+                 outcomes: Callable[[Iterable[tuple[int, int, Sequence[object]]]],
+                                    Iterator[ParticipantRow | list[RowError]]]) -> None:
+        self.failure = ""
+        self.received = 0   # data rows read back from the helper
+        self._results = tempfile.TemporaryFile()
+        self._pid: int | None = os.fork()
+        if self._pid == 0:
+            self._run_child(rows, skip, last_header_row, filler, outcomes)
+
+    def _run_child(self, rows: Iterator[tuple[int, int, Sequence[object]]], skip: int, last_header_row: int,
+                   filler: _FillDown | None,
+                   outcomes: Callable[[Iterable[tuple[int, int, Sequence[object]]]],
+                                      Iterator[ParticipantRow | list[RowError]]]) -> None:
+        code = 1
+        try:
+            # Nothing inherited may be finalized here (a database connection's __del__ would talk
+            # on the parent's socket): no garbage collection, and os._exit rather than exit.
+            gc.disable()
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            for number, first_column, cells in itertools.islice(rows, skip):
+                if filler is not None and number > last_header_row:
+                    filler.apply(number, first_column, cells)   # merges reaching into this part
+            chunk: list[tuple[object, ...] | list[tuple[int, str | None, str]]] = []
+            for outcome in outcomes(rows):
+                if outcome.__class__ is ParticipantRow:
+                    row: ParticipantRow = outcome  # type: ignore[assignment]
+                    chunk.append((row.row_number, row.name, row.email, row.phone, row.organization,
+                                  row.position, row.extra))
+                else:
+                    chunk.append([(error.row_number, error.column, error.message) for error in outcome])  # type: ignore[union-attr]
+                if len(chunk) == _HELPER_CHUNK_ROWS:
+                    pickle.dump(chunk, self._results, pickle.HIGHEST_PROTOCOL)
+                    chunk = []
+            pickle.dump(chunk, self._results, pickle.HIGHEST_PROTOCOL)
+            pickle.dump(None, self._results, pickle.HIGHEST_PROTOCOL)   # the end: nothing is missing
+            self._results.flush()
+            code = 0
+        finally:
+            os._exit(code)
+
+    def succeeded(self) -> bool:
+        """Waits for the helper; True when it exited having written all its outcomes."""
+        assert self._pid is not None
+        _, status = os.waitpid(self._pid, 0)
+        self._pid = None
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            self.failure = f"exit code {code}" if code > 0 else f"killed by signal {-code}"
+        return code == 0
+
+    def outcomes(self) -> Iterator[ParticipantRow | list[RowError]]:
+        results = self._results
+        results.seek(0)
+        while (chunk := pickle.load(results)) is not None:
+            self.received += len(chunk)
+            for item in chunk:
+                if item.__class__ is tuple:
+                    yield ParticipantRow(*item)
+                else:
+                    yield [RowError(*error) for error in item]
+
+    def __enter__(self) -> _RowHelper:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._pid is not None:   # the reader stopped early: the helper's work is not wanted
+            os.kill(self._pid, signal.SIGKILL)
+            os.waitpid(self._pid, 0)
+            self._pid = None
+        self._results.close()
 
 
 def _check_usable(tally: _Tally, header: _Header, where: str, filename: str) -> None:
@@ -902,8 +1065,12 @@ class _RowConverter:
         self._last_plan: _Plan | None = None
 
     def convert(self, number: int, first_column: int, cells: Sequence[object],
-                bad: dict[int, str] | None, tally: _Tally) -> ParticipantRow | list[RowError] | None:
-        """The row's participant or errors; None for a blank row (every cell empty or spaces)."""
+                bad: dict[int, str] | None) -> ParticipantRow | list[RowError] | None:
+        """The row's participant or errors; None for a blank row (every cell empty or spaces).
+
+        Duplicates are not looked for here (see ``duplicate``): rows may be converted in two
+        processes, and only the reader's own process sees all of them in order.
+        """
         # One comprehension per row: text cells are stripped at C speed, the rest converted.
         text_of, number_text = _TEXT_OF.get, _number_text
         texts = [value.strip() if (kind := value.__class__) is str  # type: ignore[attr-defined]
@@ -950,15 +1117,22 @@ class _RowConverter:
                                    "type the numbers again"))
         if errors:
             return errors
-        # Same name and e-mail (or name and phone when there is no e-mail) as an earlier good row.
-        # The keys are kept as text, about 13 MiB per 100,000 rows: exact, unlike a hash.
-        key = f"{name.casefold()}\x1f{email.casefold() if email else phone or ''}"
-        duplicate = tally.seen.setdefault(key, number)
-        if duplicate != number:
-            same = "same name and e-mail" if email else "same name and phone" if phone else "same name"
-            return [RowError(number, name_title, f"duplicate of row {duplicate} ({same})")]
         return ParticipantRow(number, name, email, phone, texts[fields["organization"]] or None,
                               texts[fields["position"]] or None, extra)
+
+    def duplicate(self, row: ParticipantRow, seen: dict[str, int]) -> RowError | None:
+        """The error for a row with the same name and e-mail (or name and phone when there is no
+        e-mail) as an earlier good row, else None; the row is remembered as seen.
+
+        The keys are kept as text, about 13 MiB per 100,000 rows: exact, unlike a hash.
+        """
+        email, phone = row.email, row.phone
+        key = f"{row.name.casefold()}\x1f{email.casefold() if email else phone or ''}"
+        first = seen.setdefault(key, row.row_number)
+        if first == row.row_number:
+            return None
+        same = "same name and e-mail" if email else "same name and phone" if phone else "same name"
+        return RowError(row.row_number, self.titles["name"], f"duplicate of row {first} ({same})")
 
     def _plan(self, first_column: int, width: int) -> _Plan:
         shape = (first_column, width)
