@@ -19,6 +19,9 @@ What it copes with, and why:
   for a formula without a cached value and for an error cell such as #N/A, so such cells are
   found by scanning the sheet XML: one quick byte scan, run while calamine parses, and a
   cell-by-cell parse only when the scan finds a formula without value or an error cell.
+  Turning the parsed rows into participants takes as long again in Python, so for a sheet of
+  ``PARALLEL_MIN_ROWS`` rows or more a helper process, forked once the sheet is parsed, converts
+  the second part of the rows on the other core (see ``_RowHelper``).
 * CSV: UTF-8 with or without BOM, then Windows-1252 (older Excel exports), UTF-16 with a BOM
   (Excel's "Unicode Text"); delimiter ``,`` ``;`` or tab, chosen by which one yields a header row.
   Values stay text, so decimal commas are harmless.
@@ -39,8 +42,8 @@ import io
 import itertools
 import logging
 import math
+import marshal
 import os
-import pickle
 import re
 import shutil
 import signal
@@ -834,8 +837,8 @@ def _participants(table: _Table, filename: str, workers: int | None) -> Iterator
                 log.info("%s: %d data rows from row %d on were converted by a helper process", filename,
                          helper.received, own_rows + 1)
             else:   # table.rows stands right after this process's share
-                log.warning("%s: the helper process failed (%s); converting its rows here", filename,
-                            helper.failure)
+                log.warning("%s: the helper process failed (%s); converting its rows here instead",
+                            filename, helper.failure)
                 yield from _tallied(outcomes(table.rows), converter, tally)
     _check_usable(tally, header, table.where, filename)
 
@@ -883,7 +886,9 @@ def _tallied(outcomes: Iterable[ParticipantRow | list[RowError]], converter: _Ro
 # calamine hands over a parsed sheet in memory, and turning its 100,000 rows into participants
 # takes as long again as the parse, on one core. A process forked once the sheet is parsed
 # inherits it for free (copy-on-write), converts the rows after the reader's own share on the
-# other core, and writes its outcomes to a temp file that the reader yields after its own rows.
+# other core, and writes its outcomes to a temp file that the reader yields after its own rows
+# (with marshal: plain tuples, lists and text, read back in half pickle's time; the file is
+# private to the two processes and read by the same interpreter that wrote it).
 # Duplicates are looked for by the reader alone, over all rows in order, so the result is the
 # same as one process's. If the helper fails in any way, the reader converts its rows itself.
 
@@ -897,7 +902,7 @@ def _own_rows(table: _Table, workers: int | None) -> int | None:
         workers = 2 if data_rows >= PARALLEL_MIN_ROWS and _usable_cpus() >= 2 else 1
     if workers < 2 or data_rows < 2:
         return None
-    # The reader also unpickles and yields the helper's rows afterwards, so it takes a bit less.
+    # The reader also reads back and yields the helper's rows afterwards, so it takes a bit less.
     return table.header.last_row + int(data_rows * _OWN_SHARE)
 
 
@@ -918,7 +923,11 @@ class _RowHelper:
         self.failure = ""
         self.received = 0   # data rows read back from the helper
         self._results = tempfile.TemporaryFile()
-        self._pid: int | None = os.fork()
+        try:
+            self._pid: int | None = os.fork()
+        except OSError as exc:   # no memory or process slot for it: the reader does it all
+            self._pid, self.failure = None, f"it could not be started: {exc}"
+            return
         if self._pid == 0:
             self._run_child(rows, skip, last_header_row, filler, outcomes)
 
@@ -945,18 +954,25 @@ class _RowHelper:
                 else:
                     chunk.append([(error.row_number, error.column, error.message) for error in outcome])  # type: ignore[union-attr]
                 if len(chunk) == _HELPER_CHUNK_ROWS:
-                    pickle.dump(chunk, self._results, pickle.HIGHEST_PROTOCOL)
+                    self._write(chunk)
                     chunk = []
-            pickle.dump(chunk, self._results, pickle.HIGHEST_PROTOCOL)
-            pickle.dump(None, self._results, pickle.HIGHEST_PROTOCOL)   # the end: nothing is missing
+            self._write(chunk)
+            self._write(None)   # the end: nothing is missing
             self._results.flush()
             code = 0
         finally:
             os._exit(code)
 
+    def _write(self, chunk: object) -> None:
+        # Length-prefixed: marshal.load() on a file object reads it in pieces of a few bytes.
+        data = marshal.dumps(chunk)
+        self._results.write(len(data).to_bytes(4, "little"))
+        self._results.write(data)
+
     def succeeded(self) -> bool:
         """Waits for the helper; True when it exited having written all its outcomes."""
-        assert self._pid is not None
+        if self._pid is None:
+            return False
         _, status = os.waitpid(self._pid, 0)
         self._pid = None
         code = os.waitstatus_to_exitcode(status)
@@ -967,7 +983,7 @@ class _RowHelper:
     def outcomes(self) -> Iterator[ParticipantRow | list[RowError]]:
         results = self._results
         results.seek(0)
-        while (chunk := pickle.load(results)) is not None:
+        while (chunk := marshal.loads(results.read(int.from_bytes(results.read(4), "little")))) is not None:
             self.received += len(chunk)
             for item in chunk:
                 if item.__class__ is tuple:

@@ -464,23 +464,34 @@ def test_two_processes_report_no_usable_rows_the_same_way(tmp_path: Path) -> Non
     assert failure == alone_failure and failure is not None and "no usable rows: all 60" in failure
 
 
+def _break_results_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    def dumps(*args: object) -> bytes:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(spreadsheet.marshal, "dumps", dumps)   # inherited by the forked helper
+
+
+def _refuse_fork(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(spreadsheet.os, "fork", fork)
+
+
+@pytest.mark.parametrize(("breakage", "reason"), [
+    (_break_results_file, "exit code 1"),
+    (_refuse_fork, "it could not be started: [Errno 11] Resource temporarily unavailable"),
+])
 def test_a_failed_helper_is_replaced_by_the_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+                                                   caplog: pytest.LogCaptureFixture,
+                                                   breakage: Callable[[pytest.MonkeyPatch], None], reason: str) -> None:
     path = _tricky_sheet(tmp_path, rows=120)
     expected, _ = _read_with(path, workers=1)
-
-    class BrokenPickle:
-        HIGHEST_PROTOCOL = 5
-
-        @staticmethod
-        def dump(*args: object) -> None:
-            raise OSError("no space left on device")
-
-    monkeypatch.setattr(spreadsheet, "pickle", BrokenPickle)   # inherited by the forked helper
+    breakage(monkeypatch)
     with caplog.at_level("WARNING", logger="include.spreadsheet"):
         got, failure = _read_with(path, workers=2)
     assert failure is None and got == expected
-    assert "the helper process failed (exit code 1); converting its rows here" in caplog.text
+    assert f"the helper process failed ({reason}); converting its rows here instead" in caplog.text
 
 
 def test_closing_the_reader_early_stops_the_helper(tmp_path: Path) -> None:
