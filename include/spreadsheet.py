@@ -56,7 +56,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, Final
 
 import python_calamine
@@ -908,9 +908,29 @@ def _own_rows(table: _Table, workers: int | None) -> int | None:
 
 def _usable_cpus() -> int:
     try:
-        return len(os.sched_getaffinity(0))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:   # not on Linux
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    quota = cgroup_cpu_quota()
+    return min(cpus, max(int(quota), 1)) if quota else cpus
+
+
+def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """CPUs a container's CPU limit allows (cgroup v2 ``cpu.max``, v1 CFS quota); None: no limit.
+
+    A worker pod limited to one CPU still sees every CPU of its node in its affinity mask.
+    """
+    try:
+        limit, period = (root / "cpu.max").read_text().split()[:2]
+        return None if limit == "max" else int(limit) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return quota / period_us if quota > 0 and period_us > 0 else None
 
 
 class _RowHelper:
@@ -922,11 +942,12 @@ class _RowHelper:
                                     Iterator[ParticipantRow | list[RowError]]]) -> None:
         self.failure = ""
         self.received = 0   # data rows read back from the helper
-        self._results = tempfile.TemporaryFile()
+        self._pid: int | None = None
         try:
-            self._pid: int | None = os.fork()
-        except OSError as exc:   # no memory or process slot for it: the reader does it all
-            self._pid, self.failure = None, f"it could not be started: {exc}"
+            self._results = tempfile.TemporaryFile()
+            self._pid = os.fork()
+        except OSError as exc:   # no temp space, memory or process slot for it: the reader does it all
+            self.failure = f"it could not be started: {exc}"
             return
         if self._pid == 0:
             self._run_child(rows, skip, last_header_row, filler, outcomes)
@@ -999,7 +1020,8 @@ class _RowHelper:
             os.kill(self._pid, signal.SIGKILL)
             os.waitpid(self._pid, 0)
             self._pid = None
-        self._results.close()
+        if hasattr(self, "_results"):
+            self._results.close()
 
 
 def _check_usable(tally: _Tally, header: _Header, where: str, filename: str) -> None:

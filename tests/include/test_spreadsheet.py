@@ -512,6 +512,21 @@ def test_small_sheets_and_csv_are_read_in_one_process(tmp_path: Path) -> None:
     assert len(FORKS) == before
 
 
+@pytest.mark.parametrize(("files", "cpus"), [
+    ({"cpu.max": "max 100000\n"}, None),
+    ({"cpu.max": "150000 100000\n"}, 1.5),
+    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+    ({"cpu/cpu.cfs_quota_us": "200000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 2.0),
+    ({"cpu.max": "garbage"}, None),
+    ({}, None),
+])
+def test_container_cpu_limit_is_read_from_the_cgroup(tmp_path: Path, files: dict[str, str], cpus: float | None) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert spreadsheet.cgroup_cpu_quota(tmp_path) == cpus
+
+
 # ----------------------------------------------------------------------------------------------
 # Bad uploads: each has its own clear message
 
