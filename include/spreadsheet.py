@@ -823,14 +823,15 @@ def _participants(table: _Table, filename: str, workers: int | None) -> Iterator
     filler = _FillDown(table.fill_down) if table.fill_down else None
     tally = _Tally()
 
-    def outcomes(rows: Iterable[tuple[int, int, Sequence[object]]]) -> Iterator[ParticipantRow | list[RowError]]:
-        return _outcomes(rows, header.last_row, converter, filler, table.bad_cells)
+    def outcomes(rows: Iterator[tuple[int, int, Sequence[object]]],
+                 skip: int = 0) -> Iterator[ParticipantRow | list[RowError]]:
+        return _outcomes(rows, header.last_row, converter, filler, table.bad_cells, skip)
 
     own_rows = _own_rows(table, workers)
     if own_rows is None:
         yield from _tallied(outcomes(table.rows), converter, tally)
     else:
-        with _RowHelper(table.rows, own_rows, header.last_row, filler, outcomes) as helper:
+        with _RowHelper(lambda: outcomes(table.rows, skip=own_rows)) as helper:
             yield from _tallied(outcomes(itertools.islice(table.rows, own_rows)), converter, tally)
             if helper.succeeded():
                 yield from _tallied(helper.outcomes(), converter, tally)
@@ -843,10 +844,16 @@ def _participants(table: _Table, filename: str, workers: int | None) -> Iterator
     _check_usable(tally, header, table.where, filename)
 
 
-def _outcomes(rows: Iterable[tuple[int, int, Sequence[object]]], last_header_row: int,
-              converter: _RowConverter, filler: _FillDown | None,
-              bad_cells: dict[int, dict[int, str]]) -> Iterator[ParticipantRow | list[RowError]]:
-    """Each data row's participant (not yet checked for duplicates) or errors; blank rows dropped."""
+def _outcomes(rows: Iterator[tuple[int, int, Sequence[object]]], last_header_row: int,
+              converter: _RowConverter, filler: _FillDown | None, bad_cells: dict[int, dict[int, str]],
+              skip: int = 0) -> Iterator[ParticipantRow | list[RowError]]:
+    """Each data row's participant (not yet checked for duplicates) or errors; blank rows dropped.
+
+    The first ``skip`` rows are another process's share: they only feed the merges reaching below.
+    """
+    for number, first_column, cells in itertools.islice(rows, skip):
+        if filler is not None and number > last_header_row:
+            filler.apply(number, first_column, cells)
     convert = converter.convert
     for number, first_column, cells in rows:
         if number <= last_header_row:
@@ -934,15 +941,13 @@ def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
 
 
 class _RowHelper:
-    """A forked process converting the rows of ``rows`` after the first ``skip``."""
+    """A forked process that runs ``work`` (its share of a sheet's outcomes) and stores the results."""
 
-    def __init__(self, rows: Iterator[tuple[int, int, Sequence[object]]], skip: int, last_header_row: int,
-                 filler: _FillDown | None,
-                 outcomes: Callable[[Iterable[tuple[int, int, Sequence[object]]]],
-                                    Iterator[ParticipantRow | list[RowError]]]) -> None:
+    def __init__(self, work: Callable[[], Iterator[ParticipantRow | list[RowError]]]) -> None:
         self.failure = ""
         self.received = 0   # data rows read back from the helper
         self._pid: int | None = None
+        self._results: BinaryIO | None = None
         try:
             self._results = tempfile.TemporaryFile()
             self._pid = os.fork()
@@ -950,12 +955,9 @@ class _RowHelper:
             self.failure = f"it could not be started: {exc}"
             return
         if self._pid == 0:
-            self._run_child(rows, skip, last_header_row, filler, outcomes)
+            self._run_child(work)
 
-    def _run_child(self, rows: Iterator[tuple[int, int, Sequence[object]]], skip: int, last_header_row: int,
-                   filler: _FillDown | None,
-                   outcomes: Callable[[Iterable[tuple[int, int, Sequence[object]]]],
-                                      Iterator[ParticipantRow | list[RowError]]]) -> None:
+    def _run_child(self, work: Callable[[], Iterator[ParticipantRow | list[RowError]]]) -> None:
         code = 1
         try:
             # Nothing inherited may be finalized here (a database connection's __del__ would talk
@@ -963,11 +965,8 @@ class _RowHelper:
             gc.disable()
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
-            for number, first_column, cells in itertools.islice(rows, skip):
-                if filler is not None and number > last_header_row:
-                    filler.apply(number, first_column, cells)   # merges reaching into this part
             chunk: list[tuple[object, ...] | list[tuple[int, str | None, str]]] = []
-            for outcome in outcomes(rows):
+            for outcome in work():
                 if outcome.__class__ is ParticipantRow:
                     row: ParticipantRow = outcome  # type: ignore[assignment]
                     chunk.append((row.row_number, row.name, row.email, row.phone, row.organization,
@@ -979,7 +978,7 @@ class _RowHelper:
                     chunk = []
             self._write(chunk)
             self._write(None)   # the end: nothing is missing
-            self._results.flush()
+            self._results.flush()  # type: ignore[union-attr]
             code = 0
         finally:
             os._exit(code)
@@ -987,6 +986,7 @@ class _RowHelper:
     def _write(self, chunk: object) -> None:
         # Length-prefixed: marshal.load() on a file object reads it in pieces of a few bytes.
         data = marshal.dumps(chunk)
+        assert self._results is not None
         self._results.write(len(data).to_bytes(4, "little"))
         self._results.write(data)
 
@@ -1003,6 +1003,7 @@ class _RowHelper:
 
     def outcomes(self) -> Iterator[ParticipantRow | list[RowError]]:
         results = self._results
+        assert results is not None   # a helper that succeeded had its file
         results.seek(0)
         while (chunk := marshal.loads(results.read(int.from_bytes(results.read(4), "little")))) is not None:
             self.received += len(chunk)
@@ -1020,7 +1021,7 @@ class _RowHelper:
             os.kill(self._pid, signal.SIGKILL)
             os.waitpid(self._pid, 0)
             self._pid = None
-        if hasattr(self, "_results"):
+        if self._results is not None:
             self._results.close()
 
 
