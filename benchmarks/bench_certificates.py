@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO))
 from reportlab import rl_config  # noqa: E402
 from reportlab.pdfgen.canvas import Canvas  # noqa: E402
 
-from include import certificate_pdf  # noqa: E402
+from include.certificates.pdf import font, layout, writer  # noqa: E402
 
 PDF_GOAL_PER_SECOND = 150
 XLSX_GOAL_SECONDS = 2.0
@@ -60,7 +60,7 @@ NAMES = ("Budi Santoso", "Nguyễn Văn An", "Siti Nurhaliza binti Abdullah", "�
 _READ_OURS = """
 import json, os, resource, sys, threading, time
 sys.path.insert(0, sys.argv[2])
-from include.spreadsheet import ParticipantRow, read_participants
+from include.certificates.spreadsheet import ParticipantRow, read_participants
 
 def pss_kib(pid):
     try:
@@ -144,9 +144,9 @@ rl_config.useA85 = 0
 
 def baseline_pdf(path: Path, number: int) -> None:
     """reportlab's floor: a canvas, the registered TTF font, the name, save."""
-    canvas = Canvas(str(path), pagesize=(certificate_pdf.PAGE_WIDTH, certificate_pdf.PAGE_HEIGHT), invariant=1)
-    canvas.setFont(certificate_pdf.FONT_NAME, 36)
-    canvas.drawCentredString(certificate_pdf.PAGE_WIDTH / 2, 300, f"{NAMES[number % len(NAMES)]} {number}")
+    canvas = Canvas(str(path), pagesize=(writer.PAGE_WIDTH, writer.PAGE_HEIGHT), invariant=1)
+    canvas.setFont(font.FONT_NAME, 36)
+    canvas.drawCentredString(writer.PAGE_WIDTH / 2, 300, f"{NAMES[number % len(NAMES)]} {number}")
     canvas.showPage()
     canvas.save()
 
@@ -167,7 +167,7 @@ def unique_letters_pdf(path: Path, number: int) -> None:
 
 def _certificate(path: Path, name: str, number: int) -> None:
     with open(path, "wb") as out:
-        certificate_pdf.render_certificate(
+        layout.render_certificate(
             out, name=name,
             event_name="Seminar Nasional Transformasi Digital Pendidikan 2025", event_date=date(2025, 8, 5),
             certificate_number=f"CERT-2025-{number:06d}",
@@ -194,7 +194,7 @@ def bench_pdfs(temp: Path, count: int) -> None:
     total = rounds * per_round
     size = (folder / f"full-{total - 1}.pdf").stat().st_size
     base_rate, full_rate, unique_rate = (total / cpu[label] for label in ("baseline", "full", "unique"))
-    print(f"Certificates: {total} PDFs per renderer, one file each, {certificate_pdf.FONT_FILE.name} "
+    print(f"Certificates: {total} PDFs per renderer, one file each, {font.FONT_FILE.name} "
           f"registered once, one core (rates from process CPU time; wall time in brackets)")
     print(f"  baseline  reportlab canvas, name only        {base_rate:7.1f} PDFs/s"
           f"  ({total / wall['baseline']:.1f}/s wall)")
@@ -206,7 +206,7 @@ def bench_pdfs(temp: Path, count: int) -> None:
           f"  (a subset per PDF: {unique_rate / base_rate:.2f})")
     verdict = "met" if min(full_rate, unique_rate) >= PDF_GOAL_PER_SECOND else "NOT met"
     print(f"  goal      >= {PDF_GOAL_PER_SECOND} PDFs/s per core, both cases: {verdict}")
-    print(f"  font registrations in this process: {certificate_pdf.font_registration_count()}")
+    print(f"  font registrations in this process: {font.font_registration_count()}")
 
 
 def _timed(render: Callable[[Path, int], None], folder: Path, label: str, start: int,
