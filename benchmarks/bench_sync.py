@@ -79,10 +79,10 @@ def main() -> int:
         # 2. the engine, as branch_sync's task runs it
         os.environ["AIRFLOW_CONN_BENCH_SRC"] = f"postgresql://postgres@127.0.0.1:5432/{source}"
         os.environ["AIRFLOW_CONN_BENCH_CENTRAL"] = f"postgresql://postgres@127.0.0.1:5432/{central}"
-        from include import tracking
-        from include.config import parse_config
-        from include.db import Database
-        from include.sync.engine import sync_pair
+        from include.branch_sync import tracking
+        from include.branch_sync.config import parse_config
+        from include.common.db import Database
+        from include.branch_sync.engine import sync_pair
 
         config = parse_config({"target": "bench_central", "branches": ["bench_src"], "tables": [
             {"table": "bench_rows", "model": "BenchRows", "primary_key": ["id"], "cursor": "updated"}]},
@@ -91,7 +91,7 @@ def main() -> int:
             tracking.ensure_schema(db)
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         started = time.perf_counter()
-        full = sync_pair(config, "bench_rows", "bench_src")
+        full = sync_pair(config, config.table("bench_rows"), "bench_src")
         full_seconds = time.perf_counter() - started
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         assert full.processed == args.rows, full
@@ -101,7 +101,7 @@ def main() -> int:
             conn.execute("UPDATE bench_rows SET qty = qty + 1, updated = now() WHERE id %% %s = 0",
                          (max(1, args.rows // args.changed),))
         started = time.perf_counter()
-        incremental = sync_pair(config, "bench_rows", "bench_src")
+        incremental = sync_pair(config, config.table("bench_rows"), "bench_src")
         incremental_seconds = time.perf_counter() - started
 
         print(f"raw COPY pipe (psql | psql):      {raw_seconds:8.2f} s  ({args.rows / raw_seconds:,.0f} rows/s)")

@@ -24,21 +24,8 @@ import datetime as dt
 
 from airflow.sdk import AssetAlias, Param, TaskGroup, dag, get_current_context, task
 
-from include.branch_sync import (
-    ASSET_ALIAS,
-    DAG_ID,
-    on_dag_run_end,
-    on_execute,
-    on_failure,
-    on_retry,
-    on_skipped,
-    on_success,
-    step_connections,
-    table_asset,
-    task_id_for,
-    xcom_key,
-)
-from include.config import load_config
+from include.branch_sync.callbacks import on_dag_run_end, on_execute, on_failure, on_retry, on_skipped, on_success
+from include.branch_sync.spec import ASSET_ALIAS, DAG_ID, load_config, step_connections, table_asset, task_id_for, xcom_key
 
 # Reading the YAML config is the only work at parse time: no connection, no database.
 CONFIG = load_config()
@@ -80,7 +67,7 @@ TABLE_NAMES = sorted({name for s in CONFIG.tables for name in (s.table, s.model)
 def branch_sync():
     @task(multiple_outputs=True, retries=2)
     def plan() -> dict:
-        from include.branch_sync import plan as plan_batch
+        from include.branch_sync.tasks import plan as plan_batch
 
         return plan_batch(get_current_context())
 
@@ -94,7 +81,7 @@ def branch_sync():
         on_skipped_callback=on_skipped,
     )
     def sync_table(batch_id: str, connection: str, table: str) -> dict:
-        from include.branch_sync import sync
+        from include.branch_sync.tasks import sync
 
         context = get_current_context()
         return sync(batch_id, connection, table, bool(context["params"].get("full_refresh")), context)
@@ -108,7 +95,7 @@ def branch_sync():
     # emits its own table's event through the asset alias when it succeeds.
     @task(trigger_rule="all_done", inlets=[table_asset(CONFIG, s) for s in CONFIG.tables])
     def finalize() -> dict:
-        from include.branch_sync import finalize as finalize_batch
+        from include.branch_sync.tasks import finalize as finalize_batch
 
         return finalize_batch(get_current_context())
 

@@ -26,24 +26,8 @@ import datetime as dt
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-DAG_ID = "certificate_dispatch"
-
-
-def _refresh_counts(context) -> None:
-    """Task callback: the batch row follows its participant rows as chunks finish."""
-    from include.certificates import APP_DB, refresh_counts
-    from include.db import Database
-
-    job = (getattr(context.get("task"), "op_kwargs", None) or {}).get("job") or {}
-    if isinstance(job, dict) and job.get("batch_id"):
-        try:
-            with Database(APP_DB) as db:
-                refresh_counts(db, job["batch_id"])
-        except Exception as exc:  # finalize derives them again; never fail a callback
-            import logging
-
-            logging.getLogger(__name__).warning("could not refresh certificate counts: %s", type(exc).__name__)
-
+from include.certificates.callbacks import refresh_counts
+from include.certificates.spec import DAG_ID, TEMPLATES
 
 @dag(
     dag_id=DAG_ID,
@@ -62,7 +46,7 @@ def _refresh_counts(context) -> None:
                               description="For data_source=database; empty means all active employees."),
         "event_name": Param(type="string", minLength=1, maxLength=200, title="Event name"),
         "event_date": Param(type="string", format="date", title="Event date", description="YYYY-MM-DD"),
-        "template": Param(None, type=["null", "string"], enum=[None, "default"], title="Template"),
+        "template": Param(None, type=["null", "string"], enum=[None, *TEMPLATES], title="Template"),
         "chunk_size": Param(100, type="integer", minimum=1, maximum=5000, title="Participants per task",
                             description="1 gives one task per participant."),
     },
@@ -70,19 +54,19 @@ def _refresh_counts(context) -> None:
 def certificate_dispatch():
     @task
     def prepare() -> list:
-        from include.certificate_dispatch import prepare as prepare_batch
+        from include.certificates.tasks import prepare as prepare_batch
 
         return prepare_batch(get_current_context())
 
-    @task(map_index_template="{{ label }}", on_success_callback=_refresh_counts, on_failure_callback=_refresh_counts)
+    @task(map_index_template="{{ label }}", on_success_callback=refresh_counts, on_failure_callback=refresh_counts)
     def generate(job: dict) -> dict:
-        from include.certificate_dispatch import generate as generate_chunk
+        from include.certificates.tasks import generate as generate_chunk
 
         return generate_chunk(job, get_current_context())
 
     @task(trigger_rule="all_done")
     def finalize() -> dict:
-        from include.certificate_dispatch import finalize as finalize_batch
+        from include.certificates.tasks import finalize as finalize_batch
 
         return finalize_batch(get_current_context())
 

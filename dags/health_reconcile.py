@@ -15,9 +15,9 @@
 `dry_run` writes nothing, calls nothing that changes state, and logs what it would do.
 A task that fails for good (e.g. the WhatsApp service is down) emails the `alert_emails` of the
 Variable through the `smtp_default` connection, once per `alert_repeat_minutes` for the same failure
-(see `include/alerts.py`).
+(see `include/common/alerts.py`).
 
-Tuning: the Airflow Variable `health_reconcile` (JSON), see `include/health.py`.
+Tuning: the Airflow Variable `health_reconcile` (JSON), see `include/health/tasks.py`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ import os
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from include.alerts import FailureAlert
-from include.health import DAG_ID, VARIABLE
+from include.health.spec import DAG_ID, VARIABLE, FailureAlert
 
 # The schedule can be shortened for tests (seconds); production runs every 5 minutes.
 _INTERVAL = os.environ.get("HEALTH_RECONCILE_INTERVAL_SECONDS")
@@ -63,21 +62,21 @@ SCHEDULE = dt.timedelta(seconds=int(_INTERVAL)) if _INTERVAL else "*/5 * * * *"
 def health_reconcile():
     @task
     def whatsapp_sessions() -> dict:
-        from include.health import whatsapp_sessions as reconcile_sessions
+        from include.health.tasks import whatsapp_sessions as reconcile_sessions
 
         context = get_current_context()
         return reconcile_sessions(context["params"], context["run_id"])
 
     @task
     def batch_progress() -> dict:
-        from include.health import batch_progress as reconcile_progress
+        from include.health.tasks import batch_progress as reconcile_progress
 
         context = get_current_context()
         return reconcile_progress(context["ti"], bool(context["params"]["dry_run"]))
 
     @task
     def housekeeping() -> dict:
-        from include.health import housekeeping as clean_up
+        from include.health.tasks import housekeeping as clean_up
 
         return clean_up(bool(get_current_context()["params"]["dry_run"]))
 

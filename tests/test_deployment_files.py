@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from include.config import load_config
+from include.branch_sync.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 

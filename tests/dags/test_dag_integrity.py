@@ -75,7 +75,7 @@ def test_branch_sync_pools_labels_and_callbacks():
 def test_branch_sync_with_17_branches_and_120_tables_stays_under_max_map_length(tmp_path, monkeypatch):
     from airflow.configuration import conf
 
-    from include.config import load_config, plan_pairs
+    from include.branch_sync.config import load_config, plan_pairs
 
     branches = [f"pgsql_b{i:02d}" for i in range(17)]
     tables = [{"table": f"t_{i:03d}", "model": f"T{i:03d}", "primary_key": ["id"], "cursor": "updated"}

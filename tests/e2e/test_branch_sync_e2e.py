@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from include import demo_data
-from include.db import Database
+from include.demo import data as demo_data
+from include.common.db import Database
 from tests.integration.sync_helpers import fetch, run_sql, table_rows, write_config
 
 DAG_ID = "branch_sync"
@@ -103,7 +103,7 @@ def test_recalculate_progress_marks_a_batch_whose_run_was_deleted_interrupted(
 
     from tests.e2e.airflow_server import ADMIN_USER
 
-    from include import certificates as cert
+    from include.certificates import batches as cert
 
     uris = {"pgsql_aa": pg_database("e2e_ra"), "central_db": pg_database("e2e_rc"),
             "app_db": mariadb_database("e2e_rapp")}
@@ -117,7 +117,7 @@ def test_recalculate_progress_marks_a_batch_whose_run_was_deleted_interrupted(
         cert.create_batch(db, cert_batch, dag_id="certificate_dispatch", run_id="manual__deleted", data_source="file",
                           source_file="x.csv", event_name="E", event_date="2026-01-01",
                           participants=[cert.Participant(i, f"P{i}") for i in (2, 3, 4)], chunk_size=10)
-        cert.record_result(db, cert_batch, 2, "generated", file_path="/x.pdf")
+        cert.record_results(db, cert_batch, [(2, "generated", "/x.pdf", None)])
         cert.refresh_counts(db, cert_batch)
     config = write_config(tmp_path_factory.mktemp("e2e-rec") / "sync.yaml", "central_db", ["pgsql_aa"], TABLES[1:],
                           retries=0)
@@ -174,7 +174,7 @@ def test_sigkilled_worker_is_repaired_by_the_next_health_run_and_the_retry_resum
 
     import psutil
 
-    from include.whatsapp_reconcile import ensure_accounts_table
+    from include.health.whatsapp.accounts import ensure_accounts_table
     from tools.whatsapp_standin import StandinService
 
     uris = {"pgsql_aa": pg_database("e2e_ka"), "central_db": pg_database("e2e_kc"),

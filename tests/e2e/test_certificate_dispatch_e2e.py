@@ -9,8 +9,8 @@ from pathlib import Path
 import openpyxl
 from pypdf import PdfReader
 
-from include.db import Database
-from include.spreadsheet import PARALLEL_MIN_ROWS
+from include.common.db import Database
+from include.certificates.spreadsheet import PARALLEL_MIN_ROWS
 from tests.integration.sync_helpers import fetch
 
 DAG_ID = "certificate_dispatch"

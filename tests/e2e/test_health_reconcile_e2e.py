@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from include.db import Database
-from include.whatsapp_reconcile import add_account, ensure_accounts_table
+from include.common.db import Database
+from include.health.whatsapp.accounts import add_account, ensure_accounts_table
 from tests.integration.sync_helpers import write_config
 from tools.whatsapp_standin import StandinService
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from include.config import SyncConfig, parse_config
-from include.db import Database
+from include.branch_sync.config import SyncConfig, parse_config
+from include.common.db import Database
 
 
 def make_config(target: str, branches: list[str], tables: list[dict[str, Any]], **extra: Any) -> SyncConfig:

@@ -1,0 +1,84 @@
+"""Task and DAG callbacks of ``branch_sync``: the tracking rows change state here.
+
+Task callbacks run in the task's process on the worker, or (for a task whose worker died) in the
+scheduler's or dag-processor's callback runner, where ``op_kwargs`` are not resolved: the pair is
+then found from the task instance's map index, which ``plan`` recorded on the progress row. A
+callback that cannot write loses nothing: ``finalize`` and the 5-minute reconcile repair from
+Airflow's own task states.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from include.branch_sync import tracking
+from include.branch_sync.config import load_config
+from include.common.db import Database
+from include.common.scrub import error_text
+
+log = logging.getLogger(__name__)
+
+
+def _pair_of(context: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    kwargs = getattr(context.get("task"), "op_kwargs", None) or {}
+    batch_id, connection, table = kwargs.get("batch_id"), kwargs.get("connection"), kwargs.get("table")
+    if not all(isinstance(v, str) for v in (batch_id, connection, table)):
+        log.warning("tracking callback without a resolved pair (kwargs: %s)", sorted(kwargs))
+        return None
+    return batch_id, connection, table  # type: ignore[return-value]
+
+
+def _with_db(work: Any) -> None:
+    """Run a tracking write; a callback that cannot write logs it and leaves the repair to
+    ``finalize`` and the 5-minute reconcile (both read Airflow's own task states)."""
+    try:
+        with Database(load_config().target) as db:
+            work(db)
+    except Exception as exc:
+        log.error("could not update sync tracking: %s", error_text(exc, load_config().target))
+
+
+def on_execute(context: Mapping[str, Any]) -> None:
+    if pair := _pair_of(context):
+        _with_db(lambda db: tracking.mark_started(db, *pair))
+
+
+def on_success(context: Mapping[str, Any]) -> None:
+    if pair := _pair_of(context):
+        _with_db(lambda db: tracking.mark_finished(db, *pair, "completed"))
+
+
+def on_failure(context: Mapping[str, Any]) -> None:
+    if pair := _pair_of(context):
+        error = error_text(context.get("exception") or Exception("task failed"), pair[1], load_config().target)
+        _with_db(lambda db: tracking.mark_finished(db, *pair, "failed", error))
+
+
+def on_retry(context: Mapping[str, Any]) -> None:
+    if pair := _pair_of(context):
+        error = error_text(context.get("exception") or Exception("task will be retried"), pair[1],
+                           load_config().target)
+        _with_db(lambda db: tracking.mark_retrying(db, *pair, error))
+
+
+def on_skipped(context: Mapping[str, Any]) -> None:
+    if pair := _pair_of(context):
+        _with_db(lambda db: tracking.mark_finished(db, *pair, "skipped"))
+
+
+def on_dag_run_end(context: Mapping[str, Any]) -> None:
+    """DAG-level callback (runs in the dag-processor): a run that ended without ``finalize``
+    (marked failed by hand, timed out) leaves its open pairs failed and its batch interrupted."""
+    dag_run = context.get("dag_run")
+    if dag_run is None:
+        return
+
+    def work(db: Database) -> None:
+        row = db.fetchone(f"SELECT batch_id, status FROM {db.quote(tracking.BATCHES)} WHERE dag_id = %s AND run_id = %s",
+                          (dag_run.dag_id, dag_run.run_id))
+        if row is not None and row["status"] == "running":  # else finalize already decided
+            tracking.reconcile_batch(db, row["batch_id"], {}, run_state=str(getattr(dag_run, "state", None) or "failed"))
+
+    _with_db(work)

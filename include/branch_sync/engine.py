@@ -1,0 +1,235 @@
+"""Sync one (branch, table) pair into the central database.
+
+Incremental tables are read by a keyset on ``(cursor, primary key...)`` in one REPEATABLE READ
+snapshot and written chunk by chunk; every chunk commits its rows, its checkpoint (``sync_state``)
+and its counts (``sync_progress``) in one target transaction, so a crash resumes at the last
+committed chunk and the counts are never ahead of or behind the data. Rows that share one cursor
+value across a chunk boundary are not lost because the key includes the primary key. A look-back
+window re-reads rows stamped shortly before the previous run's snapshot (a long transaction can
+commit them late); they are upserted, so re-reading costs a skip, not a duplicate.
+
+Tables without a cursor (and any table with ``full_refresh``) are refreshed in one target
+transaction: a failure half-way leaves the previous data intact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from include.branch_sync import tracking
+from include.branch_sync.checkpoint import Checkpoints, decode_value
+from include.branch_sync.columns import add_column_sql, create_table_sql
+from include.branch_sync.config import BRANCH_COLUMN, SyncConfig, TableSpec
+from include.branch_sync.reader import Chunk, SourceReader, dumps
+from include.branch_sync.writers import Counts, Writer, writer_for
+from include.common.db import Cursor, Database, PermanentError
+from include.common.db.columns import TEMPORAL_KINDS, Column
+from include.common.db.errors import error_code
+
+log = logging.getLogger(__name__)
+
+# DDL races between branches creating one shared target table: the loser re-reads and goes on.
+_DDL_RACE_CODES = {"42P07", "23505", "42701", 1050, 1060}
+
+
+@dataclass
+class SyncResult:
+    connection: str
+    table: str
+    mode: str  # initial | incremental | full_refresh
+    rows_read: int
+    processed: int
+    skipped: int
+    deleted: int
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sync_pair(config: SyncConfig, spec: TableSpec, connection: str, batch_id: str | None = None, *,
+              full_refresh: bool = False) -> SyncResult:
+    """Sync the table of ``spec`` from branch ``connection`` into ``config.target``."""
+    started = time.monotonic()
+    if spec.single_source and connection != spec.single_source:
+        raise PermanentError(f"table {spec.table!r} is read from {spec.single_source!r} only, not {connection!r}")
+    branch_value = connection if spec.per_branch else None
+    with Database(connection) as source, Database(config.target) as target:
+        columns = source.run(lambda cur: source.dialect.describe(cur, spec.table), what="describe source table")
+        if columns is None:
+            raise PermanentError(f"source table {spec.table!r} does not exist on connection {connection!r}")
+        _check_columns(spec, columns, connection)
+        target_types = _ensure_target(target, spec, columns, per_branch=spec.per_branch)
+        writer = writer_for(target, spec.target_table, columns, spec.target_key, branch_value, target_types)
+        reader = SourceReader(source, spec.table, columns, branch_value,
+                              copy_format=source.dialect.same_copy_format(target.dialect),
+                              chunk_rows=config.chunk_rows)
+        checkpoints = Checkpoints(target, connection, spec.table, spec.cursor, batch_id)
+        run = _PairRun(spec, connection, batch_id, reader, writer, target, checkpoints,
+                       dumps([c.name for c in columns]))
+        if spec.cursor is None or full_refresh:
+            mode, rows_read, counts = "full_refresh", *run.full_refresh()
+        else:
+            mode, rows_read, counts = run.incremental()
+    result = SyncResult(connection, spec.table, mode, rows_read, counts.processed, counts.skipped,
+                        counts.deleted, round(time.monotonic() - started, 3))
+    log.info("synced %s.%s (%s): %d read, %d written, %d unchanged, %d deleted in %.1fs", connection, spec.table,
+             mode, rows_read, counts.processed, counts.skipped, counts.deleted, result.seconds)
+    return result
+
+
+def _check_columns(spec: TableSpec, columns: list[Column], connection: str) -> None:
+    names = {c.name for c in columns}
+    wanted = [*spec.primary_key, *([spec.cursor] if spec.cursor else [])]
+    missing = [c for c in wanted if c not in names]
+    if missing:
+        raise PermanentError(
+            f"source table {spec.table!r} on {connection!r} has no column(s) {', '.join(missing)} "
+            f"(named in the sync config as primary_key/cursor)")
+    if spec.per_branch and BRANCH_COLUMN in names:
+        raise PermanentError(f"source table {spec.table!r} already has a column {BRANCH_COLUMN!r}")
+
+
+def _ensure_target(target: Database, spec: TableSpec, columns: list[Column], per_branch: bool) -> dict[str, str]:
+    """Create the target table from the source's columns, or add the columns it lacks."""
+
+    def work(cur: Cursor) -> dict[str, str]:
+        existing = target.dialect.describe(cur, spec.target_table)
+        if existing is None:
+            cur.execute(create_table_sql(target, spec.target_table, columns, spec.target_key,
+                                         BRANCH_COLUMN if per_branch else None))
+        else:
+            have = {c.name for c in existing}
+            if per_branch and BRANCH_COLUMN not in have:
+                raise PermanentError(
+                    f"target table {spec.target_table!r} exists without the {BRANCH_COLUMN!r} key column "
+                    f"that a table read from every branch needs")
+            for column in columns:
+                if column.name not in have:
+                    log.info("adding column %s to target table %s", column.name, spec.target_table)
+                    cur.execute(add_column_sql(target, spec.target_table, column))
+        return {c.name: c.source_type for c in target.dialect.describe(cur, spec.target_table) or []}
+
+    for attempt in range(3):
+        try:
+            return target.run(work, what="prepare target table")
+        except Exception as exc:
+            raced = error_code(exc) in _DDL_RACE_CODES
+            if not raced or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+class _PairRun:
+    def __init__(self, spec: TableSpec, connection: str, batch_id: str | None, reader: SourceReader,
+                 writer: Writer, target: Database, checkpoints: Checkpoints, signature: str):
+        self.spec = spec
+        self.connection = connection
+        self.batch_id = batch_id
+        self.reader = reader
+        self.writer = writer
+        self.target = target
+        self.checkpoints = checkpoints
+        self.signature = signature
+
+    def save_state(self, cur: Cursor, key: list[Any] | None, clock: str | None, complete: bool) -> None:
+        self.checkpoints.save(cur, key, clock, self.signature, complete)
+
+    def count(self, cur: Cursor, counts: Counts) -> None:
+        if self.batch_id:
+            tracking.add_counts(cur, self.batch_id, self.connection, self.spec.table,
+                                counts.processed, counts.skipped, counts.deleted)
+
+    # -- modes ----------------------------------------------------------------------------------------
+    def full_refresh(self) -> tuple[int, Counts]:
+        key_cols = [self.spec.cursor, *self.spec.primary_key] if self.spec.cursor else []
+        clock = self.reader.begin(self.spec.cursor)
+        counts, rows_read, last_key = Counts(), 0, None
+        try:
+            with self.target.transaction() as cur:
+                self.writer.prepare(cur)
+                direct = not self.writer.target_has_rows(cur)
+                for chunk in self.reader.read(key_columns=key_cols):
+                    rows_read += len(chunk)
+                    last_key = chunk.last_key
+                    if direct:
+                        counts += self.writer.insert(cur, chunk)
+                    else:
+                        self.writer.stage(cur, chunk)
+                if not direct:
+                    counts += self.writer.merge_stage(cur)
+                self.save_state(cur, last_key, clock, complete=True)
+                self.count(cur, counts)
+        finally:
+            self.reader.end()
+        return rows_read, counts
+
+    def incremental(self) -> tuple[str, int, Counts]:
+        spec = self.spec
+        key_cols = [spec.cursor, *spec.primary_key]
+        state = self.checkpoints.load()
+        resumable = bool(state and state.key and state.signature == self.signature)
+        checkpoint = state.key if resumable and state else None
+        previous_clock = state.clock if resumable and state else None
+        cursor_column = next(c for c in self.reader.columns if c.name == spec.cursor)
+        clock = self.reader.begin(spec.cursor)
+        counts, rows_read = Counts(), 0
+        with self.target.transaction() as cur:
+            self.writer.prepare(cur)
+            direct = not self.writer.target_has_rows(cur)
+        mode = "initial" if direct else "incremental"
+        try:
+            if checkpoint and previous_clock and spec.lookback_seconds and cursor_column.kind in TEMPORAL_KINDS:
+                since = _minus_lookback(decode_value(json.loads(previous_clock)), spec.lookback_seconds)
+                where, params = self.reader.window(key_cols, since, checkpoint)
+                for chunk in self.reader.read(where, params, key_cols):
+                    rows_read += len(chunk)
+                    with self.target.transaction() as cur:
+                        written = self.writer.upsert(cur, chunk)
+                        self.count(cur, written)
+                    counts += written
+            where, params = self.reader.after_key(key_cols, checkpoint) if checkpoint else (None, [])
+            for chunk in self.reader.read(where, params, key_cols):
+                rows_read += len(chunk)
+                written, direct = self._write_chunk(chunk, direct, previous_clock)
+                counts += written
+                checkpoint = chunk.last_key
+            with self.target.transaction() as cur:
+                self.save_state(cur, checkpoint, clock or previous_clock, complete=True)
+        finally:
+            self.reader.end()
+        return mode, rows_read, counts
+
+    def _write_chunk(self, chunk: Chunk, direct: bool, previous_clock: str | None) -> tuple[Counts, bool]:
+        """Write one chunk with its checkpoint and counts; an unexpected key clash on the fast
+        insert path falls back to the upsert for this and later chunks."""
+        if direct:
+            try:
+                with self.target.transaction() as cur:
+                    written = self.writer.insert(cur, chunk)
+                    self.save_state(cur, chunk.last_key, previous_clock, complete=False)
+                    self.count(cur, written)
+                return written, True
+            except Exception as exc:
+                if error_code(exc) != "23505":
+                    raise
+                log.warning("rows of %s already at the target; switching to upsert", self.spec.table)
+        with self.target.transaction() as cur:
+            written = self.writer.upsert(cur, chunk)
+            self.save_state(cur, chunk.last_key, previous_clock, complete=False)
+            self.count(cur, written)
+        return written, False
+
+
+def _minus_lookback(value: Any, seconds: int) -> Any:
+    if isinstance(value, dt.datetime):
+        return value - dt.timedelta(seconds=seconds)
+    if isinstance(value, dt.date):
+        return value - dt.timedelta(days=max(1, math.ceil(seconds / 86400)))
+    return value

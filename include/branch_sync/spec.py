@@ -1,0 +1,37 @@
+"""What the ``branch_sync`` DAG file needs at parse time: its id, asset alias, task-id naming, the
+connections of each step and the table assets. Nothing here opens a connection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from include.branch_sync.config import SyncConfig, TableSpec, load_config
+
+DAG_ID = "branch_sync"
+ASSET_ALIAS = "branch_sync_tables"
+
+
+def task_id_for(step: str, connection: str) -> str:
+    """Task id of the mapped sync task of one connection in one step (``step1.pgsql_lmp``)."""
+    return f"{step}.{connection}"
+
+
+def xcom_key(step: str, connection: str) -> str:
+    return f"{step}__{connection}"
+
+
+def step_connections(config: SyncConfig) -> dict[str, list[str]]:
+    """The connections that get a sync task in each step, fixed by the config at parse time."""
+    step1 = list(dict.fromkeys(s.single_source for s in config.tables if s.single_source))
+    has_step2 = any(s.per_branch for s in config.tables)
+    return {"step1": step1, "step2": list(config.branches) if has_step2 else []}
+
+
+def table_asset(config: SyncConfig, spec: TableSpec) -> Any:
+    """The Asset a synced target table is: downstream DAGs can schedule on it."""
+    from airflow.sdk import Asset
+
+    return Asset(name=f"{config.target}.{spec.target_table}", uri=f"sync://{config.target}/{spec.target_table}")
+
+
+__all__ = ["ASSET_ALIAS", "DAG_ID", "load_config", "step_connections", "table_asset", "task_id_for", "xcom_key"]

@@ -1,0 +1,98 @@
+"""What every target dialect's writer offers the sync engine.
+
+A writer works inside the caller's transaction (a :class:`include.common.db.Cursor`); the engine decides
+where transactions begin and end, so data, checkpoint and counts commit together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from include.branch_sync.config import BRANCH_COLUMN
+from include.branch_sync.reader import Chunk
+from include.common.db import Cursor, Database
+from include.common.db.columns import Column
+
+
+def adapt_value(value: Any) -> Any:
+    """Python values every target driver takes: JSON text for dicts/lists, text for UUIDs, bytes
+    for memoryviews (each dialect's writer adds its own cases before this)."""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, memoryview):
+        return bytes(value)
+    return value
+
+
+@dataclass
+class Counts:
+    processed: int = 0  # rows inserted or changed at the target
+    skipped: int = 0  # rows read that the target already held unchanged
+    deleted: int = 0  # rows a full refresh removed because the source no longer has them
+
+    def __iadd__(self, other: Counts) -> Counts:
+        self.processed += other.processed
+        self.skipped += other.skipped
+        self.deleted += other.deleted
+        return self
+
+
+class Writer(ABC):
+    def __init__(self, db: Database, table: str, columns: list[Column], key: tuple[str, ...],
+                 branch_value: str | None, target_types: dict[str, str] | None = None):
+        self.db = db
+        self.table = table
+        self.columns = columns
+        self.key = key
+        self.branch_value = branch_value
+        self.target_types = target_types or {}  # the target's exact column types
+        self.names = [c.name for c in columns] + ([BRANCH_COLUMN] if branch_value is not None else [])
+        self.value_columns = [n for n in self.names if n not in key]
+        digest = hashlib.sha1(table.encode()).hexdigest()[:8]
+        self.stage_table = f"_sync_stage_{digest}"
+
+    def q(self, name: str) -> str:
+        return self.db.quote(name)
+
+    @property
+    def col_list(self) -> str:
+        return ", ".join(self.q(n) for n in self.names)
+
+    def branch_filter(self, alias: str = "") -> tuple[str, list[str]]:
+        """SQL limiting a statement to this branch's rows (per-branch tables share one target)."""
+        if self.branch_value is None:
+            return "", []
+        prefix = f"{alias}." if alias else ""
+        return f"{prefix}{self.q(BRANCH_COLUMN)} = %s", [self.branch_value]
+
+    def target_has_rows(self, cur: Cursor) -> bool:
+        where, params = self.branch_filter()
+        sql = f"SELECT 1 FROM {self.q(self.table)}" + (f" WHERE {where}" if where else "") + " LIMIT 1"
+        return bool(cur.fetch(sql, params))
+
+    @abstractmethod
+    def prepare(self, cur: Cursor) -> None:
+        """Create this session's empty staging table."""
+
+    @abstractmethod
+    def insert(self, cur: Cursor, chunk: Chunk) -> Counts:
+        """Insert rows the target does not hold yet (initial load of an empty target)."""
+
+    @abstractmethod
+    def upsert(self, cur: Cursor, chunk: Chunk) -> Counts:
+        """Insert or update by key; rows identical at the target count as skipped."""
+
+    @abstractmethod
+    def stage(self, cur: Cursor, chunk: Chunk) -> None:
+        """Add rows to the staging table (full refresh)."""
+
+    @abstractmethod
+    def merge_stage(self, cur: Cursor) -> Counts:
+        """Upsert the staged rows and delete this branch's rows the stage lacks (full refresh)."""

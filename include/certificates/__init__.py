@@ -1,0 +1,8 @@
+"""The ``certificate_dispatch`` job: one PDF per participant of an uploaded CSV/XLSX (or of the
+employees table), exact per-participant tracking in ``app_db``.
+
+``spec`` (parse time) · ``tasks`` (prepare, generate, finalize) · ``callbacks`` · ``uploads``
+(the file param, confined to the upload base; participants) · ``batches`` (tables, create, record,
+derive, the one finalize, reconcile, housekeeping) · ``generate`` (a chunk's PDFs) ·
+``spreadsheet/`` (CSV and XLSX reading) · ``pdf/`` (layout, font subsets, QR, the PDF writer).
+"""

@@ -1,0 +1,156 @@
+"""``sync-status``: the seed's status tables of sync batches, from ``sync_batches`` /
+``sync_progress`` of the central database."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from datetime import timezone
+from typing import Any, TextIO
+
+from include.branch_sync import report
+from include.branch_sync.tracking import BATCHES, PROGRESS, get_batch
+from include.cli.common import (
+    PROG, CliError, query_error, open_database, parse_tz, positive_int, resolve_conn_id, use_color,
+)
+
+
+# -- sync-status: queries --------------------------------------------------------------------------
+def _tables(db: Any) -> tuple[str, str]:
+    return db.quote(BATCHES), db.quote(PROGRESS)
+
+
+def fetch_latest_batches(db: Any, limit: int) -> list[dict[str, Any]]:
+    """Newest first: ``started_at`` descending (rows without one last), then ``batch_id``."""
+    batches, _ = _tables(db)
+    return db.fetchall(
+        f"SELECT * FROM {batches} "
+        f"ORDER BY CASE WHEN started_at IS NULL THEN 1 ELSE 0 END, started_at DESC, batch_id DESC "
+        f"LIMIT {int(limit)}"
+    )
+
+
+def fetch_progress(db: Any, batch_id: str) -> list[dict[str, Any]]:
+    """The batch's rows in the order they ran: ``started_at`` (never-started rows last), then
+    connection and table."""
+    _, progress = _tables(db)
+    return db.fetchall(
+        f"SELECT * FROM {progress} WHERE batch_id = %s "
+        f"ORDER BY CASE WHEN started_at IS NULL THEN 1 ELSE 0 END, started_at, connection_name, table_name",
+        (batch_id,),
+    )
+
+
+def fetch_status_counts(db: Any, batch_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """``{batch_id: {status: rows}}`` from ``sync_progress`` (exact, unlike the batch counters)."""
+    if not batch_ids:
+        return {}
+    _, progress = _tables(db)
+    marks = ", ".join(["%s"] * len(batch_ids))
+    rows = db.fetchall(
+        f"SELECT batch_id, status, COUNT(*) AS n FROM {progress} WHERE batch_id IN ({marks}) "
+        f"GROUP BY batch_id, status",
+        tuple(batch_ids),
+    )
+    out: dict[str, dict[str, int]] = {}
+    for row in rows:
+        out.setdefault(str(row["batch_id"]), {})[str(row["status"])] = int(row["n"])
+    return out
+
+
+# -- sync-status: the command ----------------------------------------------------------------------
+def add_sync_status(sub: Any) -> None:
+    p = sub.add_parser(
+        "sync-status",
+        help="show the status of sync batches (latest, one, or all)",
+        description="Show the status of sync batches from the tracking tables sync_batches and "
+                    "sync_progress. Without a batch id or flag: the latest batch.",
+        epilog=f"examples:\n  {PROG} sync-status\n  {PROG} sync-status sync_20251108_143052_aB3dEf9h --failed\n"
+               f"  {PROG} sync-status --all --limit 50\n  {PROG} sync-status --latest --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("batch_id", nargs="?", help="the batch to show (sync_YYYYmmdd_HHMMSS_xxxxxxxx)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--latest", action="store_true", help="show the most recently started batch (default)")
+    which.add_argument("--all", action="store_true", help="list the latest batches (see --limit)")
+    p.add_argument("--failed", action="store_true", help="show only the failed tables of the batch")
+    p.add_argument("--json", action="store_true", help="print stable, machine-readable JSON instead of tables")
+    p.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                   help="how many batches --all lists (default 20)")
+    p.add_argument("--conn", metavar="CONN_ID", default=None,
+                   help="Airflow connection id of the database with the tracking tables "
+                        "(default: 'target' of the sync config)")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                   help="colour the status (auto: when stdout is a terminal and NO_COLOR is unset)")
+    p.add_argument("--tz", type=parse_tz, default=timezone.utc, metavar="ZONE",
+                   help="time zone of displayed times: UTC (default), local, or a name like Asia/Jakarta; "
+                        "JSON is always UTC")
+    p.add_argument("--error-width", type=positive_int, default=report.DEFAULT_ERROR_WIDTH, metavar="N",
+                   help=f"cut error messages in the table to N columns (default {report.DEFAULT_ERROR_WIDTH}; "
+                        "--json has them in full)")
+    p.set_defaults(func=cmd_sync_status, parser=p)
+
+
+def cmd_sync_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    parser: argparse.ArgumentParser = args.parser
+    if args.batch_id and (args.latest or args.all):
+        parser.error("give either a batch id, --latest or --all")
+    if args.failed and args.all:
+        parser.error("--failed applies to one batch; it cannot be combined with --all")
+    if args.limit is not None and not args.all:
+        parser.error("--limit applies to --all")
+    color = not args.json and use_color(args.color, out)
+
+    conn_id = resolve_conn_id(args.conn)
+    db = open_database(conn_id, out)
+    try:
+        if args.all:
+            return _show_all(db, conn_id, args, out, color)
+        return _show_one(db, conn_id, args, out, err, color)
+    finally:
+        db.close()
+
+
+def _show_all(db: Any, conn_id: str, args: argparse.Namespace, out: TextIO, color: bool) -> int:
+    try:
+        batches = fetch_latest_batches(db, args.limit or 20)
+        counts = fetch_status_counts(db, [str(b["batch_id"]) for b in batches])
+    except CliError:
+        raise
+    except Exception as exc:
+        raise query_error(exc, conn_id) from None
+    batches = [report.with_counts(b, counts.get(str(b["batch_id"]))) for b in batches]
+    if args.json:
+        out.write(report.dumps(report.batches_to_json(batches)) + "\n")
+    else:
+        out.write(report.render_batch_list(batches, color=color, tz=args.tz, program=PROG))
+    return 0
+
+
+def _show_one(db: Any, conn_id: str, args: argparse.Namespace, out: TextIO, err: TextIO, color: bool) -> int:
+    try:
+        if args.batch_id:
+            batch = get_batch(db, args.batch_id)
+            if batch is None:
+                raise CliError(f"batch {args.batch_id!r} not found in sync_batches of connection {conn_id!r} "
+                               f"(list them with: {PROG} sync-status --all)")
+        else:
+            latest = fetch_latest_batches(db, 1)
+            batch = latest[0] if latest else None
+            if batch is None:
+                if args.json:
+                    out.write("null\n")
+                else:
+                    out.write(f"No sync batches found in connection {conn_id!r}.\n")
+                return 0
+        progress = fetch_progress(db, str(batch["batch_id"]))
+    except CliError:
+        raise
+    except Exception as exc:
+        raise query_error(exc, conn_id) from None
+    if args.json:
+        out.write(report.dumps(report.batch_to_json(batch, progress, failed_only=args.failed)) + "\n")
+    else:
+        out.write(report.render_batch_detail(batch, progress, failed_only=args.failed, color=color,
+                                             error_width=args.error_width, tz=args.tz))
+    return 0

@@ -1,0 +1,101 @@
+"""What a database dialect must answer, so that no caller ever tests a dialect's name.
+
+One subclass per dialect (``postgresql.py``, ``mysql.py``, ``sqlite.py``, the same methods in each,
+as Airflow's ``common.sql`` dialects and dlt's ``destinations/impl/<name>/`` do). A caller asks the
+object (``db.dialect.quote(...)``, ``db.dialect.true``); adding a dialect is one new file here plus a
+writer in ``include/branch_sync/writers/`` (see ``docs/architecture.md``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+
+from include.common.db.columns import Column
+
+
+class Dialect(ABC):
+    name: ClassVar[str]
+    conn_types: ClassVar[tuple[str, ...]]  # Airflow connection types served by this dialect
+    # DDL types of the tracking and app tables' few column kinds ("serial": an auto-increment key).
+    tracking_types: ClassVar[Mapping[str, str]]
+    true: ClassVar[str] = "TRUE"  # boolean literal in SQL text
+    int_div: ClassVar[str] = "/"  # integer division of two integers
+    for_update: ClassVar[str] = " FOR UPDATE"  # row lock suffix of a SELECT
+    text_cast: ClassVar[str] = "VARCHAR(64)"  # CAST(%s AS ...) of a short text parameter
+    nulls_first: ClassVar[str] = ""  # ORDER BY suffix putting NULLs first (the default where empty)
+    copy_text: ClassVar[bool] = False  # streams rows as COPY text (no Python value per field)
+
+    # -- connections ---------------------------------------------------------------------------
+    @abstractmethod
+    def connect(self, connection: Any, conn_id: str) -> Any:
+        """A fresh DBAPI connection, not in autocommit mode, session in UTC."""
+
+    def ensure_database(self, connection: Any) -> None:
+        """Create the connection's database where the server lacks it (the compose demo's branches);
+        a dialect whose database is a file or is created by its server does nothing."""
+
+    # -- SQL text ------------------------------------------------------------------------------
+    def quote(self, name: str) -> str:
+        """Quote a (possibly schema-qualified) identifier that was validated against the config."""
+        return ".".join('"' + p.replace('"', '""') + '"' for p in name.split("."))
+
+    def sql(self, text: str) -> str:
+        """SQL written with ``%s`` placeholders, in this driver's placeholder style."""
+        return text
+
+    def ts(self, value: datetime) -> Any:
+        """An aware UTC timestamp as this dialect stores it."""
+        return value
+
+    def param(self, value: Any) -> Any:
+        """A Python value (bool, Decimal, date ...) as this driver binds it into a plain column."""
+        return value
+
+    def insert_ignore(self, table: str, cols: str, marks: str) -> str:
+        """INSERT that leaves an existing row (by primary or unique key) untouched (quoted names)."""
+        return f"INSERT INTO {table} ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+
+    def upsert(self, table: str, cols: str, marks: str, key: Sequence[str], update: Sequence[str]) -> str:
+        """INSERT or update the ``update`` columns of the row with the same ``key`` (quoted names)."""
+        head = f"INSERT INTO {table} ({cols}) VALUES ({marks})"
+        conflict = ", ".join(key)
+        if not update:
+            return f"{head} ON CONFLICT ({conflict}) DO NOTHING"
+        sets = ", ".join(f"{c} = excluded.{c}" for c in update)
+        return f"{head} ON CONFLICT ({conflict}) DO UPDATE SET {sets}"
+
+    def create_index(self, cur: Any, table: str, index: str, columns: Sequence[str]) -> None:
+        """Create an index where it is missing (``cur``: an :class:`include.common.db.Cursor`)."""
+        cols = ", ".join(self.quote(c) for c in columns)
+        cur.execute(f"CREATE INDEX IF NOT EXISTS {self.quote(index)} ON {self.quote(table)} ({cols})")
+
+    # -- reading a table in one snapshot -----------------------------------------------------------
+    @abstractmethod
+    def begin_snapshot(self, raw: Any, clock_column: Column | None) -> Any:
+        """Open a REPEATABLE READ, read-only snapshot on ``raw``; return the server's clock in the
+        type of the temporal ``clock_column`` when the dialect can give it, else None."""
+
+    def server_cursor(self, raw: Any, chunk_rows: int) -> Any:
+        """A cursor that streams a large result instead of holding it in the client."""
+        return raw.cursor()
+
+    def bind(self, column: Column, value: Any, text: str | None) -> tuple[str, Any]:
+        """Placeholder SQL and parameter for a key value read back from a checkpoint (the decoded
+        ``value``, or its ``text`` form for dialects that cast text to the exact type)."""
+        return "%s", value
+
+    def same_copy_format(self, other: Dialect) -> bool:
+        """True when rows read by this dialect as COPY text can be written by ``other`` unchanged."""
+        return self.copy_text and type(other) is type(self)
+
+    # -- table introspection and DDL ------------------------------------------------------------
+    @abstractmethod
+    def describe(self, cur: Any, table: str) -> list[Column] | None:
+        """The table's columns in order, or None when the table does not exist."""
+
+    @abstractmethod
+    def column_type(self, column: Column, *, is_key: bool = False) -> str:
+        """The DDL type of a (possibly foreign) column in this dialect."""

@@ -1,0 +1,111 @@
+"""MySQL and MariaDB: mysqlclient through the MySQL provider's hook, sessions in UTC."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from include.common.db.columns import Column, column_from, kind_of, numbers
+from include.common.db.dialects.base import Dialect
+
+_KINDS = [
+    (r"^(tinyint\(1\)|bool|boolean)", "bool"), (r"^(tinyint|smallint)", "int2"), (r"^(mediumint|int)", "int4"),
+    (r"^bigint", "int8"), (r"^(decimal|numeric)", "decimal"), (r"^(float|double|real)", "float"),
+    (r"^(varchar|char|tinytext|text|mediumtext|longtext|enum|set)", "text"), (r"^date$", "date"),
+    (r"^time", "time"), (r"^datetime", "timestamp"), (r"^timestamp", "timestamptz"), (r"^json", "json"),
+    (r"^(binary|varbinary|tinyblob|blob|mediumblob|longblob)", "bytes"),
+]
+_TYPES = {
+    "int2": "SMALLINT", "int4": "INT", "int8": "BIGINT", "float": "DOUBLE", "bool": "TINYINT(1)",
+    "date": "DATE", "time": "TIME(6)", "timestamp": "DATETIME(6)", "timestamptz": "DATETIME(6)",
+    "json": "LONGTEXT", "bytes": "LONGBLOB", "uuid": "CHAR(36)",
+}
+
+
+class MySqlDialect(Dialect):
+    name = "mysql"
+    conn_types = ("mysql", "mariadb")
+    tracking_types = {
+        # VARCHAR(191): a utf8mb4 key column within the 767-byte index limit of older servers.
+        "id": "VARCHAR(64)", "name": "VARCHAR(191)", "status": "VARCHAR(32)", "text": "LONGTEXT",
+        "int": "INT", "bigint": "BIGINT", "float": "DOUBLE", "ts": "DATETIME(6)", "bool": "TINYINT(1)",
+        "serial": "BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY",
+    }
+    true = "1"
+    int_div = "DIV"
+    text_cast = "CHAR(64)"
+
+    def connect(self, connection: Any, conn_id: str) -> Any:
+        raw = connection.get_hook().get_conn()
+        raw.autocommit(False)
+        with raw.cursor() as cur:
+            cur.execute("SET SESSION time_zone = '+00:00'")
+        return raw
+
+    def quote(self, name: str) -> str:
+        return ".".join("`" + p.replace("`", "``") + "`" for p in name.split("."))
+
+    def ts(self, value: datetime) -> Any:
+        return value.astimezone(timezone.utc).replace(tzinfo=None)  # naive UTC (session time zone)
+
+    def param(self, value: Any) -> Any:
+        return int(value) if isinstance(value, bool) else value
+
+    def insert_ignore(self, table: str, cols: str, marks: str) -> str:
+        return f"INSERT IGNORE INTO {table} ({cols}) VALUES ({marks})"
+
+    def upsert(self, table: str, cols: str, marks: str, key: Sequence[str], update: Sequence[str]) -> str:
+        sets = ", ".join(f"{c} = VALUES({c})" for c in update) or f"{key[0]} = {key[0]}"
+        return f"INSERT INTO {table} ({cols}) VALUES ({marks}) ON DUPLICATE KEY UPDATE {sets}"
+
+    def create_index(self, cur: Any, table: str, index: str, columns: Sequence[str]) -> None:
+        exists = cur.scalar(
+            "SELECT COUNT(*) FROM information_schema.statistics WHERE table_schema = DATABASE() "
+            "AND table_name = %s AND index_name = %s", (table, index))
+        if not exists:  # MariaDB 10.11 has IF NOT EXISTS, MySQL 8 does not
+            cols = ", ".join(self.quote(c) for c in columns)
+            cur.execute(f"CREATE INDEX {self.quote(index)} ON {self.quote(table)} ({cols})")
+
+    def begin_snapshot(self, raw: Any, clock_column: Column | None) -> Any:
+        with raw.cursor() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        return None
+
+    def server_cursor(self, raw: Any, chunk_rows: int) -> Any:
+        import MySQLdb.cursors
+
+        return raw.cursor(MySQLdb.cursors.SSCursor)  # unbuffered: the driver keeps no full result
+
+    def describe(self, cur: Any, table: str) -> list[Column] | None:
+        if "." in table:
+            schema, name = table.split(".", 1)
+            where, params = "table_schema = %s AND table_name = %s", (schema, name)
+        else:
+            where, params = "table_schema = DATABASE() AND table_name = %s", (table,)
+        rows = cur.fetch(
+            f"SELECT column_name AS name, column_type AS type FROM information_schema.columns "
+            f"WHERE {where} ORDER BY ordinal_position",
+            params,
+        )
+        if not rows:
+            return None
+        columns = []
+        for r in rows:
+            type_text = r["type"].decode() if isinstance(r["type"], bytes) else r["type"]
+            kind = kind_of(type_text, _KINDS)
+            columns.append(column_from(r["name"], type_text, kind, nums=numbers(type_text),
+                                       has_length=type_text.lower().startswith(("varchar", "char"))))
+        return columns
+
+    def column_type(self, column: Column, *, is_key: bool = False) -> str:
+        if column.kind == "text":
+            if column.length and column.length <= 16383:
+                return f"VARCHAR({column.length})"
+            return "VARCHAR(255)" if is_key else "LONGTEXT"
+        if column.kind == "decimal":
+            if column.precision:
+                return f"DECIMAL({min(column.precision, 65)},{min(column.scale or 0, 30)})"
+            return "DECIMAL(65,20)"
+        return _TYPES[column.kind]

@@ -1,0 +1,102 @@
+"""PostgreSQL: psycopg 3 through the Postgres provider's hook."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from include.common.db.columns import TEMPORAL_KINDS, Column, column_from, kind_of, numbers
+from include.common.db.dialects.base import Dialect
+
+_KINDS = [
+    (r"^smallint$", "int2"), (r"^integer$", "int4"), (r"^bigint$", "int8"),
+    (r"^numeric", "decimal"), (r"^(real|double precision)$", "float"), (r"^boolean$", "bool"),
+    (r"^(character varying|character|text|citext|name)", "text"), (r"^date$", "date"),
+    (r"^time(\(\d+\))? (without|with) time zone$", "time"),
+    (r"^timestamp(\(\d+\))? without time zone$", "timestamp"),
+    (r"^timestamp(\(\d+\))? with time zone$", "timestamptz"),
+    (r"^jsonb?$", "json"), (r"^bytea$", "bytes"), (r"^uuid$", "uuid"),
+]
+_TYPES = {
+    "int2": "SMALLINT", "int4": "INTEGER", "int8": "BIGINT", "float": "DOUBLE PRECISION",
+    "bool": "BOOLEAN", "date": "DATE", "time": "TIME", "timestamp": "TIMESTAMP",
+    "timestamptz": "TIMESTAMP WITH TIME ZONE", "json": "JSONB", "bytes": "BYTEA", "uuid": "UUID",
+}
+
+
+class PostgresDialect(Dialect):
+    name = "postgresql"
+    conn_types = ("postgres", "postgresql")
+    tracking_types = {
+        "id": "VARCHAR(64)", "name": "VARCHAR(255)", "status": "VARCHAR(32)", "text": "TEXT",
+        "int": "INTEGER", "bigint": "BIGINT", "float": "DOUBLE PRECISION", "ts": "TIMESTAMP WITH TIME ZONE",
+        "bool": "BOOLEAN", "serial": "BIGSERIAL PRIMARY KEY",
+    }
+    nulls_first = " NULLS FIRST"
+    copy_text = True
+
+    def connect(self, connection: Any, conn_id: str) -> Any:
+        raw = connection.get_hook().get_conn()
+        raw.autocommit = False
+        return raw
+
+    def ensure_database(self, connection: Any) -> None:
+        import psycopg
+
+        with psycopg.connect(host=connection.host, port=connection.port or 5432, user=connection.login,
+                             password=connection.password, dbname="postgres", autocommit=True) as admin:
+            if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (connection.schema,)).fetchone():
+                admin.execute(f"CREATE DATABASE {self.quote(connection.schema)}")
+
+    def begin_snapshot(self, raw: Any, clock_column: Column | None) -> Any:
+        import psycopg
+
+        raw.rollback()
+        raw.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        raw.read_only = True
+        with raw.cursor() as cur:
+            cur.execute("SET LOCAL work_mem = '64MB'")  # keyset ORDER BY sorts in memory
+            if clock_column is not None and clock_column.kind in TEMPORAL_KINDS:
+                cur.execute(f"SELECT CAST(now() AS {clock_column.pg_type})")
+                return cur.fetchone()[0]
+        return None
+
+    def server_cursor(self, raw: Any, chunk_rows: int) -> Any:
+        cur = raw.cursor(name=f"sync_read_{uuid.uuid4().hex[:12]}")
+        cur.itersize = min(chunk_rows, 10_000)
+        return cur
+
+    def bind(self, column: Column, value: Any, text: str | None) -> tuple[str, Any]:
+        # Text cast to the exact type: a key value compares exactly as the server stores it.
+        return f"CAST(%s AS {column.pg_type})", text
+
+    def describe(self, cur: Any, table: str) -> list[Column] | None:
+        rows = cur.fetch(
+            "SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, t.typtype AS typtype, "
+            "format_type(t.typbasetype, t.typtypmod) AS basetype, a.attnum "
+            "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+            "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            (self.quote(table),),
+        )
+        if not rows:
+            return None
+        columns = []
+        for r in rows:
+            pg_type = r["type"]
+            if r["typtype"] == "d":
+                pg_type = r["basetype"]  # a domain lands as its base type
+            elif r["typtype"] in ("e", "c", "r", "m"):
+                pg_type = "text"  # enums, composites and ranges land as text
+            kind = kind_of(pg_type, _KINDS)
+            nums = numbers(pg_type) if kind in ("decimal", "text") else []
+            columns.append(column_from(r["name"], r["type"], kind, nums=nums, pg_type=pg_type))
+        return columns
+
+    def column_type(self, column: Column, *, is_key: bool = False) -> str:
+        if column.pg_type:
+            return column.pg_type  # PostgreSQL to PostgreSQL keeps the exact type
+        if column.kind == "decimal":
+            return f"NUMERIC({column.precision},{column.scale or 0})" if column.precision else "NUMERIC"
+        if column.kind == "text":
+            return f"VARCHAR({column.length})" if column.length else "TEXT"
+        return _TYPES[column.kind]

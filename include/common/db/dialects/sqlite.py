@@ -1,0 +1,99 @@
+"""SQLite: the standard library's driver on the file the connection names (the demo's default)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import Any
+
+from include.common.db.columns import Column, column_from
+from include.common.db.dialects.base import Dialect
+from include.common.db.errors import PermanentError
+
+# SQLite: exact decimals are kept as text, which NUMERIC affinity would round.
+_TYPES = {
+    "int2": "INTEGER", "int4": "INTEGER", "int8": "INTEGER", "float": "REAL", "bool": "INTEGER",
+    "decimal": "TEXT", "text": "TEXT", "date": "DATE", "time": "TEXT", "timestamp": "TIMESTAMP",
+    "timestamptz": "TIMESTAMPTZ", "json": "TEXT", "bytes": "BLOB", "uuid": "TEXT",
+}
+
+
+def _kind(declared: str) -> str:
+    """SQLite declares loosely; follow its affinity rules, refined by common type names."""
+    t = declared.lower()
+    if "bool" in t:
+        return "bool"
+    if "int" in t:
+        return "int8"
+    if re.search(r"timestamptz|with time zone", t):
+        return "timestamptz"
+    if "timestamp" in t or "datetime" in t:
+        return "timestamp"
+    if t.startswith("date"):
+        return "date"
+    if "json" in t:
+        return "json"
+    if any(s in t for s in ("char", "clob", "text")):
+        return "text"
+    if "blob" in t or not t:
+        return "bytes" if "blob" in t else "text"
+    if any(s in t for s in ("real", "floa", "doub")):
+        return "float"
+    if "dec" in t or "num" in t:
+        return "decimal"
+    return "text"
+
+
+class SqliteDialect(Dialect):
+    name = "sqlite"
+    conn_types = ("sqlite",)
+    tracking_types = {
+        "id": "TEXT", "name": "TEXT", "status": "TEXT", "text": "TEXT", "int": "INTEGER", "bigint": "INTEGER",
+        "float": "REAL", "ts": "TEXT", "bool": "INTEGER", "serial": "INTEGER PRIMARY KEY AUTOINCREMENT",
+    }
+    true = "1"
+    for_update = ""  # SQLite serializes writers itself
+    text_cast = "VARCHAR(64)"
+
+    def connect(self, connection: Any, conn_id: str) -> Any:
+        import sqlite3
+
+        # Airflow parses sqlite:////abs/file.db into schema '/abs/file.db' (host empty); the
+        # JSON form may use host. An empty path would silently open a throwaway database.
+        path = connection.host or connection.schema or ""
+        if not path:
+            raise PermanentError(f"connection {conn_id!r} is sqlite without a database file path")
+        # check_same_thread off: the sync reader streams in a prefetch thread; one thread at a
+        # time uses the connection.
+        raw = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        raw.execute("PRAGMA journal_mode=WAL")
+        raw.execute("PRAGMA busy_timeout=30000")
+        raw.isolation_level = "DEFERRED"
+        return raw
+
+    def sql(self, text: str) -> str:
+        return text.replace("%s", "?")
+
+    def ts(self, value: dt.datetime) -> Any:
+        return value.astimezone(dt.timezone.utc).isoformat(sep=" ", timespec="microseconds")  # text order is time order
+
+    def param(self, value: Any) -> Any:
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, (Decimal, dt.date)):
+            return str(value)
+        return value
+
+    def begin_snapshot(self, raw: Any, clock_column: Column | None) -> Any:
+        raw.execute("BEGIN")
+        return None
+
+    def describe(self, cur: Any, table: str) -> list[Column] | None:
+        rows = cur.fetch(f"PRAGMA table_info({self.quote(table)})")
+        if not rows:
+            return None
+        return [column_from(r["name"], r["type"] or "", _kind(r["type"] or "")) for r in rows]
+
+    def column_type(self, column: Column, *, is_key: bool = False) -> str:
+        return _TYPES[column.kind]

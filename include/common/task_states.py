@@ -1,0 +1,75 @@
+"""Airflow's own task states, the source of truth for what ran: read through the Task SDK inside a
+task, or through the public REST API from the command line, never from the metadata database."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+from urllib.parse import quote
+
+
+class TaskStateSource(Protocol):
+    def run_state(self, dag_id: str, run_id: str) -> str | None:
+        """The run's state, or None when the run no longer exists."""
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        """``task_id`` (unmapped) or ``task_id_mapindex`` -> state, as the Task SDK reports it."""
+
+
+class TaskSdkStates:
+    """Inside a running task: the Task SDK asks the API server on the task's behalf."""
+
+    def __init__(self, ti: Any):
+        self.ti = ti
+
+    def run_state(self, dag_id: str, run_id: str) -> str | None:
+        if not self.ti.get_dr_count(dag_id=dag_id, run_ids=[run_id]):
+            return None
+        return str(self.ti.get_dagrun_state(dag_id=dag_id, run_id=run_id))
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        return dict(self.ti.get_task_states(dag_id=dag_id, run_ids=[run_id]).get(run_id, {}))
+
+
+class RestApiStates:
+    """From outside Airflow (the CLI): the public REST API, credentials from an Airflow connection
+    (``airflow_api`` by default: HTTP, host/port of the api-server, login and password)."""
+
+    def __init__(self, conn_id: str = "airflow_api", timeout: float = 30.0):
+        import requests
+        from airflow.sdk import BaseHook
+
+        conn = BaseHook.get_connection(conn_id)
+        scheme = (conn.schema or "http") if (conn.schema or "http") in ("http", "https") else "http"
+        self.base = f"{scheme}://{conn.host or '127.0.0.1'}:{conn.port or 8080}"
+        self.timeout = timeout
+        self.session = requests.Session()
+        response = self.session.post(f"{self.base}/auth/token", json={"username": conn.login, "password": conn.password},
+                                     timeout=timeout)
+        if response.status_code >= 400:
+            raise PermissionError(f"the Airflow API at {self.base} refused the credentials of connection "
+                                  f"{conn_id!r} (HTTP {response.status_code})")
+        self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+
+    def _get(self, path: str, **params: Any) -> Any:
+        response = self.session.get(f"{self.base}/api/v2/{path}", params=params, timeout=self.timeout)
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return response.json()
+
+    def run_state(self, dag_id: str, run_id: str) -> str | None:
+        run = self._get(f"dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}")
+        return None if run is None else run["state"]
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        states: dict[str, str | None] = {}
+        offset = 0
+        while True:
+            page = self._get(f"dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances",
+                             limit=1000, offset=offset) or {"task_instances": []}
+            for ti in page["task_instances"]:
+                key = ti["task_id"] if ti["map_index"] < 0 else f"{ti['task_id']}_{ti['map_index']}"
+                states[key] = ti["state"]
+            offset += len(page["task_instances"])
+            if not page["task_instances"] or offset >= page.get("total_entries", 0):
+                return states

@@ -1,0 +1,7 @@
+"""The ``health_reconcile`` job: WhatsApp sessions against the service, batch progress repaired
+from Airflow's task states, old tracking rows deleted.
+
+``spec`` (parse time) · ``tasks`` · ``whatsapp/`` (the service client and its adapters, settings,
+the pure ``decide``, accounts, metadata, the reconcile run, its summary). The progress repair reads
+the other jobs' tracking modules (``branch_sync.reconcile``, ``certificates.batches``).
+"""

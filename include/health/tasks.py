@@ -1,0 +1,110 @@
+"""What the ``health_reconcile`` DAG's tasks do: WhatsApp sessions, batch progress, clean-up.
+
+Tuning comes from the Airflow Variable ``health_reconcile`` (JSON, optional), e.g.
+``{"retention_days": 30, "missing_checks_before_disconnect": 2, "max_reconnect_attempts": 3,
+"max_reconnects_per_run": 5, "reconnect_backoff_seconds": 600, "alert_emails": ["ops@example.com"]}``;
+the ``alert_*`` keys are read by :class:`include.common.alerts.FailureAlert`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from include.branch_sync import tracking as sync_tracking
+from include.branch_sync.config import load_config
+from include.certificates import batches as certificate_batches
+from include.common.alerts import alert_settings
+from include.common.batches import delete_old_batches
+from include.common.clock import utcnow
+from include.common.conn_ids import APP_DB
+from include.common.db import Database
+from include.health.spec import DAG_ID, VARIABLE
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETENTION_DAYS = 30
+
+
+def settings() -> dict[str, Any]:
+    """The Variable ``health_reconcile`` as a dict ({} when it is not set)."""
+    from airflow.sdk import Variable
+
+    value = Variable.get(VARIABLE, default=None, deserialize_json=True)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"Variable {VARIABLE!r} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def whatsapp_sessions(params: Mapping[str, Any], run_id: str) -> dict[str, Any]:
+    """Reconcile ``app_db.whatsapp_accounts`` with the service; fails (changing nothing) when the
+    service cannot be read."""
+    from airflow.sdk.exceptions import AirflowException
+
+    from include.health.whatsapp.accounts import ensure_accounts_table
+    from include.health.whatsapp.adapters import get_adapter
+    from include.health.whatsapp.client import ServiceUnavailable
+    from include.health.whatsapp.reconcile import reconcile
+    from include.health.whatsapp.settings import ReconcileSettings
+
+    values = settings()
+    alert_settings({k: v for k, v in values.items() if k.startswith("alert_")}, VARIABLE)  # refuse a bad one now
+    tuning = {k: v for k, v in values.items() if k != "retention_days" and not k.startswith("alert_")}
+    tuning.setdefault("triggered_by", f"{DAG_ID}:{run_id}")
+    reconcile_settings = ReconcileSettings.from_mapping(tuning)
+    with Database(APP_DB) as db:
+        if not params.get("dry_run"):
+            ensure_accounts_table(db)
+        try:
+            summary = reconcile(db, get_adapter(), workspace=params.get("workspace"),
+                                auto_reconnect=bool(params.get("auto_reconnect")), dry_run=bool(params.get("dry_run")),
+                                settings=reconcile_settings)
+        except ServiceUnavailable as exc:
+            raise AirflowException(f"WhatsApp service unavailable, nothing changed: {exc}") from None
+    log.info("\n%s", summary.render())
+    if summary.service_error:
+        raise AirflowException(f"the WhatsApp service failed during reconnects: {summary.service_error}")
+    if summary.capped:
+        log.error("%d session(s) reached the reconnect cap and need a manual reconnect", summary.capped)
+    return summary.as_dict()
+
+
+def batch_progress(ti: Any, dry_run: bool) -> dict[str, Any]:
+    """Repair running sync batches from Airflow's task states; interrupt those whose run ended."""
+    from include.branch_sync.reconcile import reconcile_sync_batches
+    from include.common.task_states import TaskSdkStates
+
+    states = TaskSdkStates(ti)
+    with Database(load_config().target) as db:
+        sync_tracking.ensure_schema(db)
+        results = reconcile_sync_batches(db, states, dry_run=dry_run)
+    with Database(APP_DB) as db:
+        certificate_batches.ensure_schema(db)
+        cert_results = certificate_batches.reconcile_batches(db, states.run_state, dry_run=dry_run)
+    interrupted = [r["batch_id"] for r in results if r.get("status") == "interrupted"]
+    repaired = sum(r.get("repaired", 0) for r in results)
+    log.info("sync batches checked: %d, rows repaired: %d, interrupted: %s; certificate batches checked: %d",
+             len(results), repaired, ", ".join(interrupted) or "none", len(cert_results))
+    return {"sync_batches": results, "repaired": repaired, "interrupted": interrupted,
+            "certificate_batches": cert_results}
+
+
+def housekeeping(dry_run: bool) -> dict[str, int]:
+    """Delete tracking rows of finished batches older than ``retention_days`` (default 30)."""
+    days = int(settings().get("retention_days", DEFAULT_RETENTION_DAYS))
+    if days < 1:
+        raise ValueError(f"retention_days must be at least 1, got {days}")
+    cutoff = utcnow() - timedelta(days=days)
+    with Database(load_config().target) as db:
+        sync_tracking.ensure_schema(db)
+        counts = delete_old_batches(db, sync_tracking.BATCHES, sync_tracking.PROGRESS,
+                                    sync_tracking.OPEN_BATCH_STATUSES, cutoff, dry_run=dry_run)
+    with Database(APP_DB) as db:
+        certificate_batches.ensure_schema(db)
+        counts.update(certificate_batches.delete_old_batches(db, cutoff, dry_run=dry_run))
+    log.info("%s tracking rows older than %d days: %s", "would delete" if dry_run else "deleted", days, counts)
+    return counts

@@ -1,0 +1,87 @@
+"""wwebjs-api, a REST wrapper of whatsapp-web.js (flavor ``wwebjs_api``).
+
+API spoken: the ``/session`` API of avoylenko/wwebjs-api 1.x (package.json 1.0.0, whatsapp-web.js
+1.34). Sources read: avoylenko/wwebjs-api ``src/routes.js``, ``src/controllers/sessionController.js``,
+``src/sessions.js`` (``validateSession``), ``src/controllers/healthController.js`` and
+``tests/api.test.js`` (status codes and bodies).
+
+- key: header ``x-api-key`` (403 ``{"success": false, "error": "Invalid API key"}``);
+- health: ``GET /ping`` -> ``{"success": true, "message": "pong"}`` (no key);
+- sessions: one ``GET /session/status/:id`` per session the database holds (the service keeps its
+  sessions in memory and lists only their names), answered 200 with ``{"success", "state",
+  "message"}``: ``message`` ``session_not_found`` means the service does not hold it;
+- reconnect: ``GET /session/start/:id`` -> 200 ``{"success": true, "message": "Session initiated
+  successfully"}``; 422 ``Session already exists for: ...`` (-> ``exists``). The call returns once
+  the browser page is up, so the connection's ``timeout`` must cover that.
+
+States (whatsapp-web.js ``WAState``): ``CONNECTED`` -> connected; ``OPENING``, ``PAIRING``,
+``UNLAUNCHED`` and a client still loading (``state`` null) -> initializing; ``UNPAIRED``,
+``UNPAIRED_IDLE`` -> qr_required; ``CONFLICT``, ``TIMEOUT`` and ``browser tab closed`` /
+``session closed`` -> disconnected; ``DEPRECATED_VERSION``, ``PROXYBLOCK``, ``TOS_BLOCK``,
+``SMB_TOS_BLOCK`` -> failed.
+
+Booting: the service answers ``session_not_found`` for a session it is still restoring after a
+restart (a session enters its map only once its browser is up), which cannot be told apart from a
+lost session. Such a session is reported as not held, and the reconcile's flap guard
+(``missing_checks_before_disconnect`` reads in a row, 5 minutes apart) is what lets it boot; with
+many sessions to restore, raise that setting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+from include.health.whatsapp.client import HttpSessionService, Session, SessionRead
+
+STATES = {"CONNECTED": "connected", "OPENING": "initializing", "PAIRING": "initializing",
+          "UNLAUNCHED": "initializing", "UNPAIRED": "qr_required", "UNPAIRED_IDLE": "qr_required",
+          "CONFLICT": "disconnected", "TIMEOUT": "disconnected", "DEPRECATED_VERSION": "failed",
+          "PROXYBLOCK": "failed", "TOS_BLOCK": "failed", "SMB_TOS_BLOCK": "failed"}
+CLOSED_MESSAGES = frozenset({"browser tab closed", "session closed"})
+NOT_FOUND = "session_not_found"
+
+
+class WwebjsApiService(HttpSessionService):
+    FLAVOR = "wwebjs_api"
+    LABEL = "wwebjs-api"
+    API_KEY_HEADER = "x-api-key"
+
+    def health(self) -> dict[str, Any]:
+        body = self._request("GET", "/ping", authenticated=False)
+        if not isinstance(body, dict) or body.get("success") is not True:
+            raise self._shape("GET /ping", "an object with 'success': true")
+        return {"status": "ok", "service": "wwebjs_api"}
+
+    def read_sessions(self, session_ids: Sequence[str]) -> SessionRead:
+        return self._read_each(session_ids, self._status)
+
+    def _status(self, session_id: str) -> Session | None:
+        path = f"/session/status/{quote(session_id, safe='')}"
+        what = f"GET {path}"
+        body = self._request("GET", path)
+        if not isinstance(body, dict) or not isinstance(body.get("message"), str) \
+                or not isinstance(body.get("state"), (str, type(None))):
+            raise self._shape(what, "an object with a 'message' string and a 'state'")
+        if body["message"] == NOT_FOUND:
+            return None
+        state = body["state"]
+        if state is None:
+            status = "disconnected" if body["message"] in CLOSED_MESSAGES else "initializing"
+        else:
+            status = STATES.get(state.strip().upper(), state.strip().lower())
+        return Session(session_id=session_id, status=status)
+
+    def create_session(self, session_id: str, workspace_id: int | str | None) -> str:
+        path = f"/session/start/{quote(session_id, safe='')}"
+        what = f"GET {path}"
+        response = self._send("GET", path)
+        self._raise_for_service_status(what, response)
+        body = self._json_or_none(response)
+        error = body.get("error") if isinstance(body, dict) else None
+        if response.status_code == 422 and isinstance(error, str) and error.startswith("Session already exists"):
+            return "exists"
+        if 200 <= response.status_code < 300 and isinstance(body, dict) and body.get("success") is True:
+            return "created"
+        raise self._rejected(what, response)

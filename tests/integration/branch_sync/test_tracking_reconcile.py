@@ -1,0 +1,78 @@
+"""Tracking rows repaired from Airflow's task states: what a killed worker never reported."""
+
+from __future__ import annotations
+
+import pytest
+
+from include.branch_sync import tracking
+from include.common.db import Database
+from tests.integration.sync_helpers import fetch
+
+PAIRS = [tracking.Pair("pgsql_a", t, t.title(), "step2.pgsql_a") for t in ("t0", "t1", "t2", "t3")]
+
+
+@pytest.fixture(params=["postgresql", "mariadb"])
+def db(request, pg_database, mariadb_database, connections):
+    connections({"central_db": pg_database("rec") if request.param == "postgresql" else mariadb_database("rec")})
+    with Database("central_db") as database:
+        tracking.ensure_schema(database)
+        tracking.start_batch(database, "sync_20260101_000000_abcdefgh", "branch_sync", "run_1", {}, PAIRS)
+        tracking.assign_tasks(database, "sync_20260101_000000_abcdefgh", PAIRS)
+        yield database
+
+
+BATCH = "sync_20260101_000000_abcdefgh"
+
+
+def statuses(db):
+    return {r["table_name"]: r["status"] for r in tracking.get_progress(db, BATCH)}
+
+
+def test_running_run_repairs_finished_tasks_and_leaves_running_ones(db):
+    for pair in PAIRS[:3]:
+        tracking.mark_started(db, BATCH, pair.connection, pair.table)
+    # t0's worker was SIGKILLed after the task reported success but before its callback wrote
+    result = tracking.reconcile_batch(db, BATCH, {"step2.pgsql_a_0": "success", "step2.pgsql_a_1": "failed",
+                                                  "step2.pgsql_a_2": "running"}, run_state="running")
+    assert result["repaired"] == 2
+    assert statuses(db) == {"t0": "completed", "t1": "failed", "t2": "in_progress", "t3": "pending"}
+    batch = tracking.get_batch(db, BATCH)
+    assert (batch["status"], batch["completed_tables"], batch["failed_tables"], batch["total_tables"]) == (
+        "running", 1, 1, 4)
+
+
+@pytest.mark.parametrize("run_state, words", [("failed", "ended (failed)"), (None, "no longer exists")])
+def test_ended_or_vanished_run_interrupts_the_batch(db, run_state, words):
+    tracking.mark_started(db, BATCH, "pgsql_a", "t0")
+    tracking.mark_finished(db, BATCH, "pgsql_a", "t0", "completed")
+    tracking.mark_started(db, BATCH, "pgsql_a", "t1")
+    result = tracking.reconcile_batch(db, BATCH, {}, run_state=run_state)
+    assert result["status"] == "interrupted"
+    assert statuses(db) == {"t0": "completed", "t1": "failed", "t2": "failed", "t3": "failed"}
+    t1 = next(r for r in tracking.get_progress(db, BATCH) if r["table_name"] == "t1")
+    assert words in t1["error_message"] and "in_progress" in t1["error_message"]
+    batch = tracking.get_batch(db, BATCH)
+    assert (batch["status"], batch["completed_tables"], batch["failed_tables"]) == ("interrupted", 1, 3)
+    assert batch["completed_at"] is not None
+    # running it again changes nothing
+    assert tracking.reconcile_batch(db, BATCH, {}, run_state=run_state)["repaired"] == 0
+
+
+def test_a_try_killed_before_its_retry_callback_counts_the_retry(db):
+    tracking.mark_started(db, BATCH, "pgsql_a", "t2")
+    result = tracking.reconcile_batch(db, BATCH, {"step2.pgsql_a_2": "up_for_retry"}, run_state="running")
+    row = next(r for r in tracking.get_progress(db, BATCH) if r["table_name"] == "t2")
+    assert (result["repaired"], row["status"], row["retry_count"]) == (1, "pending", 1)
+    assert "worker was lost" in row["error_message"]
+    assert tracking.reconcile_batch(db, BATCH, {"step2.pgsql_a_2": "up_for_retry"}, run_state="running")["repaired"] == 0
+
+
+def test_pairs_outside_the_current_run_are_never_read_from_its_task_states(db):
+    tracking.mark_started(db, BATCH, "pgsql_a", "t0")
+    tracking.mark_finished(db, BATCH, "pgsql_a", "t0", "completed")
+    # a resumed run maps only t3, at index 0 of the same task id
+    tracking.assign_tasks(db, BATCH, [PAIRS[3]])
+    tracking.reconcile_batch(db, BATCH, {"step2.pgsql_a_0": "failed"}, run_state="running")
+    assert statuses(db)["t0"] == "completed" and statuses(db)["t3"] == "failed"
+    rows = fetch("central_db", "SELECT table_name, map_index FROM sync_progress ORDER BY table_name")
+    assert [r["map_index"] for r in rows] == [None, None, None, 0]
