@@ -43,4 +43,4 @@ for check in 1 2; do  # the flap guard flips a session only after two reads agre
     || { tail -n 40 "$AIRFLOW_HOME/health_reconcile_$check.log"; echo "demo: the health_reconcile run failed" >&2; }
 done
 awk '/Starting WhatsApp session synchronization/ {on = 1} on {print} on && /^={60}/ && ++bars == 2 {exit}' \
-  "$AIRFLOW_HOME/health_reconcile_2.log" | sed -E 's/^[0-9T:.-]+Z \[[a-z]+ *\] //; s/ +\[include\.health\].*$//'
+  "$AIRFLOW_HOME/health_reconcile_2.log" | sed -E 's/^[0-9T:.-]+Z \[[a-z]+ *\] //; s/ +\[include\.health[a-z._]*\].*$//'
