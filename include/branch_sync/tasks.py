@@ -14,7 +14,14 @@ from typing import Any
 
 from include.branch_sync import tracking
 from include.branch_sync.config import ConfigError, load_config, plan_pairs
-from include.branch_sync.spec import ASSET_ALIAS, step_connections, table_asset, task_id_for, xcom_key
+from include.branch_sync.engine import sync_pair
+from include.branch_sync.spec import (
+    ASSET_ALIAS,
+    step_connections,
+    table_asset,
+    task_id_for,
+    xcom_key,
+)
 from include.common.batches import batch_id_for_run
 from include.common.clock import utcnow
 from include.common.db import Database, is_transient
@@ -74,7 +81,6 @@ def sync(batch_id: str, connection: str, table: str, full_refresh: bool, context
     from airflow.sdk import AssetAlias
     from airflow.sdk.exceptions import AirflowFailException
 
-    from include.branch_sync.engine import sync_pair
 
     config = load_config()
     context["label"] = f"{connection}.{table}"  # type: ignore[index]

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from include.branch_sync.checkpoint import TABLE as STATE_TABLE
 from include.common.batches import ERROR_MAX, TERMINAL_RUN_STATES, run_ended_text
 from include.common.clock import utcnow
 from include.common.db import Cursor, Database
@@ -72,8 +73,6 @@ TABLES = (
 
 def ensure_schema(db: Database) -> None:
     """Create the tracking tables (and the checkpoint table) where missing: no migration step."""
-    from include.branch_sync.checkpoint import TABLE as STATE_TABLE
-
     ensure_tables(db, (*TABLES, STATE_TABLE), what="create tracking tables")
 
 

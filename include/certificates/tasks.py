@@ -10,6 +10,8 @@ from typing import Any
 
 from include.certificates import batches, uploads
 from include.certificates.batches import BATCH_PREFIX, DispatchError
+from include.certificates.generate import generate_chunk
+from include.certificates.pdf import unsupported_characters
 from include.common.batches import batch_id_for_run
 from include.common.clock import utcnow
 from include.common.conn_ids import APP_DB
@@ -34,7 +36,6 @@ def prepare(context: Mapping[str, Any]) -> list[dict[str, Any]]:
         upload = uploads.resolve_upload(params.get("file")) if source == "file" else None
     except DispatchError as exc:
         raise AirflowFailException(str(exc)) from None
-    from include.certificates.pdf import unsupported_characters
 
     missing = unsupported_characters(params["event_name"])
     if missing:  # every certificate would fail: refuse the request instead
@@ -73,7 +74,6 @@ def prepare(context: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def generate(job: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, int]:
     context["label"] = f"{job['batch_id']} chunk {job['chunk']}"  # type: ignore[index]
-    from include.certificates.generate import generate_chunk
 
     with Database(APP_DB) as db:
         result = generate_chunk(db, job["batch_id"], int(job["chunk"]),

@@ -7,6 +7,8 @@ import argparse
 from typing import Any, TextIO
 
 from include.cli.common import CliError, describe_error, open_database, resolve_conn_id
+from include.common.conn_ids import AIRFLOW_API, APP_DB
+
 
 # -- recalculate-progress ----------------------------------------------------------------------------
 def add_recalculate_progress(sub: Any) -> None:
@@ -31,9 +33,9 @@ def add_recalculate_progress(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the per-batch results as JSON")
     p.add_argument("--conn", metavar="CONN_ID", default=None,
                    help="database with the sync tracking tables (default: 'target' of the sync config)")
-    p.add_argument("--app-conn", metavar="CONN_ID", default="app_db",
+    p.add_argument("--app-conn", metavar="CONN_ID", default=APP_DB,
                    help="database with the certificate tracking tables (default: app_db)")
-    p.add_argument("--api-conn", metavar="CONN_ID", default="airflow_api",
+    p.add_argument("--api-conn", metavar="CONN_ID", default=AIRFLOW_API,
                    help="Airflow connection of the Airflow REST API (default: airflow_api)")
     p.set_defaults(func=cmd_recalculate_progress)
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from include.common.conn_ids import AIRFLOW_API
+
 
 class TaskStateSource(Protocol):
     def run_state(self, dag_id: str, run_id: str) -> str | None:
@@ -34,7 +36,7 @@ class RestApiStates:
     """From outside Airflow (the CLI): the public REST API, credentials from an Airflow connection
     (``airflow_api`` by default: HTTP, host/port of the api-server, login and password)."""
 
-    def __init__(self, conn_id: str = "airflow_api", timeout: float = 30.0):
+    def __init__(self, conn_id: str = AIRFLOW_API, timeout: float = 30.0):
         import requests
         from airflow.sdk import BaseHook
 

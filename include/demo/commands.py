@@ -13,7 +13,10 @@ import sys
 
 from include.branch_sync.config import load_config
 from include.common.conn_ids import APP_DB
+from include.common.db import Database
 from include.common.paths import REPO_ROOT
+from include.demo import data as demo_data
+from include.health.whatsapp.accounts import add_account, ensure_accounts_table
 
 DEMO_DIR = REPO_ROOT / "data" / "demo"
 DEMO_CONFIG = REPO_ROOT / "config" / "demo.yaml"
@@ -45,8 +48,6 @@ def seed_accounts() -> None:
     """A fresh app_db with three 'connected' WhatsApp accounts (two lost by the service)."""
     import os
 
-    from include.common.db import Database
-    from include.health.whatsapp.accounts import add_account, ensure_accounts_table
 
     os.environ.update(env())
     with Database(APP_DB) as db:
@@ -61,8 +62,6 @@ def generate() -> None:
     """Fresh branch files (each with its own rows) and an empty central database."""
     import os
 
-    from include.demo import data as demo_data
-    from include.common.db import Database
 
     os.environ.update(env())
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
@@ -79,8 +78,6 @@ def generate() -> None:
 
 def seed_compose() -> None:
     """docker-compose demo: create the branch databases named by the config and fill empty ones."""
-    from include.demo import data as demo_data
-    from include.common.db import Database
 
     config = load_config()
     for number, conn_id in enumerate(config.connections, start=1):
@@ -100,7 +97,6 @@ def show_certificates() -> None:
     """Print the latest certificate batch of the demo's app_db and its participants."""
     import os
 
-    from include.common.db import Database
 
     os.environ.update(env())
     with Database(APP_DB) as db:

@@ -15,13 +15,20 @@ from typing import Any
 
 from include.branch_sync import tracking as sync_tracking
 from include.branch_sync.config import load_config
+from include.branch_sync.reconcile import reconcile_sync_batches
 from include.certificates import batches as certificate_batches
 from include.common.alerts import alert_settings
 from include.common.batches import delete_old_batches
 from include.common.clock import utcnow
 from include.common.conn_ids import APP_DB
 from include.common.db import Database
+from include.common.task_states import TaskSdkStates
 from include.health.spec import DAG_ID, VARIABLE
+from include.health.whatsapp.accounts import ensure_accounts_table
+from include.health.whatsapp.adapters import get_adapter
+from include.health.whatsapp.client import ServiceUnavailable
+from include.health.whatsapp.reconcile import reconcile
+from include.health.whatsapp.settings import ReconcileSettings
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +52,6 @@ def whatsapp_sessions(params: Mapping[str, Any], run_id: str) -> dict[str, Any]:
     service cannot be read."""
     from airflow.sdk.exceptions import AirflowException
 
-    from include.health.whatsapp.accounts import ensure_accounts_table
-    from include.health.whatsapp.adapters import get_adapter
-    from include.health.whatsapp.client import ServiceUnavailable
-    from include.health.whatsapp.reconcile import reconcile
-    from include.health.whatsapp.settings import ReconcileSettings
 
     values = settings()
     alert_settings({k: v for k, v in values.items() if k.startswith("alert_")}, VARIABLE)  # refuse a bad one now
@@ -75,8 +77,6 @@ def whatsapp_sessions(params: Mapping[str, Any], run_id: str) -> dict[str, Any]:
 
 def batch_progress(ti: Any, dry_run: bool) -> dict[str, Any]:
     """Repair running sync batches from Airflow's task states; interrupt those whose run ended."""
-    from include.branch_sync.reconcile import reconcile_sync_batches
-    from include.common.task_states import TaskSdkStates
 
     states = TaskSdkStates(ti)
     with Database(load_config().target) as db:
