@@ -396,6 +396,9 @@ class AirflowServer:
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
                 "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "60",
+                # A loaded 2-core machine answers the execution API slower than the 5 s default: a task
+                # whose start call times out is failed before it runs (seen at load average 15).
+                "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
                 # [database]
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.metadata_conn_uri,
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE": "3",
