@@ -93,7 +93,7 @@ def bar_chart(bars: Sequence[tuple[str, float]], *, title: str, fmt: Callable[[f
 
 
 def _open(width: int, height: int, title: str) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {width} {height}" '
+    return (f'<div class="chart-title">{escape(title)}</div><svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {width} {height}" '
             f'width="{width}" height="{height}" role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>')
 
 

@@ -50,7 +50,7 @@ button[disabled]{opacity:.5}#action-result{margin:10px 0;padding:8px 12px;border
 background:#fee2e2;color:#991b1b}.pager{margin:10px 0;display:flex;gap:12px;align-items:center}
 .muted{color:#6b7280}.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:14px}
 .card{background:#fff;border:1px solid #e5e7eb;padding:10px 12px}svg.chart{max-width:100%;height:auto}
-a{color:#1d4ed8}form.inline{display:inline}select,input{font:inherit;padding:3px 6px}
+a{color:#1d4ed8}.chart-title{font-weight:600;margin:0 0 4px}form.inline{display:inline}select,input{font:inherit;padding:3px 6px}
 """
 
 NAV = (("sync", "Sync batches"), ("history", "History"), ("certificates", "Certificates"),
