@@ -44,3 +44,7 @@ for check in 1 2; do  # the flap guard flips a session only after two reads agre
 done
 awk '/Starting WhatsApp session synchronization/ {on = 1} on {print} on && /^={60}/ && ++bars == 2 {exit}' \
   "$AIRFLOW_HOME/health_reconcile_2.log" | sed -E 's/^[0-9T:.-]+Z \[[a-z]+ *\] //; s/ +\[include\.health[a-z._]*\].*$//'
+
+echo
+echo "demo: open the Back office console on this data (a local Airflow UI on the demo's SQLite databases):"
+echo "        bash scripts/console.sh     # prints the URL and the login; Ctrl-C stops it"

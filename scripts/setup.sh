@@ -11,6 +11,8 @@ command -v "$PYTHON" >/dev/null 2>&1 || packages+=(python3 python3-venv python3-
 command -v pkg-config >/dev/null 2>&1 || packages+=(pkg-config)
 command -v gcc >/dev/null 2>&1 || packages+=(gcc)
 dpkg -s libmariadb-dev >/dev/null 2>&1 || packages+=(libmariadb-dev)    # mysqlclient builds against it
+command -v chromium >/dev/null 2>&1 || packages+=(chromium)                # the console's browser test (headless)
+command -v chromedriver >/dev/null 2>&1 || packages+=(chromium-driver)
 if command -v "$PYTHON" >/dev/null 2>&1; then
   "$PYTHON" -c 'import ensurepip' >/dev/null 2>&1 || packages+=(python3-venv)
   "$PYTHON" -c 'import os, sysconfig; raise SystemExit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \

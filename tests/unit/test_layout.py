@@ -22,7 +22,7 @@ from include.common.paths import REPO_ROOT
 
 INCLUDE = REPO_ROOT / "include"
 JOBS = ("branch_sync", "certificates", "health")
-TOP = ("cli", "demo")
+TOP = ("cli", "demo", "console")
 # What the health job may read of the other jobs: their tracking and repair modules.
 HEALTH_MAY_READ = ("include.branch_sync.tracking", "include.branch_sync.reconcile", "include.branch_sync.config",
                    "include.certificates.batches")

@@ -1,0 +1,281 @@
+"""The console's FastAPI app, mounted by ``plugins/backoffice.py`` at ``/backoffice``.
+
+Every route carries one of Airflow's own authorization dependencies, for the DAG whose data it
+shows: sync pages need ``GET`` on the runs of ``branch_sync``, certificate pages on those of
+``certificate_dispatch``, WhatsApp sessions on those of ``health_reconcile``; Resume and Retry need
+``PUT`` on task instances (what Airflow asks to clear them), and call the REST API with the user's
+own token. No token: 401; a bad one: 403 (Airflow's answers). Database reads are blocking, so the
+routes are plain ``def`` (FastAPI runs them in its thread pool).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from airflow.api_fastapi.app import get_auth_manager
+from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
+
+from include.branch_sync.spec import DAG_ID as SYNC_DAG
+from include.certificates.spec import DAG_ID as CERT_DAG
+from include.common.conn_ids import APP_DB
+from include.common.db import Database
+from include.console import actions, certs, export, pages, params, sync, whatsapp
+from include.console.html import PREFIX, esc
+from include.console.reader import read
+from include.health.spec import DAG_ID as HEALTH_DAG
+
+READ_SYNC = [Depends(requires_access_dag("GET", DagAccessEntity.RUN, SYNC_DAG))]
+READ_CERT = [Depends(requires_access_dag("GET", DagAccessEntity.RUN, CERT_DAG))]
+READ_HEALTH = [Depends(requires_access_dag("GET", DagAccessEntity.RUN, HEALTH_DAG))]
+ACT_SYNC = [Depends(requires_access_dag("PUT", DagAccessEntity.TASK_INSTANCE, SYNC_DAG))]
+ACT_CERT = [Depends(requires_access_dag("PUT", DagAccessEntity.TASK_INSTANCE, CERT_DAG))]
+_ensured: set[str] = set()
+
+
+def sync_conn() -> str:
+    from include.branch_sync.config import load_config
+
+    return load_config().target
+
+
+def _open(conn_id: str, ensure: Callable[[Database], None]) -> Database:
+    db = Database(conn_id, retries=2)
+    if conn_id + ensure.__module__ not in _ensured:  # tables are created on first use, as the jobs do
+        ensure(db)
+        _ensured.add(conn_id + ensure.__module__)
+    return db
+
+
+def _sync_db() -> Database:
+    from include.branch_sync.tracking import ensure_schema
+
+    return _open(sync_conn(), ensure_schema)
+
+
+def _app_db() -> Database:
+    from include.certificates.batches import ensure_schema
+
+    return _open(APP_DB, ensure_schema)
+
+
+def _accounts_db() -> Database:
+    from include.health.whatsapp.accounts import ensure_accounts_table
+
+    return _open(APP_DB, ensure_accounts_table)
+
+
+def query_of(request: Request) -> dict[str, str]:
+    return dict(request.query_params)
+
+
+def can_act(user: Any, dag_id: str) -> bool:
+    return get_auth_manager().is_authorized_dag(method="PUT", access_entity=DagAccessEntity.TASK_INSTANCE,
+                                                details=DagDetails(id=dag_id), user=user)
+
+
+def user_token(request: Request) -> str:
+    auth = request.headers.get("authorization") or ""
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.cookies.get(COOKIE_NAME_JWT_TOKEN, "")
+
+
+def airflow_api(request: Request) -> actions.AirflowApi:
+    base = os.environ.get("BACKOFFICE_AIRFLOW_URL") or f"{request.url.scheme}://{request.url.netloc}"
+    return actions.AirflowApi(base, user_token(request))
+
+
+def _json(data: dict[str, Any], statements: int) -> JSONResponse:
+    return JSONResponse({**data, "sql_statements": statements})
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="Back office", docs_url=None, redoc_url=None, openapi_url=None)
+
+    def problem(request: Request, status: int, text: str) -> Response:
+        if "/api/" in request.url.path:
+            return JSONResponse({"detail": text}, status_code=status)
+        return HTMLResponse(pages.message(f"Error {status}", text), status_code=status)
+
+    for kind, status in ((params.BadRequest, 400), (params.NotFound, 404), (params.Conflict, 409)):
+        app.add_exception_handler(kind, lambda request, exc, status=status: problem(request, status, str(exc)))
+    app.add_exception_handler(actions.ApiRefused, lambda request, exc: problem(request, exc.status, str(exc)))
+
+    # -- sync ------------------------------------------------------------------------------------------------
+    def sync_list(request: Request) -> tuple[dict[str, Any], int]:
+        q = params.sync_list(query_of(request))
+        with _sync_db() as db:
+            return read(db, lambda r: sync.list_batches(r, q))
+
+    def sync_detail(request: Request, batch_id: str) -> tuple[dict[str, Any], int]:
+        q = params.sync_detail(query_of(request))
+        params.batch_id(batch_id, "sync")
+        with _sync_db() as db:
+            return read(db, lambda r: sync.batch_detail(r, batch_id, q))
+
+    @app.get("/", dependencies=READ_SYNC)
+    def home() -> RedirectResponse:
+        return RedirectResponse(f"{PREFIX}/sync")
+
+    @app.get("/api/sync/batches", dependencies=READ_SYNC)
+    def api_sync_list(request: Request) -> JSONResponse:
+        return _json(*sync_list(request))
+
+    @app.get("/sync", dependencies=READ_SYNC, response_class=HTMLResponse)
+    def page_sync_list(request: Request) -> str:
+        return pages.sync_list(sync_list(request)[0], query_of(request))
+
+    @app.get("/api/sync/batches/{batch_id}", dependencies=READ_SYNC)
+    def api_sync_detail(request: Request, batch_id: str) -> JSONResponse:
+        return _json(*sync_detail(request, batch_id))
+
+    @app.get("/sync/{batch_id}", dependencies=READ_SYNC, response_class=HTMLResponse)
+    def page_sync_detail(request: Request, batch_id: str, user: GetUserDep) -> str:
+        return pages.sync_detail(sync_detail(request, batch_id)[0], query_of(request), can_act(user, SYNC_DAG))
+
+    @app.post("/api/sync/batches/{batch_id}/resume", dependencies=ACT_SYNC)
+    def api_sync_resume(request: Request, batch_id: str) -> JSONResponse:
+        params.batch_id(batch_id, "sync")
+        with _sync_db() as db:
+            batch, _ = read(db, lambda r: sync.find_batch(r, batch_id))
+        return JSONResponse(actions.resume_sync(airflow_api(request), batch, SYNC_DAG))
+
+    @app.get("/sync/{batch_id}/export.{fmt}", dependencies=READ_SYNC)
+    def sync_export(batch_id: str, fmt: str) -> Response:
+        fmt = _format(fmt)
+        params.batch_id(batch_id, "sync")
+        q = params.sync_detail({"per_page": str(params.MAX_PAIRS_PER_PAGE)})
+        with _sync_db() as db:
+            data, _ = read(db, lambda r: sync.batch_detail(r, batch_id, q))
+        return _download(export_batch("sync", data, data["tables"], fmt), f"{batch_id}.{fmt}", fmt)
+
+    @app.get("/api/sync/history", dependencies=READ_SYNC)
+    def api_history(request: Request) -> JSONResponse:
+        return _json(*history(request))
+
+    @app.get("/history", dependencies=READ_SYNC, response_class=HTMLResponse)
+    def page_history(request: Request) -> str:
+        return pages.history(history(request)[0], query_of(request))
+
+    def history(request: Request) -> tuple[dict[str, Any], int]:
+        q = params.history(query_of(request))
+        with _sync_db() as db:
+            return read(db, lambda r: sync.history(r, q))
+
+    # -- certificates ----------------------------------------------------------------------------------------
+    def cert_list(request: Request) -> tuple[dict[str, Any], int]:
+        q = params.cert_list(query_of(request))
+        with _app_db() as db:
+            return read(db, lambda r: certs.list_batches(r, q))
+
+    def cert_detail(request: Request, batch_id: str) -> tuple[dict[str, Any], int]:
+        q = params.cert_detail(query_of(request))
+        params.batch_id(batch_id, "cert")
+        with _app_db() as db:
+            return read(db, lambda r: certs.batch_detail(r, batch_id, q))
+
+    @app.get("/api/certificates", dependencies=READ_CERT)
+    def api_cert_list(request: Request) -> JSONResponse:
+        return _json(*cert_list(request))
+
+    @app.get("/certificates", dependencies=READ_CERT, response_class=HTMLResponse)
+    def page_cert_list(request: Request) -> str:
+        return pages.cert_list(cert_list(request)[0], query_of(request))
+
+    @app.get("/api/certificates/{batch_id}", dependencies=READ_CERT)
+    def api_cert_detail(request: Request, batch_id: str) -> JSONResponse:
+        return _json(*cert_detail(request, batch_id))
+
+    @app.get("/certificates/{batch_id}", dependencies=READ_CERT, response_class=HTMLResponse)
+    def page_cert_detail(request: Request, batch_id: str, user: GetUserDep) -> str:
+        return pages.cert_detail(cert_detail(request, batch_id)[0], query_of(request), can_act(user, CERT_DAG))
+
+    @app.post("/api/certificates/{batch_id}/retry", dependencies=ACT_CERT)
+    def api_cert_retry(request: Request, batch_id: str) -> JSONResponse:
+        params.batch_id(batch_id, "cert")
+        with _app_db() as db:
+            (batch, (chunks, bad)), _ = read(db, lambda r: (certs.find_batch(r, batch_id),
+                                                             certs.retryable_chunks(r, batch_id)))
+        return JSONResponse(actions.retry_certificates(airflow_api(request), batch, chunks, bad))
+
+    @app.get("/certificates/{batch_id}/export.{fmt}", dependencies=READ_CERT)
+    def cert_export(batch_id: str, fmt: str) -> Response:
+        fmt = _format(fmt)
+        params.batch_id(batch_id, "cert")
+        q = params.cert_detail({"per_page": str(params.MAX_PAIRS_PER_PAGE)})
+        with _app_db() as db:
+            data, _ = read(db, lambda r: certs.batch_detail(r, batch_id, q))
+        return _download(export_batch("certificates", data, data["participants"], fmt), f"{batch_id}.{fmt}", fmt)
+
+    @app.get("/certificates/{batch_id}/pdf/{row_number}", dependencies=READ_CERT)
+    def cert_pdf(batch_id: str, row_number: int) -> FileResponse:
+        params.batch_id(batch_id, "cert")
+        with _app_db() as db:
+            path, _ = read(db, lambda r: certs.pdf_path(r, batch_id, row_number))
+        return FileResponse(path, media_type="application/pdf", filename=path.name)
+
+    # -- WhatsApp ---------------------------------------------------------------------------------------------
+    def accounts(request: Request) -> tuple[dict[str, Any], int]:
+        query = query_of(request)
+        workspace, page = params.workspace(query), params.page(query, default=100)
+        with _accounts_db() as db:
+            return read(db, lambda r: whatsapp.list_accounts(r, workspace, page))
+
+    @app.get("/api/whatsapp", dependencies=READ_HEALTH)
+    def api_whatsapp(request: Request) -> JSONResponse:
+        return _json(*accounts(request))
+
+    @app.get("/whatsapp", dependencies=READ_HEALTH, response_class=HTMLResponse)
+    def page_whatsapp(request: Request) -> str:
+        return pages.whatsapp(accounts(request)[0], query_of(request))
+
+    # -- the DAG-run tab: the batch of the run being looked at ------------------------------------------------
+    @app.get("/run/{dag_id}/{run_id:path}", dependencies=[Depends(requires_access_dag("GET", DagAccessEntity.RUN))])
+    def run_tab(dag_id: str, run_id: str) -> Response:
+        if dag_id == SYNC_DAG:
+            with _sync_db() as db:
+                batch_id, _ = read(db, lambda r: sync.batch_for_run(r, dag_id, run_id))
+            where = "/sync/"
+        elif dag_id == CERT_DAG:
+            with _app_db() as db:
+                batch_id, _ = read(db, lambda r: certs.batch_for_run(r, dag_id, run_id))
+            where = "/certificates/"
+        else:
+            return HTMLResponse(pages.message("No batch", f"Runs of {dag_id} have no back-office batch."))
+        if batch_id is None:
+            return HTMLResponse(pages.message("No batch yet", f"The run {run_id} of {dag_id} has no batch (yet): "
+                                              "its first task creates it."))
+        return RedirectResponse(f"{PREFIX}{where}{batch_id}")
+
+    @app.get("/icon.svg")
+    def icon() -> Response:
+        return Response(ICON, media_type="image/svg+xml")
+
+    return app
+
+
+ICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="#64748b" stroke-width="2">'
+        '<rect x="3" y="4" width="18" height="16" rx="2"/><path d="M7 15v-3M12 15V8M17 15v-5"/></svg>')
+
+
+def export_batch(kind: str, summary: dict[str, Any], rows: list[dict[str, Any]], fmt: str) -> bytes:
+    """The download's content; the CLI branch's exporter may take this place on merge."""
+    return export.export_batch(kind, summary, rows, fmt)
+
+
+def _format(fmt: str) -> str:
+    if fmt not in ("xlsx", "csv"):
+        raise params.BadRequest(f"export format must be xlsx or csv, not {esc(fmt)!r}")
+    return fmt
+
+
+def _download(content: bytes, filename: str, fmt: str) -> Response:
+    return Response(content, media_type=export.MEDIA[fmt],
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -1,0 +1,226 @@
+"""The Back office console on a running Airflow (api-server, scheduler, dag-processor on
+PostgreSQL metadata) with real batches made by real runs: branch_sync into a PostgreSQL central
+database (one pair fails: a branch lacks the table) and certificate_dispatch into MariaDB. Checked
+over HTTP (auth, numbers against the tracking tables, filters, 400/404, resume as viewer and op) and
+in headless Chromium (log in, the nav entry, every page, filter to failed, Resume until complete)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import requests
+
+from include.common.db import Database
+from include.demo import data as demo_data
+from tests.integration.sync_helpers import fetch, run_sql, write_config
+
+REPO = Path(__file__).resolve().parents[2]
+SYNC = "branch_sync"
+CERT = "certificate_dispatch"
+TABLES = [
+    {"table": "m_product", "model": "MProduct", "primary_key": ["m_product_id"], "cursor": "updated",
+     "single_source": "pgsql_aa"},
+    {"table": "c_invoice", "model": "CInvoice", "primary_key": ["c_invoice_id"], "cursor": "updated"},
+    {"table": "m_pricelist", "model": "MPricelist", "primary_key": ["m_pricelist_id"]},
+]
+USERS = "admin:admin,vic:viewer,oscar:op"
+
+
+def token(server, user: str) -> str:
+    passwords = json.loads((server.home / "simple_auth_manager_passwords.json").read_text())
+    resp = requests.post(f"{server.base_url}/auth/token", json={"username": user, "password": passwords[user]},
+                         timeout=30)
+    assert resp.status_code == 201, resp.text
+    return resp.json()["access_token"]
+
+
+def get(server, path: str, tok: str | None = None, **kw):
+    headers = {"Authorization": f"Bearer {tok}"} if tok else {}
+    return requests.get(f"{server.base_url}/backoffice{path}", headers=headers, timeout=60, **kw)
+
+
+def post(server, path: str, tok: str | None = None):
+    headers = {"Authorization": f"Bearer {tok}"} if tok else {}
+    return requests.post(f"{server.base_url}/backoffice{path}", headers=headers, json={}, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def console(airflow_server_factory, pg_database, mariadb_database, tmp_path_factory):
+    import os
+
+    uris = {"pgsql_aa": pg_database("con_aa"), "pgsql_bb": pg_database("con_bb"),
+            "central_db": pg_database("con_c"), "app_db": mariadb_database("con_app")}
+    for conn_id, uri in uris.items():
+        os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = uri
+    for number, conn in enumerate(["pgsql_aa", "pgsql_bb"], start=1):
+        with Database(conn) as db:
+            demo_data.populate(db, number, {"m_product": 120, "c_invoice": 250, "m_pricelist": 12}
+                               if conn == "pgsql_aa" else {"c_invoice": 180, "m_pricelist": 12})
+    base = tmp_path_factory.mktemp("console")
+    config = write_config(base / "sync.yaml", "central_db", ["pgsql_aa", "pgsql_bb"], TABLES, retries=0,
+                          retry_delay_seconds=1)
+    uploads, output = base / "uploads", base / "output"
+    uploads.mkdir()
+    lines = ["No,Nama,E-mail"] + [f"{i},Peserta {i},p{i}@example.com" for i in range(1, 13)] + ["13,,nobody@x.com"]
+    (uploads / "hadir.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    env = {f"AIRFLOW_CONN_{k.upper()}": v for k, v in uris.items()} | {
+        "SYNC_CONFIG": str(config), "CERTIFICATE_UPLOAD_BASE": str(uploads), "CERTIFICATE_OUTPUT_BASE": str(output),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": USERS}
+    server = airflow_server_factory(env)
+    for conn in ("pgsql_aa", "pgsql_bb"):
+        server.api("POST", "pools", json={"name": f"sync_{conn}", "slots": 2})
+    server.wait_for_dag(SYNC)
+    server.wait_for_dag(CERT)
+    server.unpause(SYNC)
+    server.unpause(CERT)
+    run_sql("pgsql_bb", "ALTER TABLE c_invoice RENAME TO c_invoice_moved")  # one pair fails
+    sync_run = server.trigger(SYNC, {})
+    cert_run = server.trigger(CERT, {"data_source": "file", "file": "hadir.csv", "event_name": "Rapat",
+                                     "event_date": "2026-11-23", "chunk_size": 5})
+    assert server.wait_for_run(SYNC, sync_run, timeout=300) == "failed", server.failure_report(SYNC, sync_run)
+    assert server.wait_for_run(CERT, cert_run, timeout=300) == "success", server.failure_report(CERT, cert_run)
+    (batch,) = fetch("central_db", "SELECT * FROM sync_batches WHERE run_id = %s", (sync_run,))
+    (cert,) = fetch("app_db", "SELECT * FROM certificate_batches WHERE run_id = %s", (cert_run,))
+    return {"server": server, "sync_run": sync_run, "batch": batch, "cert": cert, "output": output}
+
+
+def test_auth_numbers_filters_and_bad_input(console):
+    server, batch, cert = console["server"], console["batch"], console["cert"]
+    bid = batch["batch_id"]
+    viewer, op = token(server, "vic"), token(server, "oscar")
+    assert get(server, "/api/sync/batches").status_code == 401
+    assert get(server, "/api/sync/batches", "not-a-jwt").status_code == 403
+    listing = get(server, "/api/sync/batches", viewer)
+    assert listing.status_code == 200, listing.text
+    (row,) = listing.json()["batches"]
+    assert (row["batch_id"], row["status"], row["total_tables"], row["completed_tables"], row["failed_tables"]) == (
+        bid, "failed", batch["total_tables"], batch["completed_tables"], batch["failed_tables"]) == (
+        bid, "failed", 5, 4, 1)
+    detail = get(server, f"/api/sync/batches/{bid}", viewer).json()
+    stored = {(r["connection_name"], r["table_name"]): r for r in fetch(
+        "central_db", "SELECT * FROM sync_progress WHERE batch_id = %s", (bid,))}
+    assert len(detail["tables"]) == 5
+    for t in detail["tables"]:
+        s = stored[(t["connection_name"], t["table_name"])]
+        assert (t["status"], t["records_processed"], t["retry_count"]) == (s["status"], s["records_processed"],
+                                                                           s["retry_count"])
+    assert detail["records_processed"] == sum(s["records_processed"] for s in stored.values())
+    failed = get(server, f"/api/sync/batches/{bid}", viewer, params={"failed": "true"}).json()
+    assert [(t["connection_name"], t["table_name"]) for t in failed["tables"]] == [("pgsql_bb", "c_invoice")]
+    one = get(server, f"/api/sync/batches/{bid}", viewer, params={"connection": "pgsql_aa", "sort": "-processed"}).json()
+    assert {t["connection_name"] for t in one["tables"]} == {"pgsql_aa"} and len(one["tables"]) == 3
+    assert [t["records_processed"] for t in one["tables"]] == sorted((t["records_processed"] for t in one["tables"]),
+                                                                      reverse=True)
+    missing = get(server, "/api/sync/batches/sync_20200101_000000_nothere1", viewer)
+    assert missing.status_code == 404 and "sync_20200101_000000_nothere1" in missing.json()["detail"]
+    assert get(server, "/api/sync/batches/1;drop", viewer).status_code == 400
+    bad = get(server, "/api/sync/batches", viewer, params={"per_page": "-3"})
+    assert bad.status_code == 400 and "per_page" in bad.json()["detail"]
+    assert get(server, "/api/sync/batches", viewer, params={"status": "bogus"}).status_code == 400
+    assert get(server, "/api/sync/history", viewer).json()["most_failing_tables"][0]["table_name"] == "c_invoice"
+    # certificates (MariaDB): one bad source row, 12 generated
+    c = get(server, f"/api/certificates/{cert['batch_id']}", viewer).json()
+    assert (c["rows_total"], c["generated"], c["failed"], c["status"]) == (
+        cert["total_participants"], cert["success_count"], cert["failed_count"], cert["status"]) == (
+        13, 12, 1, "completed_with_errors")
+    pdf = get(server, f"/certificates/{cert['batch_id']}/pdf/2", viewer)
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert get(server, f"/certificates/{cert['batch_id']}/pdf/14", viewer).status_code == 404
+    retry = post(server, f"/api/certificates/{cert['batch_id']}/retry", op)
+    assert retry.status_code == 409 and "bad source row" in retry.json()["detail"]  # nothing a retry can fix
+    # exports hold exactly the batch's rows
+    import io
+
+    import openpyxl
+
+    book = openpyxl.load_workbook(io.BytesIO(get(server, f"/sync/{bid}/export.xlsx", viewer).content))
+    assert book["Sync tables"].max_row == 1 + 5
+    assert get(server, f"/sync/{bid}/export.csv", viewer).text.count("\n") == 1 + 5
+    assert get(server, "/api/whatsapp", viewer).status_code == 200
+    # a viewer reads but cannot resume; the tab of the run leads to its batch
+    assert post(server, f"/api/sync/batches/{bid}/resume", viewer).status_code == 403
+    tab = get(server, f"/run/{SYNC}/{console['sync_run']}", viewer, allow_redirects=False)
+    assert tab.status_code in (302, 307) and tab.headers["location"].endswith(f"/sync/{bid}")
+
+
+def test_browser_login_pages_filter_and_resume(console, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    server, bid = console["server"], console["batch"]["batch_id"]
+    passwords = json.loads((server.home / "simple_auth_manager_passwords.json").read_text())
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    wait = WebDriverWait(driver, 60)
+    shots = []
+
+    def shot(name: str) -> None:
+        path = tmp_path / f"{name}.png"
+        driver.save_screenshot(str(path))
+        shots.append(path)
+
+    try:
+        driver.get(f"{server.base_url}/auth/login")
+        wait.until(lambda d: d.find_elements(By.NAME, "username"))
+        driver.find_element(By.NAME, "username").send_keys("oscar")
+        driver.find_element(By.NAME, "password").send_keys(passwords["oscar"])
+        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        wait.until(lambda d: d.get_cookie("_token"))
+        driver.get(f"{server.base_url}/")
+        entry = wait.until(lambda d: d.find_elements(By.XPATH, "//a[contains(@href, '/plugin/backoffice')] | "
+                                                               "//*[contains(@aria-label, 'Back office')]"))
+        entry[0].click()
+        wait.until(lambda d: d.find_elements(By.TAG_NAME, "iframe"))
+        driver.switch_to.frame(driver.find_element(By.TAG_NAME, "iframe"))
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, f'tr[data-batch="{bid}"]'))
+        driver.switch_to.default_content()
+        shot("ui-nav-entry")
+        # the pages themselves, as the iframe shows them
+        driver.get(f"{server.base_url}/backoffice/sync")
+        row = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f'tr[data-batch="{bid}"]'))
+        assert "4/5" in row.text and "failed" in row.text
+        shot("sync-list")
+        driver.get(f"{server.base_url}/backoffice/sync/{bid}")
+        wait.until(lambda d: d.find_elements(By.ID, "pairs"))
+        assert "4 of 5 tables, 80.0 %" in driver.find_element(By.ID, "truth").text
+        shot("sync-detail")
+        driver.find_element(By.ID, "failed-only").click()
+        wait.until(lambda d: "failed=true" in d.current_url)
+        rows = driver.find_elements(By.CSS_SELECTOR, "#pairs tr")
+        assert len(rows) == 1 and "pgsql_bb" in rows[0].text and "does not exist" in rows[0].text
+        shot("sync-detail-failed")
+        for page in ("history", "certificates", f"certificates/{console['cert']['batch_id']}", "whatsapp"):
+            driver.get(f"{server.base_url}/backoffice/{page}")
+            wait.until(lambda d: d.find_elements(By.TAG_NAME, "h1"))
+            if page.startswith("certificates/"):
+                body = driver.find_element(By.TAG_NAME, "body").text
+                assert "Peserta 12" in body and "column 'Nama'" in body, body[:2000]
+            shot(page.replace("/", "-"))
+        # fix the source, press Resume, watch the batch complete without reloading
+        run_sql("pgsql_bb", "ALTER TABLE c_invoice_moved RENAME TO c_invoice")
+        driver.get(f"{server.base_url}/backoffice/sync/{bid}")
+        wait.until(lambda d: d.find_element(By.ID, "resume")).click()
+        result = wait.until(lambda d: d.find_element(By.ID, "action-result") if d.find_element(
+            By.ID, "action-result").text else None)
+        assert "Cleared" in result.text and "step2.pgsql_bb[0]" in result.text, result.text
+        WebDriverWait(driver, 240, poll_frequency=2).until(
+            lambda d: d.find_element(By.CSS_SELECTOR, "#s-status .badge").get_attribute("data-status") == "completed")
+        assert "5 of 5 tables, 100.0 %" in driver.find_element(By.ID, "truth").text
+        shot("sync-detail-resumed")
+        driver.get(f"{server.base_url}/backoffice/sync")
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, f'tr[data-batch="{bid}"]'))
+        shot("console-list")
+    finally:
+        driver.quit()
+    (after,) = fetch("central_db", "SELECT * FROM sync_batches WHERE batch_id = %s", (bid,))
+    assert (after["status"], after["completed_tables"], after["failed_tables"]) == ("completed", 5, 0)
+    shutil.copy(tmp_path / "console-list.png", REPO / "docs" / "console.png")
+    print("screenshots:", *shots, sep="\n  ")

@@ -1,0 +1,145 @@
+"""The console's pure parts and its reads, on a real SQLite tracking database (the demo's
+embedded kind): request rules, counts derived from rows, a fixed statement count whatever the
+rows, the history aggregates, the SVG charts, the exports and the pages."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime, timedelta, timezone
+
+import openpyxl
+import pytest
+
+from include.branch_sync import tracking
+from include.common.db import Database
+from include.console import charts, export, pages, params, sync
+from include.console.reader import read
+
+T0 = datetime(2026, 11, 20, 1, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def central(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_CONSOLE_CENTRAL", json.dumps({"conn_type": "sqlite",
+                                                                  "host": str(tmp_path / "central.db")}))
+    with Database("console_central") as db:
+        tracking.ensure_schema(db)
+        yield db
+
+
+def add_batch(db, batch_id, pairs, started, status="completed", duration=60.0):
+    """pairs: (connection, table, status, processed, duration, retries, error)"""
+    db.execute("INSERT INTO sync_batches (batch_id, dag_id, run_id, status, total_tables, started_at, "
+               "duration_seconds, updated_at) VALUES (%s, %s, %s, %s, 0, %s, %s, %s)",
+               (batch_id, "branch_sync", f"manual__{batch_id}", status, db.ts(started), duration, db.ts(started)))
+    for i, (conn, table, st, processed, dur, retries, error) in enumerate(pairs):
+        db.execute("INSERT INTO sync_progress (batch_id, connection_name, table_name, model_name, status, "
+                   "records_processed, duration_seconds, retry_count, error_message, task_id, map_index, updated_at) "
+                   "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                   (batch_id, conn, table, table.title(), st, processed, dur, retries, error, f"step2.{conn}", i,
+                    db.ts(started + timedelta(seconds=30))))
+
+
+def test_request_rules_name_what_is_wrong():
+    assert params.batch_id("sync_20251108_143052_aB3dEf9h") == "sync_20251108_143052_aB3dEf9h"
+    for bad in ("sync_1", "x'; DROP TABLE sync_batches", "cert_20251108_143052_aB3dEf9h"):
+        with pytest.raises(params.BadRequest, match="malformed sync batch id"):
+            params.batch_id(bad)
+    with pytest.raises(params.BadRequest, match="'page' must be a whole number"):
+        params.sync_list({"page": "abc"})
+    with pytest.raises(params.BadRequest, match="'per_page' must be from 1 to 500, not 0"):
+        params.sync_list({"per_page": "0"})
+    with pytest.raises(params.BadRequest, match="'status' must be one of running, completed"):
+        params.sync_list({"status": "done"})
+    with pytest.raises(params.BadRequest, match="'sort' must be one of"):
+        params.sync_detail({"sort": "table_name; DELETE"})
+    with pytest.raises(params.BadRequest, match="not a valid connection id"):
+        params.sync_detail({"connection": "a b"})
+    q = params.sync_detail({"sort": "-duration", "failed": "true"})
+    assert (q.sort_column, q.descending, q.failed_only) == ("duration_seconds", True, True)
+
+
+def test_list_counts_come_from_the_rows_and_statements_stay_fixed(central):
+    add_batch(central, "sync_20261120_010000_aaaaaaaa", [("b1", "t1", "completed", 5, 1.0, 0, None)], T0)
+    few = read(central, lambda r: sync.list_batches(r, params.sync_list({})))
+    for n in range(1, 30):
+        pairs = [("b1", f"t{i}", "failed" if i == 0 else "completed", 1000 * i, float(i), 1, "boom" if i == 0 else None)
+                 for i in range(n % 7 + 1)]
+        add_batch(central, f"sync_20261120_01{n:04d}_bbbbbbbb", pairs, T0 + timedelta(minutes=n),
+                  status="failed" if pairs[0][2] == "failed" else "completed")
+    data, statements = read(central, lambda r: sync.list_batches(r, params.sync_list({"per_page": "10"})))
+    assert statements == few[1] == 3
+    assert data["total"] == 30 and len(data["batches"]) == 10
+    newest = data["batches"][0]
+    assert newest["batch_id"] == "sync_20261120_010029_bbbbbbbb"  # newest first
+    assert (newest["total_tables"], newest["failed_tables"], newest["completed_tables"]) == (2, 1, 1)  # from rows
+    failed, _ = read(central, lambda r: sync.list_batches(r, params.sync_list({"status": "failed"})))
+    assert failed["total"] == 29 and {b["status"] for b in failed["batches"]} == {"failed"}
+
+
+def test_detail_filters_sorts_and_counts(central):
+    pairs = [("b1", "m_product", "completed", 15234, 3723.0, 0, None),
+             ("b2", "m_product", "failed", 0, 2.0, 2, "relation m_product does not exist"),
+             ("b1", "c_invoice", "in_progress", 100, None, 0, None),
+             ("b2", "c_invoice", "pending", 0, None, 0, None)]
+    add_batch(central, "sync_20261120_010000_cccccccc", pairs, T0, status="running")
+    full, n = read(central, lambda r: sync.batch_detail(r, "sync_20261120_010000_cccccccc", params.sync_detail({})))
+    assert n == 5
+    assert (full["total_tables"], full["completed_tables"], full["failed_tables"], full["in_progress_tables"],
+            full["pending_tables"], full["progress_percentage"], full["records_processed"]) == (4, 1, 1, 1, 1, 25.0, 15334)
+    assert full["connections"] == ["b1", "b2"] and full["tables_available"] == ["c_invoice", "m_product"]
+    failed, _ = read(central, lambda r: sync.batch_detail(r, "sync_20261120_010000_cccccccc",
+                                                          params.sync_detail({"failed": "1"})))
+    assert [(t["connection_name"], t["error_message"]) for t in failed["tables"]] == [
+        ("b2", "relation m_product does not exist")]
+    assert failed["total_tables"] == 4  # counts cover every row, whatever the filter
+    by_duration, _ = read(central, lambda r: sync.batch_detail(r, "sync_20261120_010000_cccccccc", params.sync_detail(
+        {"sort": "-processed", "table": "m_product"})))
+    assert [t["records_processed"] for t in by_duration["tables"]] == [15234, 0]
+    with pytest.raises(params.NotFound, match="sync_20261120_010000_nothere1"):
+        read(central, lambda r: sync.batch_detail(r, "sync_20261120_010000_nothere1", params.sync_detail({})))
+    html = pages.sync_detail(full, {}, can_act=False)
+    assert "15,234" in html and "01:02:03" in html and "1 of 4 tables, 25.0 %" in html
+    assert "/dags/branch_sync/runs/manual__sync_20261120_010000_cccccccc/tasks/step2.b2/mapped/1" in html
+
+
+def test_history_aggregates_over_the_last_batches(central):
+    for n in range(4):
+        add_batch(central, f"sync_20261120_0{n}0000_dddddddd",
+                  [("b1", "slow", "completed", 10, 100.0 + n, 0, None),
+                   ("b1", "flaky", "failed" if n % 2 else "completed", 1, 5.0, 3 if n % 2 else 0, "x" if n % 2 else None)],
+                  T0 + timedelta(hours=n), duration=200.0 + n)
+    data, statements = read(central, lambda r: sync.history(r, params.history({"batches": "3"})))
+    assert statements == 3
+    assert data["table"] == "slow" and data["slowest_tables"][0]["avg_duration_seconds"] == pytest.approx(102.0)
+    (flaky,) = data["most_failing_tables"]
+    assert (flaky["table_name"], flaky["failed"], flaky["avg_retries_failed"]) == ("flaky", 2, 3.0)
+    assert {t["table_name"]: t["success_rate"] for t in data["success_rate"]} == {"flaky": pytest.approx(33.3),
+                                                                                  "slow": 100.0}
+    assert [p["duration_seconds"] for p in data["table_durations"]] == [101.0, 102.0, 103.0]  # oldest first
+    html = pages.history(data, {})
+    assert html.count("<svg") == 4 and "Success rate per table" in html
+
+
+def test_charts_scale_and_escape():
+    assert [charts.nice_max(v) for v in (0.3, 1, 7, 12, 95, 101, 3600)] == [0.5, 1, 10, 20, 100, 200, 5000]
+    svg = charts.line_chart([("a<b", 1.0), ("b", None), ("c", 3.0)], title="t & u", y_label="s")
+    assert "a&lt;b" in svg and "t &amp; u" in svg and svg.count("<polyline") == 2  # a gap splits the line
+    assert "No data yet" in charts.bar_chart([], title="x")
+
+
+def test_exports_keep_formula_text_as_text():
+    rows = [{"connection_name": "b1", "table_name": "=cmd|' /C calc'!A0", "status": "failed", "records_processed": 15234,
+             "duration_seconds": 3723.0, "error_message": "@SUM(1)"}]
+    book = openpyxl.load_workbook(io.BytesIO(export.export_batch("sync", {"batch_id": "+x"}, rows, "xlsx")))
+    sheet = book["Sync tables"]
+    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == "A1:L2"
+    assert sheet["B2"].value == "=cmd|' /C calc'!A0" and sheet["B2"].data_type == "s"
+    assert sheet["E2"].value == 15234 and sheet["H2"].number_format == "[h]:mm:ss"
+    assert sheet["H2"].value == timedelta(seconds=3723)  # a real duration, read back as one
+    assert book["Summary"]["B1"].data_type == "s"
+    text = export.export_batch("sync", {}, rows, "csv").decode("utf-8-sig")
+    record = list(csv.reader(io.StringIO(text)))[1]
+    assert record[1] == "'=cmd|' /C calc'!A0" and record[11] == "'@SUM(1)" and record[4] == "15234"
