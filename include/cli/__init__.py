@@ -13,6 +13,10 @@ Commands (more are registered the same way, see :data:`COMMANDS`):
     ``airflow_api``), and certificate batches (``cert_...`` ids, in ``app_db``) from their rows;
     batches whose run ended or vanished become ``interrupted`` (sync) or ``failed`` with the reason.
 
+``export BATCH_ID [-o FILE] [--format xlsx|csv] [--sheet summary|detail]``
+    A sync (``sync_...``) or certificate (``cert_...``) batch report as .xlsx (summary and detail
+    sheets) or CSV (one sheet). Unknown batch: exit 1 naming it; malformed id: exit 2.
+
 ``pools [--apply]``
     The per-branch pools of branch_sync (``sync_<conn_id>``), printed or created.
 
@@ -29,6 +33,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from include.cli.common import PROG, CliError, use_color
+from include.cli.export import add_export
 from include.cli.pools import add_pools
 from include.cli.progress import add_recalculate_progress
 from include.cli.sync_status import add_sync_status
@@ -39,7 +44,7 @@ __all__ = ["COMMANDS", "build_parser", "main", "use_color"]
 # -- the parser ------------------------------------------------------------------------------------
 # Each entry adds one subcommand to the subparsers and sets ``func(args, out, err) -> int`` as its
 # default. Add commands such as ``recalculate-progress`` or ``export-report`` here.
-COMMANDS: list[Callable[[Any], None]] = [add_sync_status, add_recalculate_progress, add_pools]
+COMMANDS: list[Callable[[Any], None]] = [add_sync_status, add_recalculate_progress, add_pools, add_export]
 
 
 def build_parser() -> argparse.ArgumentParser:
