@@ -17,6 +17,10 @@ Commands (more are registered the same way, see :data:`COMMANDS`):
     A sync (``sync_...``) or certificate (``cert_...``) batch report as .xlsx (summary and detail
     sheets) or CSV (one sheet). Unknown batch: exit 1 naming it; malformed id: exit 2.
 
+``sync-stats [--last N] [--top N] [--table T] [--json]``
+    Slowest tables, most failing tables with average retries, success rate per table, and
+    durations over time, over the last N sync batches.
+
 ``pools [--apply]``
     The per-branch pools of branch_sync (``sync_<conn_id>``), printed or created.
 
@@ -34,6 +38,7 @@ from typing import Any, TextIO
 
 from include.cli.common import PROG, CliError, use_color
 from include.cli.export import add_export
+from include.cli.stats import add_sync_stats
 from include.cli.pools import add_pools
 from include.cli.progress import add_recalculate_progress
 from include.cli.sync_status import add_sync_status
@@ -44,7 +49,8 @@ __all__ = ["COMMANDS", "build_parser", "main", "use_color"]
 # -- the parser ------------------------------------------------------------------------------------
 # Each entry adds one subcommand to the subparsers and sets ``func(args, out, err) -> int`` as its
 # default. Add commands such as ``recalculate-progress`` or ``export-report`` here.
-COMMANDS: list[Callable[[Any], None]] = [add_sync_status, add_recalculate_progress, add_pools, add_export]
+COMMANDS: list[Callable[[Any], None]] = [add_sync_status, add_recalculate_progress, add_pools, add_export,
+                                           add_sync_stats]
 
 
 def build_parser() -> argparse.ArgumentParser:
