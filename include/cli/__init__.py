@@ -21,6 +21,9 @@ Commands (more are registered the same way, see :data:`COMMANDS`):
     Slowest tables, most failing tables with average retries, success rate per table, and
     durations over time, over the last N sync batches.
 
+``cert-status [batch_id] [--latest | --all] [--failed] [--json] [--app-conn CONN_ID]``
+    Certificate batches and their participant rows (counts derived from the rows).
+
 ``pools [--apply]``
     The per-branch pools of branch_sync (``sync_<conn_id>``), printed or created.
 
@@ -37,6 +40,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from include.cli.common import PROG, CliError, use_color
+from include.cli.cert_status import add_cert_status
 from include.cli.export import add_export
 from include.cli.stats import add_sync_stats
 from include.cli.pools import add_pools
@@ -50,7 +54,7 @@ __all__ = ["COMMANDS", "build_parser", "main", "use_color"]
 # Each entry adds one subcommand to the subparsers and sets ``func(args, out, err) -> int`` as its
 # default. Add commands such as ``recalculate-progress`` or ``export-report`` here.
 COMMANDS: list[Callable[[Any], None]] = [add_sync_status, add_recalculate_progress, add_pools, add_export,
-                                           add_sync_stats]
+                                           add_sync_stats, add_cert_status]
 
 
 def build_parser() -> argparse.ArgumentParser:
