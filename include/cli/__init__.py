@@ -24,6 +24,10 @@ Commands (more are registered the same way, see :data:`COMMANDS`):
 ``cert-status [batch_id] [--latest | --all] [--failed] [--json] [--app-conn CONN_ID]``
     Certificate batches and their participant rows (counts derived from the rows).
 
+``whatsapp-status [--workspace N] [--json] [--app-conn CONN_ID]``
+    Every WhatsApp account: database status, flap-guard counts, last audit entries, reconnect
+    attempts and back-off.
+
 ``pools [--apply]``
     The per-branch pools of branch_sync (``sync_<conn_id>``), printed or created.
 
@@ -46,6 +50,7 @@ from include.cli.stats import add_sync_stats
 from include.cli.pools import add_pools
 from include.cli.progress import add_recalculate_progress
 from include.cli.sync_status import add_sync_status
+from include.cli.whatsapp_status import add_whatsapp_status
 
 __all__ = ["COMMANDS", "build_parser", "main", "use_color"]
 
@@ -54,7 +59,8 @@ __all__ = ["COMMANDS", "build_parser", "main", "use_color"]
 # Each entry adds one subcommand to the subparsers and sets ``func(args, out, err) -> int`` as its
 # default. Add commands such as ``recalculate-progress`` or ``export-report`` here.
 COMMANDS: list[Callable[[Any], None]] = [add_sync_status, add_recalculate_progress, add_pools, add_export,
-                                           add_sync_stats, add_cert_status]
+                                           add_sync_stats, add_cert_status,
+                                           add_whatsapp_status]
 
 
 def build_parser() -> argparse.ArgumentParser:
