@@ -5,8 +5,9 @@ Commands (more are registered the same way, see :data:`COMMANDS`):
 ``sync-status [batch_id] [--latest | --all] [--failed] [--json] [--limit N] [--conn CONN_ID]``
     The status of sync batches in the tracking tables ``sync_batches`` / ``sync_progress`` of the
     central database (the ``target`` connection of the sync config unless ``--conn`` is given).
-    Without a batch id or flag it shows the latest batch. Exit codes: 0 ok (also when there are
-    no batches yet), 1 unknown batch or a database/config error, 2 bad usage.
+    Without a batch id or flag it shows the latest batch; a running batch whose tables waited too
+    long to start says why (REST API ``--api-conn``). Exit codes: 0 ok (also when there are no
+    batches yet), 1 unknown batch or a database/config error, 2 bad usage.
 
 ``recalculate-progress --batch-id X | --all [--kind all|sync|certificates] [--json]``
     Repair sync batches from their item rows and Airflow's task states (REST API, connection
