@@ -97,8 +97,10 @@ def diagnose(batch: Mapping[str, Any], progress: Sequence[Mapping[str, Any]], po
                 "missing_pool", f"pool {pool!r} does not exist: Airflow never starts its {len(rows)} waiting "
                 f"table(s) ({_names(rows)}); waiting since {since} UTC", POOLS_FIX, pool, label))
             continue
+        # Airflow reports an unlimited pool as slots -1 and its infinite open slots as -1.
         slots, open_slots = int(info.get("slots") or 0), info.get("open_slots")
-        if slots <= 0 or (open_slots is not None and int(open_slots) <= 0):
+        unlimited = slots < 0 or (open_slots is not None and int(open_slots) < 0)
+        if not unlimited and (slots == 0 or (open_slots is not None and int(open_slots) == 0)):
             findings.append(Finding(
                 "full_pool", f"pool {pool!r} is full: {int(info.get('running_slots') or 0)} running, "
                 f"{int(info.get('queued_slots') or 0)} queued of {slots} slot(s); {len(rows)} table(s) wait for a "

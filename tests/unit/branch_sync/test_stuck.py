@@ -50,6 +50,9 @@ def test_full_pool_and_zero_slots():
     findings = diagnose(BATCH, rows, pools, {"step2.pgsql_lmp_0": "scheduled"}, NOW)
     assert kinds(findings) == ["full_pool", "full_pool"]
     assert "4 running" in findings[0].message and "pools --apply" in findings[0].fix
+    unlimited = diagnose(BATCH, rows[:1], [pool("sync_pgsql_lmp", -1, -1, running=50)],
+                         {"step2.pgsql_lmp_0": "queued"}, NOW)
+    assert kinds(unlimited) == ["no_worker"], "an unlimited pool (slots -1, open -1) is never full"
 
 
 def test_step1_still_running_holds_step2():
