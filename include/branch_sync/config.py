@@ -68,6 +68,7 @@ class SyncConfig:
     schedule: str | None = None
     retries: int = 3
     retry_delay_seconds: int = 30
+    stuck_after_seconds: int = 600  # a pair waiting to start longer than this is diagnosed (sync-status)
 
     def table(self, name_or_model: str) -> TableSpec:
         for spec in self.tables:
@@ -186,6 +187,7 @@ def parse_config(raw: Any, path: Path) -> SyncConfig:
         schedule=schedule,
         retries=_int(raw.get("retries", 3), f"{where}: 'retries'", minimum=0),
         retry_delay_seconds=_int(raw.get("retry_delay_seconds", 30), f"{where}: 'retry_delay_seconds'", minimum=1),
+        stuck_after_seconds=_int(raw.get("stuck_after_seconds", 600), f"{where}: 'stuck_after_seconds'", minimum=1),
     )
 
 

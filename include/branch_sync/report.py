@@ -148,10 +148,11 @@ def progress_cells(row: Mapping[str, Any], error_width: int = DEFAULT_ERROR_WIDT
 
 def render_batch_detail(batch: Mapping[str, Any], progress: Sequence[Mapping[str, Any]], *,
                         failed_only: bool = False, color: bool = False,
-                        error_width: int = DEFAULT_ERROR_WIDTH, tz: tzinfo | None = timezone.utc) -> str:
+                        error_width: int = DEFAULT_ERROR_WIDTH, tz: tzinfo | None = timezone.utc,
+                        notes: Sequence[str] = ()) -> str:
     """The report of one batch: a summary, then one line per (connection, table) in the order
     given (only ``failed`` ones with ``failed_only``). Counts come from ``progress`` (all rows,
-    whatever the filter)."""
+    whatever the filter). ``notes`` are summary lines added last (e.g. why the batch is stuck)."""
     counts = derive_counts(batch, progress)
     status = str(batch.get("status") or "")
     zone = tz_label(tz)
@@ -175,6 +176,7 @@ def render_batch_detail(batch: Mapping[str, Any], progress: Sequence[Mapping[str
         lines.append(f"  DAG run: {batch.get('dag_id') or EMPTY} / {batch.get('run_id') or EMPTY}")
     if batch.get("error_message"):
         lines.append(f"  Error: {truncate(str(batch['error_message']), max(error_width, 100))}")
+    lines.extend(notes)
     lines.append("")
 
     rows = [r for r in progress if not failed_only or str(r.get("status") or "") == "failed"]

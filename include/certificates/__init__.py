@@ -4,5 +4,6 @@ employees table), exact per-participant tracking in ``app_db``.
 ``spec`` (parse time) · ``tasks`` (prepare, generate, finalize) · ``callbacks`` · ``uploads``
 (the file param, confined to the upload base; participants) · ``batches`` (tables, create, record,
 derive, the one finalize, reconcile, housekeeping) · ``generate`` (a chunk's PDFs) ·
-``spreadsheet/`` (CSV and XLSX reading) · ``pdf/`` (layout, font subsets, QR, the PDF writer).
+``spreadsheet/`` (CSV and XLSX reading) · ``pdf/`` (layout, font subsets, QR, the PDF writer) · ``status`` (pages of batches and a batch's
+participants for ``cert-status`` and the console) · ``export`` (the batch report's sheets).
 """

@@ -5,13 +5,29 @@ Commands (more are registered the same way, see :data:`COMMANDS`):
 ``sync-status [batch_id] [--latest | --all] [--failed] [--json] [--limit N] [--conn CONN_ID]``
     The status of sync batches in the tracking tables ``sync_batches`` / ``sync_progress`` of the
     central database (the ``target`` connection of the sync config unless ``--conn`` is given).
-    Without a batch id or flag it shows the latest batch. Exit codes: 0 ok (also when there are
-    no batches yet), 1 unknown batch or a database/config error, 2 bad usage.
+    Without a batch id or flag it shows the latest batch; a running batch whose tables waited too
+    long to start says why (REST API ``--api-conn``). Exit codes: 0 ok (also when there are no
+    batches yet), 1 unknown batch or a database/config error, 2 bad usage.
 
 ``recalculate-progress --batch-id X | --all [--kind all|sync|certificates] [--json]``
     Repair sync batches from their item rows and Airflow's task states (REST API, connection
     ``airflow_api``), and certificate batches (``cert_...`` ids, in ``app_db``) from their rows;
     batches whose run ended or vanished become ``interrupted`` (sync) or ``failed`` with the reason.
+
+``export BATCH_ID [-o FILE] [--format xlsx|csv] [--sheet summary|detail]``
+    A sync (``sync_...``) or certificate (``cert_...``) batch report as .xlsx (summary and detail
+    sheets) or CSV (one sheet). Unknown batch: exit 1 naming it; malformed id: exit 2.
+
+``sync-stats [--last N] [--top N] [--table T] [--json]``
+    Slowest tables, most failing tables with average retries, success rate per table, and
+    durations over time, over the last N sync batches.
+
+``cert-status [batch_id] [--latest | --all] [--failed] [--json] [--app-conn CONN_ID]``
+    Certificate batches and their participant rows (counts derived from the rows).
+
+``whatsapp-status [--workspace N] [--json] [--app-conn CONN_ID]``
+    Every WhatsApp account: database status, flap-guard counts, last audit entries, reconnect
+    attempts and back-off.
 
 ``pools [--apply]``
     The per-branch pools of branch_sync (``sync_<conn_id>``), printed or created.
@@ -29,9 +45,13 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from include.cli.common import PROG, CliError, use_color
+from include.cli.cert_status import add_cert_status
+from include.cli.export import add_export
+from include.cli.stats import add_sync_stats
 from include.cli.pools import add_pools
 from include.cli.progress import add_recalculate_progress
 from include.cli.sync_status import add_sync_status
+from include.cli.whatsapp_status import add_whatsapp_status
 
 __all__ = ["COMMANDS", "build_parser", "main", "use_color"]
 
@@ -39,7 +59,9 @@ __all__ = ["COMMANDS", "build_parser", "main", "use_color"]
 # -- the parser ------------------------------------------------------------------------------------
 # Each entry adds one subcommand to the subparsers and sets ``func(args, out, err) -> int`` as its
 # default. Add commands such as ``recalculate-progress`` or ``export-report`` here.
-COMMANDS: list[Callable[[Any], None]] = [add_sync_status, add_recalculate_progress, add_pools]
+COMMANDS: list[Callable[[Any], None]] = [add_sync_status, add_recalculate_progress, add_pools, add_export,
+                                           add_sync_stats, add_cert_status,
+                                           add_whatsapp_status]
 
 
 def build_parser() -> argparse.ArgumentParser:

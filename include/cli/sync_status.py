@@ -9,6 +9,7 @@ from datetime import timezone
 from typing import Any, TextIO
 
 from include.branch_sync import report
+from include.branch_sync.stuck import stuck_lines
 from include.branch_sync.tracking import BATCHES, PROGRESS, get_batch
 from include.cli.common import (
     PROG, CliError, query_error, open_database, parse_tz, positive_int, resolve_conn_id, use_color,
@@ -88,6 +89,9 @@ def add_sync_status(sub: Any) -> None:
     p.add_argument("--error-width", type=positive_int, default=report.DEFAULT_ERROR_WIDTH, metavar="N",
                    help=f"cut error messages in the table to N columns (default {report.DEFAULT_ERROR_WIDTH}; "
                         "--json has them in full)")
+    p.add_argument("--api-conn", metavar="CONN_ID", default="airflow_api",
+                   help="Airflow connection of the REST API, asked why a running batch's tables wait to start "
+                        "(default: airflow_api); when unreachable the status says so and carries on")
     p.set_defaults(func=cmd_sync_status, parser=p)
 
 
@@ -148,9 +152,29 @@ def _show_one(db: Any, conn_id: str, args: argparse.Namespace, out: TextIO, err:
         raise
     except Exception as exc:
         raise query_error(exc, conn_id) from None
+    stuck = stuck_report(batch, progress, args.api_conn)
     if args.json:
-        out.write(report.dumps(report.batch_to_json(batch, progress, failed_only=args.failed)) + "\n")
+        doc = report.batch_to_json(batch, progress, failed_only=args.failed)
+        doc["stuck"] = stuck
+        out.write(report.dumps(doc) + "\n")
     else:
         out.write(report.render_batch_detail(batch, progress, failed_only=args.failed, color=color,
-                                             error_width=args.error_width, tz=args.tz))
+                                             error_width=args.error_width, tz=args.tz, notes=stuck_lines(stuck)))
     return 0
+
+
+def stuck_report(batch: dict[str, Any], progress: list[dict[str, Any]], api_conn: str) -> dict[str, Any] | None:
+    """Why a running batch's tables wait (see :mod:`include.branch_sync.stuck`); the REST API is
+    asked only when some table waited longer than ``stuck_after_seconds``, with a short timeout."""
+    from include.branch_sync.config import ConfigError, load_config
+    from include.branch_sync.stuck import check_batch, default_pool
+    from include.common.clock import utcnow
+    from include.common.task_states import RestApiStates
+
+    try:
+        config = load_config()
+        threshold, pool_of = config.stuck_after_seconds, config.pool_name
+    except ConfigError:
+        threshold, pool_of = 600, default_pool
+    return check_batch(batch, progress, lambda: RestApiStates(api_conn, timeout=5.0), utcnow(),
+                       stuck_after_seconds=threshold, pool_of=pool_of)

@@ -8,6 +8,7 @@ one item row per thing it does (``sync_progress``, ``certificates``).
 from __future__ import annotations
 
 import hashlib
+import re
 import string
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -28,6 +29,19 @@ def batch_id_for_run(prefix: str, dag_id: str, run_id: str, when: datetime) -> s
     the run, so a retried or cleared first task continues the same batch instead of an orphan."""
     digest = int.from_bytes(hashlib.sha256(f"{dag_id}/{run_id}".encode()).digest()[:8], "big")
     return f"{prefix}_{when:%Y%m%d_%H%M%S}_" + "".join(_ALPHABET[(digest >> (6 * i)) % 62] for i in range(8))
+
+
+BATCH_ID_RE = re.compile(r"^([a-z]+)_\d{8}_\d{6}_[A-Za-z0-9]{8}$")
+
+
+def batch_id_prefix(batch_id: str) -> str:
+    """The job prefix of a well-formed batch id (``sync``, ``cert``); :class:`ValueError` naming
+    the text when it is not ``<prefix>_YYYYmmdd_HHMMSS_xxxxxxxx``."""
+    match = BATCH_ID_RE.match(batch_id or "")
+    if match is None:
+        raise ValueError(f"malformed batch id {batch_id!r}: expected <prefix>_YYYYmmdd_HHMMSS_xxxxxxxx, "
+                         f"e.g. sync_20251108_143052_aB3dEf9h or cert_20251108_143052_aB3dEf9h")
+    return match.group(1)
 
 
 def run_ended_text(run_state: str | None) -> str:

@@ -75,3 +75,13 @@ class RestApiStates:
             offset += len(page["task_instances"])
             if not page["task_instances"] or offset >= page.get("total_entries", 0):
                 return states
+
+    def pools(self) -> list[dict[str, object]]:
+        """Every pool as ``GET /api/v2/pools`` reports it (``name``, ``slots``, ``open_slots``,
+        ``running_slots``, ``queued_slots``, ``scheduled_slots``, ...)."""
+        pools: list[dict[str, object]] = []
+        while True:
+            page = self._get("pools", limit=100, offset=len(pools)) or {"pools": []}
+            pools += page["pools"]
+            if not page["pools"] or len(pools) >= page.get("total_entries", 0):
+                return pools

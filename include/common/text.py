@@ -143,11 +143,13 @@ def display_width(text: str) -> int:
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _WHITESPACE = re.compile(r"\s+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def truncate(text: str, width: int) -> str:
-    """``text`` on one line, cut to ``width`` columns with ``...`` when it was longer."""
-    text = _WHITESPACE.sub(" ", text).strip()
+    """``text`` on one line, cut to ``width`` columns with ``...`` when it was longer; control
+    characters (an ESC from stored data would drive the terminal) are dropped."""
+    text = _CONTROL.sub("", _WHITESPACE.sub(" ", text).strip())
     if width <= 0 or display_width(text) <= width:
         return text
     if width <= 3:

@@ -2,6 +2,7 @@
 from Airflow's task states, old tracking rows deleted.
 
 ``spec`` (parse time) · ``tasks`` · ``whatsapp/`` (the service client and its adapters, settings,
-the pure ``decide``, accounts, metadata, the reconcile run, its summary). The progress repair reads
+the pure ``decide``, accounts, metadata, the reconcile run, its summary, ``status``: every account
+as ``whatsapp-status`` and the console show it). The progress repair reads
 the other jobs' tracking modules (``branch_sync.reconcile``, ``certificates.batches``).
 """

@@ -72,3 +72,11 @@ def test_plan_orders_steps_and_filters():
 def test_plan_refuses_unknown_names(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         plan_pairs(cfg(), **kwargs)
+
+
+def test_stuck_after_seconds_is_validated():
+    assert cfg().stuck_after_seconds == 600
+    assert cfg(stuck_after_seconds=120).stuck_after_seconds == 120
+    for bad in (0, -5, "600", True, 1.5):
+        with pytest.raises(ConfigError, match="stuck_after_seconds"):
+            cfg(stuck_after_seconds=bad)

@@ -1,0 +1,92 @@
+"""Every WhatsApp account as the health job sees it (``whatsapp-status`` and the web console):
+database status, the flap-guard counts, the last audit entries, reconnect attempts and back-off.
+Read from ``app_db.whatsapp_accounts`` in one statement; the rest is derived from each account's
+``metadata`` (pure). Plain dicts out, timestamps ISO-8601 UTC."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from include.common.clock import iso_z, parse_iso, utcnow
+from include.common.db import Database
+from include.health.whatsapp.accounts import ACCOUNTS
+from include.health.whatsapp.metadata import (
+    AUTO_CONNECTED_AT, AUTO_DISCONNECTED_AT, AUTO_RECONNECT_AT, CONNECTED_COUNT, LAST_RECONNECT_AT,
+    LAST_RECONNECT_ERROR, MISSING_COUNT, REASON, RECONNECT_ATTEMPTS, RECONNECT_PENDING, RECONNECT_TRIGGERED_BY,
+    count_value, parse_metadata,
+)
+from include.health.whatsapp.settings import ReconcileSettings
+
+
+def _iso(value: Any) -> str | None:
+    parsed = parse_iso(value) if isinstance(value, str) else None
+    return iso_z(parsed) if parsed else (None if value is None else str(value))
+
+
+def account_status(row: Mapping[str, Any], settings: ReconcileSettings, now: datetime) -> dict[str, Any]:
+    """One account row (metadata as stored) as the status dict (pure)."""
+    meta, unparsed = parse_metadata(row.get("metadata"))
+    attempts = count_value(meta.get(RECONNECT_ATTEMPTS))
+    last = parse_iso(meta.get(LAST_RECONNECT_AT))
+    cap = settings.max_reconnect_attempts
+    next_at = last + settings.backoff_after(attempts) if attempts and last is not None and attempts < cap else None
+    pending = meta.get(RECONNECT_PENDING) is True
+    if attempts >= cap and pending:
+        reconnect_state = "capped"  # needs a manual reconnect (scan the QR code again)
+    elif next_at is not None and now < next_at and pending:
+        reconnect_state = "backing_off"
+    elif pending:
+        reconnect_state = "due"
+    else:
+        reconnect_state = None
+    return {
+        "id": int(row["id"]), "uuid": row.get("uuid"), "workspace_id": row.get("workspace_id"),
+        "session_id": row.get("session_id"), "phone_number": row.get("phone_number"),
+        "status": str(row.get("status") or "").lower(), "is_active": bool(row.get("is_active")),
+        "updated_at": _iso(row["updated_at"].isoformat() if isinstance(row.get("updated_at"), datetime)
+                           else row.get("updated_at")),
+        "flap_guard": {
+            "missing_count": count_value(meta.get(MISSING_COUNT)),
+            "missing_needed": settings.missing_checks_before_disconnect,
+            "connected_count": count_value(meta.get(CONNECTED_COUNT)),
+            "connected_needed": settings.connected_checks_before_connect,
+        },
+        "audit": {
+            "auto_disconnected_at": _iso(meta.get(AUTO_DISCONNECTED_AT)), "reason": meta.get(REASON),
+            "auto_reconnect_at": _iso(meta.get(AUTO_RECONNECT_AT)),
+            "reconnect_triggered_by": meta.get(RECONNECT_TRIGGERED_BY),
+            "auto_connected_at": _iso(meta.get(AUTO_CONNECTED_AT)),
+        },
+        "reconnect": {
+            "pending": pending, "attempts": attempts, "max_attempts": cap,
+            "last_attempt_at": _iso(meta.get(LAST_RECONNECT_AT)), "last_error": meta.get(LAST_RECONNECT_ERROR),
+            "next_attempt_at": iso_z(next_at) if next_at is not None else None, "state": reconnect_state,
+        },
+        "metadata_unreadable": unparsed is not None,
+    }
+
+
+def whatsapp_status(db: Database, workspace: int | None = None, settings: ReconcileSettings | None = None,
+                    now: datetime | None = None) -> dict[str, Any]:
+    """Every account (active or not), optionally of one workspace, in id order, plus totals per
+    workspace and status. One statement."""
+    settings = settings or ReconcileSettings()
+    now = (now or utcnow()).astimezone(timezone.utc)
+    sql = (f"SELECT id, uuid, workspace_id, session_id, phone_number, status, is_active, metadata, updated_at "
+           f"FROM {db.quote(ACCOUNTS)}")
+    params: list[Any] = []
+    if workspace is not None:
+        sql += " WHERE workspace_id = %s"
+        params.append(int(workspace))
+    accounts = [account_status(r, settings, now) for r in db.fetchall(sql + " ORDER BY id", params)]
+    workspaces: dict[str, dict[str, int]] = {}
+    for a in accounts:
+        counts = workspaces.setdefault(str(a["workspace_id"]), {})
+        counts[a["status"]] = counts.get(a["status"], 0) + 1
+    return {"checked_at": iso_z(now), "workspace": workspace, "accounts": accounts, "workspaces": workspaces,
+            "settings": {"missing_checks_before_disconnect": settings.missing_checks_before_disconnect,
+                         "connected_checks_before_connect": settings.connected_checks_before_connect,
+                         "max_reconnect_attempts": settings.max_reconnect_attempts,
+                         "reconnect_backoff_seconds": settings.reconnect_backoff_seconds}}
