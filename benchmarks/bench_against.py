@@ -24,6 +24,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 _NUMBER = re.compile(r"-?\d[\d,]*\.?\d*")
+_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:")
 
 
 def run(tree: Path, script: str, args: list[str]) -> tuple[float, list[str]]:
@@ -34,7 +35,8 @@ def run(tree: Path, script: str, args: list[str]) -> tuple[float, list[str]]:
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{script} failed in {tree} (rc {done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return seconds, [line for line in done.stdout.splitlines() if line.strip()]
+    # Log lines (timestamped) vary from run to run; only the benchmark's own figures are compared.
+    return seconds, [line for line in done.stdout.splitlines() if line.strip() and not _LOG_LINE.match(line)]
 
 
 def numbers(line: str) -> list[float]:
