@@ -21,7 +21,10 @@ from include.common.batches import delete_old_batches
 from include.common.clock import utcnow
 from include.common.conn_ids import APP_DB
 from include.common.db import Database
+from include.common.run_conf import refuse_unknown_conf  # each task checks the conf: none waits for another
 from include.health.spec import DAG_ID, VARIABLE
+
+__all__ = ["batch_progress", "housekeeping", "refuse_unknown_conf", "settings", "whatsapp_sessions"]
 
 log = logging.getLogger(__name__)
 

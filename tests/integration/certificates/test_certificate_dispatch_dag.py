@@ -98,6 +98,7 @@ def test_bad_rows_are_reported_and_unrenderable_names_fail_alone(app):
     ({"file": "notes.txt"}, "not a .csv or .xlsx"),
     ({"file": None}, "required"),
     ({"file": "ok.csv", "event_name": "研讨会"}, "cannot print"),
+    ({"file": "ok.csv", "evnet_name": "x"}, "unknown key(s) 'evnet_name'; allowed: chunk_size, data_source"),
 ])
 def test_bad_requests_are_refused_before_any_row_is_written(app, conf, message, capfd):
     uploads, _ = app
