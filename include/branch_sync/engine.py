@@ -141,6 +141,18 @@ class _PairRun:
     def save_state(self, cur: Cursor, key: list[Any] | None, clock: str | None, complete: bool) -> None:
         self.checkpoints.save(cur, key, clock, self.signature, complete)
 
+    def check_source_key(self) -> None:
+        """Refuse a configured key that the source holds twice (no key constraint there): the
+        target keeps one row per key, so the second would overwrite the first without a word."""
+        duplicate = self.reader.duplicate_key(self.spec.primary_key)
+        if duplicate:
+            values, n = duplicate
+            raise PermanentError(
+                f"source table {self.spec.table!r} on {self.connection!r} holds key "
+                f"({', '.join(self.spec.primary_key)}) = ({', '.join(map(repr, values))}) in {n} rows: the "
+                f"configured primary_key is not unique there, and the target keeps one row per key. Fix the "
+                f"duplicates or configure a unique key (a unique index at the source skips this check)")
+
     def count(self, cur: Cursor, counts: Counts) -> None:
         if self.batch_id:
             tracking.add_counts(cur, self.batch_id, self.connection, self.spec.table,
@@ -152,6 +164,7 @@ class _PairRun:
         clock = self.reader.begin(self.spec.cursor)
         counts, rows_read, last_key = Counts(), 0, None
         try:
+            self.check_source_key()
             with self.target.transaction() as cur:
                 self.writer.prepare(cur)
                 direct = not self.writer.target_has_rows(cur)
@@ -185,6 +198,7 @@ class _PairRun:
             direct = not self.writer.target_has_rows(cur)
         mode = "initial" if direct else "incremental"
         try:
+            self.check_source_key()
             if checkpoint and previous_clock and spec.lookback_seconds and cursor_column.kind in TEMPORAL_KINDS:
                 since = _minus_lookback(decode_value(json.loads(previous_clock)), spec.lookback_seconds)
                 where, params = self.reader.window(key_cols, since, checkpoint)
@@ -207,24 +221,13 @@ class _PairRun:
         return mode, rows_read, counts
 
     def _write_chunk(self, chunk: Chunk, direct: bool, previous_clock: str | None) -> tuple[Counts, bool]:
-        """Write one chunk with its checkpoint and counts; an unexpected key clash on the fast
-        insert path falls back to the upsert for this and later chunks."""
-        if direct:
-            try:
-                with self.target.transaction() as cur:
-                    written = self.writer.insert(cur, chunk)
-                    self.save_state(cur, chunk.last_key, previous_clock, complete=False)
-                    self.count(cur, written)
-                return written, True
-            except Exception as exc:
-                if error_code(exc) != "23505":
-                    raise
-                log.warning("rows of %s already at the target; switching to upsert", self.spec.table)
+        """Write one chunk with its checkpoint and counts: the fast insert while the target held
+        none of this pair's rows when the run began, else the upsert."""
         with self.target.transaction() as cur:
-            written = self.writer.upsert(cur, chunk)
+            written = (self.writer.insert if direct else self.writer.upsert)(cur, chunk)
             self.save_state(cur, chunk.last_key, previous_clock, complete=False)
             self.count(cur, written)
-        return written, False
+        return written, direct
 
 
 def _minus_lookback(value: Any, seconds: int) -> Any:

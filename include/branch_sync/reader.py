@@ -18,7 +18,7 @@ from typing import Any
 
 from include.branch_sync.checkpoint import as_text, decode_value, encode_value
 from include.branch_sync.config import BRANCH_COLUMN
-from include.common.db import Database
+from include.common.db import Cursor, Database
 from include.common.db.columns import Column
 
 
@@ -109,6 +109,24 @@ class SourceReader:
             self.db.raw.rollback()
         except Exception:
             self.db.close()
+
+    def _cursor(self) -> Cursor:
+        """A cursor inside the open snapshot (nothing is committed on the read connection)."""
+        return Cursor(self.db, self.db.raw.cursor())
+
+    def duplicate_key(self, key_columns: Sequence[str]) -> tuple[list[Any], int] | None:
+        """A key value held by more than one row, and how many, or None. Skipped (None) when a
+        unique index of the source guarantees the key; otherwise one grouped scan of the table."""
+        cur = self._cursor()
+        if any(set(unique) <= set(key_columns) for unique in self.db.dialect.unique_keys(cur, self.table)):
+            return None
+        q = self.db.quote
+        cols = ", ".join(q(c) for c in key_columns)
+        rows = cur.fetch(f"SELECT {cols}, COUNT(*) AS n_rows_ FROM {q(self.table)} GROUP BY {cols} "
+                         f"HAVING COUNT(*) > 1 LIMIT 1")
+        if not rows:
+            return None
+        return [rows[0][c] for c in key_columns], int(rows[0]["n_rows_"])
 
     def _bind(self, column: Column, tagged: Sequence[Any]) -> tuple[str, Any]:
         return self.db.dialect.bind(column, decode_value(tagged), as_text(tagged))

@@ -22,6 +22,7 @@ class Column:
     precision: int | None = None
     scale: int | None = None
     pg_type: str | None = None  # exact PostgreSQL type when the source is PostgreSQL
+    nullable: bool = True  # False only where the dialect reports NOT NULL
 
 
 def kind_of(type_text: str, table: list[tuple[str, str]], default: str = "text") -> str:
@@ -39,7 +40,7 @@ def numbers(type_text: str) -> list[int]:
 
 
 def column_from(name: str, type_text: str, kind: str, *, nums: list[int] | None = None,
-                has_length: bool = True, pg_type: str | None = None) -> Column:
+                has_length: bool = True, pg_type: str | None = None, nullable: bool = True) -> Column:
     """A :class:`Column` with its length (text) or precision and scale (decimal) read from ``nums``."""
     nums = numbers(type_text) if nums is None else nums
     return Column(
@@ -48,4 +49,5 @@ def column_from(name: str, type_text: str, kind: str, *, nums: list[int] | None 
         precision=nums[0] if kind == "decimal" and nums else None,
         scale=nums[1] if kind == "decimal" and len(nums) > 1 else None,
         pg_type=pg_type,
+        nullable=nullable,
     )

@@ -168,3 +168,41 @@ def test_missing_table_or_column_is_a_permanent_error(env):
 def _dialect() -> str:
     with Database("central") as db:
         return db.dialect.name
+
+
+def _table_exists(conn_id, table):
+    with Database(conn_id) as db:
+        return db.run(lambda cur: db.dialect.describe(cur, table)) is not None
+
+
+def test_a_key_duplicated_at_the_source_fails_the_pair_naming_table_key_and_value(env):
+    # no key constraint at the source; the duplicate of id 5 sits in a later chunk (chunks of 100)
+    run_sql("src_a", "CREATE TABLE loose (id INTEGER NOT NULL, name TEXT, updated TIMESTAMPTZ NOT NULL)",
+            "INSERT INTO loose SELECT g, 'n' || g, '2026-01-01'::timestamptz + g * interval '1 second' "
+            "FROM generate_series(1, 250) g",
+            "INSERT INTO loose VALUES (5, 'again', '2026-06-01')")
+    config = make_config("central", ["src_a"], [
+        {"table": "loose", "primary_key": ["id"], "cursor": "updated", "single_source": "src_a"},
+        {"table": "loose_full", "primary_key": ["id"], "single_source": "src_a"}], chunk_rows=100)
+    with pytest.raises(PermanentError, match=r"'loose' on 'src_a' holds key \(id\) = \(5\) in 2 rows"):
+        sync_pair(config, config.table("loose"), "src_a")
+    assert not _table_exists("central", "loose") or not fetch("central", "SELECT 1 AS x FROM loose")
+
+    # a duplicate that appears after a clean first load is refused too, before anything is written
+    run_sql("src_a", "DELETE FROM loose WHERE name = 'again'")
+    assert sync_pair(config, config.table("loose"), "src_a").processed == 250
+    run_sql("src_a", "INSERT INTO loose VALUES (7, 'twin', now())")
+    with pytest.raises(PermanentError, match=r"\(id\) = \(7\) in 2 rows"):
+        sync_pair(config, config.table("loose"), "src_a")
+    assert fetch("central", "SELECT name FROM loose WHERE id = 7") == [{"name": "n7"}]
+
+    # full refresh: the same refusal
+    run_sql("src_a", "CREATE TABLE loose_full AS SELECT id, name FROM loose")
+    with pytest.raises(PermanentError, match=r"'loose_full' on 'src_a' holds key \(id\) = \(7\) in 2 rows"):
+        sync_pair(config, config.table("loose_full"), "src_a")
+
+
+def test_a_unique_index_at_the_source_skips_the_duplicate_scan(env):
+    with Database("src_a") as db:
+        keys = db.run(lambda cur: db.dialect.unique_keys(cur, "c_invoiceline"))
+    assert ("c_invoice_id", "line") in keys

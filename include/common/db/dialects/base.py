@@ -96,6 +96,11 @@ class Dialect(ABC):
     def describe(self, cur: Any, table: str) -> list[Column] | None:
         """The table's columns in order, or None when the table does not exist."""
 
+    def unique_keys(self, cur: Any, table: str) -> list[tuple[str, ...]]:
+        """The column sets the table's unique indexes (whole columns, no predicate) guarantee
+        unique; empty where the dialect cannot tell, so the caller verifies the data instead."""
+        return []
+
     @abstractmethod
     def column_type(self, column: Column, *, is_key: bool = False) -> str:
         """The DDL type of a (possibly foreign) column in this dialect."""

@@ -85,7 +85,7 @@ class MySqlDialect(Dialect):
         else:
             where, params = "table_schema = DATABASE() AND table_name = %s", (table,)
         rows = cur.fetch(
-            f"SELECT column_name AS name, column_type AS type FROM information_schema.columns "
+            f"SELECT column_name AS name, column_type AS type, is_nullable AS nullable FROM information_schema.columns "
             f"WHERE {where} ORDER BY ordinal_position",
             params,
         )
@@ -96,8 +96,20 @@ class MySqlDialect(Dialect):
             type_text = r["type"].decode() if isinstance(r["type"], bytes) else r["type"]
             kind = kind_of(type_text, _KINDS)
             columns.append(column_from(r["name"], type_text, kind, nums=numbers(type_text),
-                                       has_length=type_text.lower().startswith(("varchar", "char"))))
+                                       has_length=type_text.lower().startswith(("varchar", "char")),
+                                       nullable=r["nullable"] != "NO"))
         return columns
+
+    def unique_keys(self, cur: Any, table: str) -> list[tuple[str, ...]]:
+        schema, name = table.split(".", 1) if "." in table else (None, table)
+        rows = cur.fetch(
+            "SELECT index_name AS idx, column_name AS col FROM information_schema.statistics "
+            "WHERE table_schema = COALESCE(%s, DATABASE()) AND table_name = %s AND non_unique = 0 "
+            "ORDER BY index_name, seq_in_index", (schema, name))
+        keys: dict[str, list[str]] = {}
+        for r in rows:
+            keys.setdefault(r["idx"], []).append(r["col"])
+        return [tuple(cols) for cols in keys.values() if all(cols)]  # an expression part has no column
 
     def column_type(self, column: Column, *, is_key: bool = False) -> str:
         if column.kind == "text":

@@ -73,7 +73,7 @@ class PostgresDialect(Dialect):
     def describe(self, cur: Any, table: str) -> list[Column] | None:
         rows = cur.fetch(
             "SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, t.typtype AS typtype, "
-            "format_type(t.typbasetype, t.typtypmod) AS basetype, a.attnum "
+            "format_type(t.typbasetype, t.typtypmod) AS basetype, a.attnotnull AS notnull, a.attnum "
             "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
             "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
             (self.quote(table),),
@@ -89,8 +89,17 @@ class PostgresDialect(Dialect):
                 pg_type = "text"  # enums, composites and ranges land as text
             kind = kind_of(pg_type, _KINDS)
             nums = numbers(pg_type) if kind in ("decimal", "text") else []
-            columns.append(column_from(r["name"], r["type"], kind, nums=nums, pg_type=pg_type))
+            columns.append(column_from(r["name"], r["type"], kind, nums=nums, pg_type=pg_type,
+                                       nullable=not r["notnull"]))
         return columns
+
+    def unique_keys(self, cur: Any, table: str) -> list[tuple[str, ...]]:
+        rows = cur.fetch(
+            "SELECT ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = i.indrelid "
+            "AND a.attnum = ANY(i.indkey)) AS cols FROM pg_index i "
+            "WHERE i.indrelid = to_regclass(%s) AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL",
+            (self.quote(table),))
+        return [tuple(r["cols"]) for r in rows]
 
     def column_type(self, column: Column, *, is_key: bool = False) -> str:
         if column.pg_type:
