@@ -6,7 +6,9 @@ and its counts (``sync_progress``) in one target transaction, so a crash resumes
 committed chunk and the counts are never ahead of or behind the data. Rows that share one cursor
 value across a chunk boundary are not lost because the key includes the primary key. A look-back
 window re-reads rows stamped shortly before the previous run's snapshot (a long transaction can
-commit them late); they are upserted, so re-reading costs a skip, not a duplicate.
+commit them late); they are upserted, so re-reading costs a skip, not a duplicate. Rows whose
+cursor is NULL (a nullable cursor column) never pass a watermark, so they are re-read the same way
+every run; a NOT NULL cursor skips that read.
 
 Tables without a cursor (and any table with ``full_refresh``) are refreshed in one target
 transaction: a failure half-way leaves the previous data intact.
@@ -199,9 +201,13 @@ class _PairRun:
         mode = "initial" if direct else "incremental"
         try:
             self.check_source_key()
+            rereads = []
+            if checkpoint and cursor_column.nullable:
+                rereads.append(self.reader.null_cursor_rows(key_cols, checkpoint))
             if checkpoint and previous_clock and spec.lookback_seconds and cursor_column.kind in TEMPORAL_KINDS:
                 since = _minus_lookback(decode_value(json.loads(previous_clock)), spec.lookback_seconds)
-                where, params = self.reader.window(key_cols, since, checkpoint)
+                rereads.append(self.reader.window(key_cols, since, checkpoint))
+            for where, params in rereads:  # rows at or before the checkpoint that may have changed
                 for chunk in self.reader.read(where, params, key_cols):
                     rows_read += len(chunk)
                     with self.target.transaction() as cur:

@@ -153,6 +153,18 @@ class SourceReader:
         return (f"{self.db.quote(cursor_col.name)} >= {bind_sql} AND NOT ({after_sql})",
                 [bind_value, *after_params])
 
+    def null_cursor_rows(self, key_columns: Sequence[str], until_key: Sequence[Sequence[Any]]
+                         ) -> tuple[str, list[Any]]:
+        """SQL for the rows whose cursor is NULL, up to and including the checkpoint key (the
+        keyset puts NULLs first): a NULL never passes a watermark, so these are read every run."""
+        q = self.db.quote
+        cursor_sql = f"{q(key_columns[0])} IS NULL"
+        if until_key[0][1] is not None:
+            return cursor_sql, []  # the checkpoint is past every NULL
+        binds = [self._bind(self._by_name[n], v) for n, v in zip(key_columns[1:], until_key[1:])]
+        pk_sql = f"({', '.join(q(n) for n in key_columns[1:])}) <= ({', '.join(b[0] for b in binds)})"
+        return f"{cursor_sql} AND {pk_sql}", [b[1] for b in binds]
+
     def order_by(self, key_columns: Sequence[str]) -> str:
         q = self.db.quote
         return ", ".join([q(key_columns[0]) + self.db.dialect.nulls_first, *(q(c) for c in key_columns[1:])])
