@@ -105,8 +105,16 @@ def _ensure_target(target: Database, spec: TableSpec, columns: list[Column], per
         existing = target.dialect.describe(cur, spec.target_table)
         if existing is None:
             cur.execute(create_table_sql(target, spec.target_table, columns, spec.target_key,
-                                         BRANCH_COLUMN if per_branch else None))
+                                         BRANCH_COLUMN if per_branch else None, target.dialect.table_options(cur)))
         else:
+            folded = target.dialect.lossy_key_columns(cur, spec.target_table, spec.primary_key)
+            if folded:
+                raise PermanentError(
+                    f"target table {spec.target_table!r}: key column(s) "
+                    f"{', '.join(f'{c!r} (collation {coll})' for c, coll in folded)} compare case-, accent- or "
+                    f"space-insensitively, so keys distinct at the source ('abc', 'ABC', 'abc ') would merge "
+                    f"into one row; convert them to a binary collation (MariaDB: utf8mb4_nopad_bin) or drop the "
+                    f"table so that the sync creates it")
             have = {c.name for c in existing}
             if per_branch and BRANCH_COLUMN not in have:
                 raise PermanentError(

@@ -173,7 +173,7 @@ class SourceReader:
              ) -> Iterator[Chunk]:
         """Stream the selected rows in chunks, ordered by ``key_columns`` when given."""
         q = self.db.quote
-        select = [q(c.name) for c in self.columns]
+        select = [self.db.dialect.select_column(c) for c in self.columns]
         params = list(params)
         if self.branch_value is not None:
             select.append(f"CAST(%s AS {self.db.dialect.text_cast})")

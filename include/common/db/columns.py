@@ -1,7 +1,8 @@
 """A table's column as every dialect describes it: name, exact source type, and a portable kind.
 
-Portable kinds: int2 int4 int8 decimal float bool text date time timestamp timestamptz json bytes
-uuid. A dialect describes its tables in these terms (:meth:`Dialect.describe`) and renders DDL from
+Portable kinds: int2 int4 int8 decimal float bool text date time timestamp timestamptz interval json
+bytes uuid. An ``interval`` travels as the source's text (``1 mon -1 days``): no Python type holds
+months and days apart, so a foreign target stores that text rather than a lossy duration. A dialect describes its tables in these terms (:meth:`Dialect.describe`) and renders DDL from
 them (:meth:`Dialect.column_type`), so a column read in one dialect can be created in another.
 """
 
@@ -11,6 +12,11 @@ import re
 from dataclasses import dataclass
 
 TEMPORAL_KINDS = frozenset({"date", "timestamp", "timestamptz"})
+
+
+class Unbounded(str):
+    """A temporal value beyond Python's range (PostgreSQL's ``infinity``/``-infinity``), kept as
+    its text so that a writer can store it as text or refuse it by name, never crash obscurely."""
 
 
 @dataclass(frozen=True)

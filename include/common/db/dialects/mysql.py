@@ -20,7 +20,10 @@ _TYPES = {
     "int2": "SMALLINT", "int4": "INT", "int8": "BIGINT", "float": "DOUBLE", "bool": "TINYINT(1)",
     "date": "DATE", "time": "TIME(6)", "timestamp": "DATETIME(6)", "timestamptz": "DATETIME(6)",
     "json": "LONGTEXT", "bytes": "LONGBLOB", "uuid": "CHAR(36)",
+    "interval": "VARCHAR(100)",  # PostgreSQL's interval text: TIME would fold months into days
 }
+# Binary, NO PAD collations: 'abc', 'ABC', 'abc ' and 'äbc' stay four keys (MariaDB, then MySQL 8).
+_EXACT_COLLATIONS = ("utf8mb4_nopad_bin", "utf8mb4_0900_bin")
 
 
 class MySqlDialect(Dialect):
@@ -99,6 +102,23 @@ class MySqlDialect(Dialect):
                                        has_length=type_text.lower().startswith(("varchar", "char")),
                                        nullable=r["nullable"] != "NO"))
         return columns
+
+    def table_options(self, cur: Any) -> str:
+        return f" CHARACTER SET utf8mb4 COLLATE {self._exact_collation(cur)}"
+
+    def _exact_collation(self, cur: Any) -> str:
+        rows = cur.fetch("SELECT collation_name AS name FROM information_schema.collations "
+                         "WHERE collation_name IN (%s, %s)", _EXACT_COLLATIONS)
+        names = {r["name"] for r in rows}
+        # utf8mb4_bin (PAD SPACE) at worst: case and accents kept, trailing spaces reported below
+        return next((c for c in _EXACT_COLLATIONS if c in names), "utf8mb4_bin")
+
+    def lossy_key_columns(self, cur: Any, table: str, columns: Sequence[str]) -> list[tuple[str, str]]:
+        rows = cur.fetch("SELECT column_name AS name, collation_name AS coll FROM information_schema.columns "
+                         "WHERE table_schema = DATABASE() AND table_name = %s AND collation_name IS NOT NULL",
+                         (table,))
+        return [(r["name"], r["coll"]) for r in rows
+                if r["name"] in columns and r["coll"] not in _EXACT_COLLATIONS]
 
     def unique_keys(self, cur: Any, table: str) -> list[tuple[str, ...]]:
         schema, name = table.split(".", 1) if "." in table else (None, table)

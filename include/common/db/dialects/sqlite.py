@@ -15,7 +15,7 @@ from include.common.db.errors import PermanentError
 _TYPES = {
     "int2": "INTEGER", "int4": "INTEGER", "int8": "INTEGER", "float": "REAL", "bool": "INTEGER",
     "decimal": "TEXT", "text": "TEXT", "date": "DATE", "time": "TEXT", "timestamp": "TIMESTAMP",
-    "timestamptz": "TIMESTAMPTZ", "json": "TEXT", "bytes": "BLOB", "uuid": "TEXT",
+    "timestamptz": "TIMESTAMPTZ", "json": "TEXT", "bytes": "BLOB", "uuid": "TEXT", "interval": "TEXT",
 }
 
 
