@@ -8,7 +8,9 @@ value across a chunk boundary are not lost because the key includes the primary 
 window re-reads rows stamped shortly before the previous run's snapshot (a long transaction can
 commit them late); they are upserted, so re-reading costs a skip, not a duplicate. Rows whose
 cursor is NULL (a nullable cursor column) never pass a watermark, so they are re-read the same way
-every run; a NOT NULL cursor skips that read.
+every run; a NOT NULL cursor skips that read. A table with ``delete_missing`` then compares the
+target's keys with the source's key set of the same snapshot and deletes the rows the source lost,
+in the transaction that completes the run (counted in ``records_deleted``).
 
 Tables without a cursor (and any table with ``full_refresh``) are refreshed in one target
 transaction: a failure half-way leaves the previous data intact.
@@ -229,6 +231,11 @@ class _PairRun:
                 counts += written
                 checkpoint = chunk.last_key
             with self.target.transaction() as cur:
+                if spec.delete_missing and not direct:
+                    # the key set of this same snapshot: a row the source deleted is gone from it
+                    deleted = Counts(deleted=self.writer.delete_missing(cur, self.reader.keys(spec.primary_key)))
+                    self.count(cur, deleted)
+                    counts += deleted
                 self.save_state(cur, checkpoint, clock or previous_clock, complete=True)
         finally:
             self.reader.end()

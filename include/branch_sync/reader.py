@@ -110,6 +110,14 @@ class SourceReader:
         except Exception:
             self.db.close()
 
+    def keys(self, key_columns: Sequence[str]) -> Iterator[Chunk]:
+        """Every key of the table in this snapshot (the branch column last, where there is one),
+        unordered: the key set a deletion check compares the target with."""
+        wanted = set(key_columns)
+        only_keys = SourceReader(self.db, self.table, [c for c in self.columns if c.name in wanted],
+                                 self.branch_value, self.copy_format, self.chunk_rows)
+        return only_keys.read()
+
     def _cursor(self) -> Cursor:
         """A cursor inside the open snapshot (nothing is committed on the read connection)."""
         return Cursor(self.db, self.db.raw.cursor())

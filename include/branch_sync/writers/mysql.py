@@ -10,7 +10,7 @@ import datetime as dt
 import math
 import re
 from decimal import Decimal
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from include.common.db import Cursor, PermanentError
@@ -125,3 +125,21 @@ class MySqlWriter(Writer):
             f"WHERE s.{self.q(self.key[0])} IS NULL" + (f" AND {where}" if where else ""), params)
         cur.execute(f"DELETE FROM {self.q(self.stage_table)}")
         return counts
+
+    def delete_missing(self, cur: Cursor, keys: Iterable[Chunk]) -> int:
+        cols = ", ".join(self.q(k) for k in self.key_names)
+        cur.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.q(self.keys_table)} (PRIMARY KEY ({cols})) "
+                    f"SELECT {cols} FROM {self.q(self.table)} LIMIT 0")
+        cur.execute(f"DELETE FROM {self.q(self.keys_table)}")
+        marks = "(" + ", ".join(["%s"] * len(self.key_names)) + ")"
+        for chunk in keys:
+            for batch in _batches(chunk.rows, self.table, self.key_names):
+                cur.execute(f"INSERT INTO {self.q(self.keys_table)} ({cols}) VALUES " + ", ".join([marks] * len(batch)),
+                            [v for r in batch for v in r])
+        where, params = self.branch_filter("t")
+        join = " AND ".join(f"k.{self.q(c)} = t.{self.q(c)}" for c in self.key_names)
+        deleted = cur.execute(
+            f"DELETE t FROM {self.q(self.table)} t LEFT JOIN {self.q(self.keys_table)} k ON {join} "
+            f"WHERE k.{self.q(self.key_names[0])} IS NULL" + (f" AND {where}" if where else ""), params)
+        cur.execute(f"DELETE FROM {self.q(self.keys_table)}")
+        return deleted

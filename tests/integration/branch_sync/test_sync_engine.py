@@ -233,3 +233,27 @@ def test_rows_with_a_null_cursor_arrive_when_inserted_or_changed_later(env):
             "INSERT INTO all_null VALUES (151, 'new', NULL), (152, 'stamped', now())")
     assert sync_pair(config, config.table("all_null"), "src_a").processed == 4
     assert table_rows("central", "all_null", ["id"]) == table_rows("src_a", "all_null", ["id"])
+
+
+def test_delete_missing_removes_rows_the_branch_deleted_and_counts_them(env):
+    config = make_config("central", ["src_a", "src_b"], [
+        {"table": "c_invoice", "model": "CInvoice", "primary_key": ["c_invoice_id"], "cursor": "updated",
+         "delete_missing": True}], chunk_rows=100)
+    spec = config.table("c_invoice")
+    batch = "sync_20260101_000000_deletes1"
+    pairs = [tracking.Pair(c, "c_invoice", "CInvoice", f"step2.{c}") for c in ("src_a", "src_b")]
+    with Database("central") as db:
+        tracking.start_batch(db, batch, "branch_sync", "manual__deletes", {}, pairs)
+    for conn in ("src_a", "src_b"):
+        sync_pair(config, spec, conn, batch)
+    run_sql("src_a", "DELETE FROM c_invoice WHERE c_invoice_id IN (3, 450, 899)",
+            "UPDATE c_invoice SET grandtotal = 1, updated = now() WHERE c_invoice_id = 10")
+    result = sync_pair(config, spec, "src_a", batch)
+    assert (result.mode, result.processed, result.deleted) == ("incremental", 1, 3)
+    assert table_rows("central", "c_invoice", ["c_invoice_id"], "src_a") == table_rows("src_a", "c_invoice", ["c_invoice_id"])
+    assert table_rows("central", "c_invoice", ["c_invoice_id"], "src_b") == table_rows("src_b", "c_invoice", ["c_invoice_id"])
+    row = fetch("central", "SELECT records_deleted FROM sync_progress WHERE batch_id = %s AND connection_name = 'src_a'",
+                (batch,))[0]
+    assert row["records_deleted"] == 3
+    # nothing deleted since: nothing more to delete
+    assert sync_pair(config, spec, "src_a", batch).deleted == 0
