@@ -8,6 +8,7 @@ a fresh central database with the engine, then updates ``--changed`` rows and de
 1. a plain read of every key at the source (``COPY (SELECT id ...) TO STDOUT``, the floor),
 2. an incremental run without deletion detection (the changed rows only),
 3. the same incremental run with ``delete_missing: true`` (same changes, on a second central copy),
+4. a later run with changes and no deletes, both ways (the row counts agree: no key comparison),
 and the ratios. Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth). Drops its databases.
 """
 
@@ -107,6 +108,15 @@ def main() -> int:
         plain_run, del_run = results["bench_plain"], results["bench_del"]
         assert del_run.deleted == args.deleted and plain_run.deleted == 0, (plain_run, del_run)
 
+        # 4. a later run with changes but no deletes: two row counts show there is nothing to compare
+        with connect(source) as conn:
+            conn.execute("UPDATE bench_rows SET qty = qty + 1, updated = now() WHERE id %% %s = 2", (step,))
+        quiet = {}
+        for name, cfg in configs.items():
+            started = time.perf_counter()
+            assert sync_pair(cfg, cfg.table("bench_rows"), "bench_src").deleted == 0
+            quiet[name] = time.perf_counter() - started
+
         print(f"plain key read ({keys:,} keys, COPY TO STDOUT):   {key_read:8.3f} s")
         print(f"incremental run, no detection ({plain_run.processed:,} written): {timings['bench_plain']:8.3f} s")
         print(f"incremental run + delete_missing ({del_run.processed:,} written, {del_run.deleted:,} deleted): "
@@ -115,6 +125,8 @@ def main() -> int:
         print(f"ratio with / without detection:                  {timings['bench_del'] / timings['bench_plain']:8.2f}x")
         print(f"ratio deletion check / plain key read:           "
               f"{(timings['bench_del'] - timings['bench_plain']) / key_read:8.2f}x")
+        print(f"next run, changes but no deletes: {quiet['bench_plain']:.3f} s without, {quiet['bench_del']:.3f} s "
+              f"with delete_missing (ratio {quiet['bench_del'] / quiet['bench_plain']:.2f}x: row counts agree)")
     finally:
         for db in (source, plain, detecting):
             admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'")

@@ -110,6 +110,10 @@ class SourceReader:
         except Exception:
             self.db.close()
 
+    def count(self) -> int:
+        """The table's rows in this snapshot."""
+        return int(self._cursor().scalar(f"SELECT COUNT(*) FROM {self.db.quote(self.table)}"))
+
     def keys(self, key_columns: Sequence[str]) -> Iterator[Chunk]:
         """Every key of the table in this snapshot (the branch column last, where there is one),
         unordered: the key set a deletion check compares the target with."""

@@ -81,6 +81,12 @@ class Writer(ABC):
         sql = f"SELECT 1 FROM {self.q(self.table)}" + (f" WHERE {where}" if where else "") + " LIMIT 1"
         return bool(cur.fetch(sql, params))
 
+    def count_rows(self, cur: Cursor) -> int:
+        """This branch's rows at the target."""
+        where, params = self.branch_filter()
+        return int(cur.scalar(f"SELECT COUNT(*) FROM {self.q(self.table)}" + (f" WHERE {where}" if where else ""),
+                              params))
+
     @abstractmethod
     def prepare(self, cur: Cursor) -> None:
         """Create this session's empty staging table."""
