@@ -62,23 +62,27 @@ SCHEDULE = dt.timedelta(seconds=int(_INTERVAL)) if _INTERVAL else "*/5 * * * *"
 def health_reconcile():
     @task
     def whatsapp_sessions() -> dict:
-        from include.health.tasks import whatsapp_sessions as reconcile_sessions
+        from include.health.tasks import refuse_unknown_conf, whatsapp_sessions as reconcile_sessions
 
         context = get_current_context()
+        refuse_unknown_conf(context)
         return reconcile_sessions(context["params"], context["run_id"])
 
     @task
     def batch_progress() -> dict:
-        from include.health.tasks import batch_progress as reconcile_progress
+        from include.health.tasks import batch_progress as reconcile_progress, refuse_unknown_conf
 
         context = get_current_context()
+        refuse_unknown_conf(context)
         return reconcile_progress(context["ti"], bool(context["params"]["dry_run"]))
 
     @task
     def housekeeping() -> dict:
-        from include.health.tasks import housekeeping as clean_up
+        from include.health.tasks import housekeeping as clean_up, refuse_unknown_conf
 
-        return clean_up(bool(get_current_context()["params"]["dry_run"]))
+        context = get_current_context()
+        refuse_unknown_conf(context)
+        return clean_up(bool(context["params"]["dry_run"]))
 
     whatsapp_sessions()
     batch_progress()

@@ -12,7 +12,9 @@ from include.common.db.columns import Column
 
 
 def create_table_sql(db: Database, table: str, columns: list[Column], key: tuple[str, ...],
-                     branch_column: str | None) -> str:
+                     branch_column: str | None, options: str = "") -> str:
+    """``options``: the dialect's :meth:`table_options` (MySQL: a binary collation, so that keys
+    distinct at the source stay distinct)."""
     defs = [
         f"{db.quote(c.name)} {db.dialect.column_type(c, is_key=c.name in key)}"
         + (" NOT NULL" if c.name in key else "")
@@ -23,7 +25,7 @@ def create_table_sql(db: Database, table: str, columns: list[Column], key: tuple
     # The branch column leads the key so that one branch's rows are one index range.
     ordered_key = ([branch_column] if branch_column else []) + [k for k in key if k != branch_column]
     defs.append(f"PRIMARY KEY ({', '.join(db.quote(k) for k in ordered_key)})")
-    return f"CREATE TABLE {db.quote(table)} ({', '.join(defs)})"
+    return f"CREATE TABLE {db.quote(table)} ({', '.join(defs)}){options}"
 
 
 def add_column_sql(db: Database, table: str, column: Column) -> str:

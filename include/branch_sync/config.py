@@ -41,6 +41,7 @@ class TableSpec:
     cursor: str | None = None
     single_source: str | None = None
     lookback_seconds: int = 300
+    delete_missing: bool = False  # incremental: delete target rows whose key the source lost
 
     @property
     def per_branch(self) -> bool:
@@ -139,7 +140,8 @@ def parse_config(raw: Any, path: Path) -> SyncConfig:
         at = f"{where}: tables[{i}]"
         if not isinstance(entry, dict):
             raise ConfigError(f"{at} must be a mapping")
-        unknown = set(entry) - {"table", "model", "primary_key", "cursor", "single_source", "lookback_seconds"}
+        unknown = set(entry) - {"table", "model", "primary_key", "cursor", "single_source", "lookback_seconds",
+                                "delete_missing"}
         if unknown:
             raise ConfigError(f"{at} has unknown keys: {', '.join(sorted(unknown))}")
         table = entry.get("table")
@@ -167,7 +169,13 @@ def parse_config(raw: Any, path: Path) -> SyncConfig:
         if BRANCH_COLUMN in pk or cursor == BRANCH_COLUMN:
             raise ConfigError(f"{at}: {BRANCH_COLUMN!r} is reserved for the branch key column")
         lookback = _int(entry.get("lookback_seconds", default_lookback), f"{at}.lookback_seconds", minimum=0)
-        spec = TableSpec(table, model, pk, cursor, single, lookback)
+        delete_missing = entry.get("delete_missing", False)
+        if not isinstance(delete_missing, bool):
+            raise ConfigError(f"{at}.delete_missing must be true or false, got {delete_missing!r}")
+        if delete_missing and cursor is None:
+            raise ConfigError(f"{at}.delete_missing applies to a table with a cursor (a table without one is "
+                              f"refreshed whole, which deletes already)")
+        spec = TableSpec(table, model, pk, cursor, single, lookback, delete_missing)
         for name in {spec.table, spec.model, spec.target_table}:
             if name in seen and seen[name] != spec.table:
                 raise ConfigError(f"{at}: name {name!r} is already used by table {seen[name]!r}")

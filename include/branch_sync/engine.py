@@ -6,7 +6,11 @@ and its counts (``sync_progress``) in one target transaction, so a crash resumes
 committed chunk and the counts are never ahead of or behind the data. Rows that share one cursor
 value across a chunk boundary are not lost because the key includes the primary key. A look-back
 window re-reads rows stamped shortly before the previous run's snapshot (a long transaction can
-commit them late); they are upserted, so re-reading costs a skip, not a duplicate.
+commit them late); they are upserted, so re-reading costs a skip, not a duplicate. Rows whose
+cursor is NULL (a nullable cursor column) never pass a watermark, so they are re-read the same way
+every run; a NOT NULL cursor skips that read. A table with ``delete_missing`` then compares the
+target's keys with the source's key set of the same snapshot and deletes the rows the source lost,
+in the transaction that completes the run (counted in ``records_deleted``).
 
 Tables without a cursor (and any table with ``full_refresh``) are refreshed in one target
 transaction: a failure half-way leaves the previous data intact.
@@ -103,8 +107,16 @@ def _ensure_target(target: Database, spec: TableSpec, columns: list[Column], per
         existing = target.dialect.describe(cur, spec.target_table)
         if existing is None:
             cur.execute(create_table_sql(target, spec.target_table, columns, spec.target_key,
-                                         BRANCH_COLUMN if per_branch else None))
+                                         BRANCH_COLUMN if per_branch else None, target.dialect.table_options(cur)))
         else:
+            folded = target.dialect.lossy_key_columns(cur, spec.target_table, spec.primary_key)
+            if folded:
+                raise PermanentError(
+                    f"target table {spec.target_table!r}: key column(s) "
+                    f"{', '.join(f'{c!r} (collation {coll})' for c, coll in folded)} compare case-, accent- or "
+                    f"space-insensitively, so keys distinct at the source ('abc', 'ABC', 'abc ') would merge "
+                    f"into one row; convert them to a binary collation (MariaDB: utf8mb4_nopad_bin) or drop the "
+                    f"table so that the sync creates it")
             have = {c.name for c in existing}
             if per_branch and BRANCH_COLUMN not in have:
                 raise PermanentError(
@@ -141,6 +153,18 @@ class _PairRun:
     def save_state(self, cur: Cursor, key: list[Any] | None, clock: str | None, complete: bool) -> None:
         self.checkpoints.save(cur, key, clock, self.signature, complete)
 
+    def check_source_key(self) -> None:
+        """Refuse a configured key that the source holds twice (no key constraint there): the
+        target keeps one row per key, so the second would overwrite the first without a word."""
+        duplicate = self.reader.duplicate_key(self.spec.primary_key)
+        if duplicate:
+            values, n = duplicate
+            raise PermanentError(
+                f"source table {self.spec.table!r} on {self.connection!r} holds key "
+                f"({', '.join(self.spec.primary_key)}) = ({', '.join(map(repr, values))}) in {n} rows: the "
+                f"configured primary_key is not unique there, and the target keeps one row per key. Fix the "
+                f"duplicates or configure a unique key (a unique index at the source skips this check)")
+
     def count(self, cur: Cursor, counts: Counts) -> None:
         if self.batch_id:
             tracking.add_counts(cur, self.batch_id, self.connection, self.spec.table,
@@ -152,6 +176,7 @@ class _PairRun:
         clock = self.reader.begin(self.spec.cursor)
         counts, rows_read, last_key = Counts(), 0, None
         try:
+            self.check_source_key()
             with self.target.transaction() as cur:
                 self.writer.prepare(cur)
                 direct = not self.writer.target_has_rows(cur)
@@ -185,9 +210,14 @@ class _PairRun:
             direct = not self.writer.target_has_rows(cur)
         mode = "initial" if direct else "incremental"
         try:
+            self.check_source_key()
+            rereads = []
+            if checkpoint and cursor_column.nullable:
+                rereads.append(self.reader.null_cursor_rows(key_cols, checkpoint))
             if checkpoint and previous_clock and spec.lookback_seconds and cursor_column.kind in TEMPORAL_KINDS:
                 since = _minus_lookback(decode_value(json.loads(previous_clock)), spec.lookback_seconds)
-                where, params = self.reader.window(key_cols, since, checkpoint)
+                rereads.append(self.reader.window(key_cols, since, checkpoint))
+            for where, params in rereads:  # rows at or before the checkpoint that may have changed
                 for chunk in self.reader.read(where, params, key_cols):
                     rows_read += len(chunk)
                     with self.target.transaction() as cur:
@@ -201,30 +231,35 @@ class _PairRun:
                 counts += written
                 checkpoint = chunk.last_key
             with self.target.transaction() as cur:
+                if spec.delete_missing and not direct:
+                    deleted = Counts(deleted=self._delete_missing(cur))
+                    self.count(cur, deleted)
+                    counts += deleted
                 self.save_state(cur, checkpoint, clock or previous_clock, complete=True)
         finally:
             self.reader.end()
         return mode, rows_read, counts
 
+    def _delete_missing(self, cur: Cursor) -> int:
+        """Delete the rows the source no longer has, by the key set of this same snapshot. After
+        the incremental read the target holds every source row, so equal row counts mean nothing
+        was deleted: two counts instead of a key scan in the common case."""
+        source_rows, target_rows = self.reader.count(), self.writer.count_rows(cur)
+        if source_rows == target_rows:
+            return 0
+        if target_rows < source_rows:
+            log.warning("%s from %s: the target holds %d rows, the source %d; comparing keys", self.spec.table,
+                        self.connection, target_rows, source_rows)
+        return self.writer.delete_missing(cur, self.reader.keys(self.spec.primary_key))
+
     def _write_chunk(self, chunk: Chunk, direct: bool, previous_clock: str | None) -> tuple[Counts, bool]:
-        """Write one chunk with its checkpoint and counts; an unexpected key clash on the fast
-        insert path falls back to the upsert for this and later chunks."""
-        if direct:
-            try:
-                with self.target.transaction() as cur:
-                    written = self.writer.insert(cur, chunk)
-                    self.save_state(cur, chunk.last_key, previous_clock, complete=False)
-                    self.count(cur, written)
-                return written, True
-            except Exception as exc:
-                if error_code(exc) != "23505":
-                    raise
-                log.warning("rows of %s already at the target; switching to upsert", self.spec.table)
+        """Write one chunk with its checkpoint and counts: the fast insert while the target held
+        none of this pair's rows when the run began, else the upsert."""
         with self.target.transaction() as cur:
-            written = self.writer.upsert(cur, chunk)
+            written = (self.writer.insert if direct else self.writer.upsert)(cur, chunk)
             self.save_state(cur, chunk.last_key, previous_clock, complete=False)
             self.count(cur, written)
-        return written, False
+        return written, direct
 
 
 def _minus_lookback(value: Any, seconds: int) -> Any:

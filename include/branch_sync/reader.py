@@ -18,7 +18,7 @@ from typing import Any
 
 from include.branch_sync.checkpoint import as_text, decode_value, encode_value
 from include.branch_sync.config import BRANCH_COLUMN
-from include.common.db import Database
+from include.common.db import Cursor, Database
 from include.common.db.columns import Column
 
 
@@ -110,6 +110,36 @@ class SourceReader:
         except Exception:
             self.db.close()
 
+    def count(self) -> int:
+        """The table's rows in this snapshot."""
+        return int(self._cursor().scalar(f"SELECT COUNT(*) FROM {self.db.quote(self.table)}"))
+
+    def keys(self, key_columns: Sequence[str]) -> Iterator[Chunk]:
+        """Every key of the table in this snapshot (the branch column last, where there is one),
+        unordered: the key set a deletion check compares the target with."""
+        wanted = set(key_columns)
+        only_keys = SourceReader(self.db, self.table, [c for c in self.columns if c.name in wanted],
+                                 self.branch_value, self.copy_format, self.chunk_rows)
+        return only_keys.read()
+
+    def _cursor(self) -> Cursor:
+        """A cursor inside the open snapshot (nothing is committed on the read connection)."""
+        return Cursor(self.db, self.db.raw.cursor())
+
+    def duplicate_key(self, key_columns: Sequence[str]) -> tuple[list[Any], int] | None:
+        """A key value held by more than one row, and how many, or None. Skipped (None) when a
+        unique index of the source guarantees the key; otherwise one grouped scan of the table."""
+        cur = self._cursor()
+        if any(set(unique) <= set(key_columns) for unique in self.db.dialect.unique_keys(cur, self.table)):
+            return None
+        q = self.db.quote
+        cols = ", ".join(q(c) for c in key_columns)
+        rows = cur.fetch(f"SELECT {cols}, COUNT(*) AS n_rows_ FROM {q(self.table)} GROUP BY {cols} "
+                         f"HAVING COUNT(*) > 1 LIMIT 1")
+        if not rows:
+            return None
+        return [rows[0][c] for c in key_columns], int(rows[0]["n_rows_"])
+
     def _bind(self, column: Column, tagged: Sequence[Any]) -> tuple[str, Any]:
         return self.db.dialect.bind(column, decode_value(tagged), as_text(tagged))
 
@@ -135,6 +165,18 @@ class SourceReader:
         return (f"{self.db.quote(cursor_col.name)} >= {bind_sql} AND NOT ({after_sql})",
                 [bind_value, *after_params])
 
+    def null_cursor_rows(self, key_columns: Sequence[str], until_key: Sequence[Sequence[Any]]
+                         ) -> tuple[str, list[Any]]:
+        """SQL for the rows whose cursor is NULL, up to and including the checkpoint key (the
+        keyset puts NULLs first): a NULL never passes a watermark, so these are read every run."""
+        q = self.db.quote
+        cursor_sql = f"{q(key_columns[0])} IS NULL"
+        if until_key[0][1] is not None:
+            return cursor_sql, []  # the checkpoint is past every NULL
+        binds = [self._bind(self._by_name[n], v) for n, v in zip(key_columns[1:], until_key[1:])]
+        pk_sql = f"({', '.join(q(n) for n in key_columns[1:])}) <= ({', '.join(b[0] for b in binds)})"
+        return f"{cursor_sql} AND {pk_sql}", [b[1] for b in binds]
+
     def order_by(self, key_columns: Sequence[str]) -> str:
         q = self.db.quote
         return ", ".join([q(key_columns[0]) + self.db.dialect.nulls_first, *(q(c) for c in key_columns[1:])])
@@ -143,7 +185,7 @@ class SourceReader:
              ) -> Iterator[Chunk]:
         """Stream the selected rows in chunks, ordered by ``key_columns`` when given."""
         q = self.db.quote
-        select = [q(c.name) for c in self.columns]
+        select = [self.db.dialect.select_column(c) for c in self.columns]
         params = list(params)
         if self.branch_value is not None:
             select.append(f"CAST(%s AS {self.db.dialect.text_cast})")

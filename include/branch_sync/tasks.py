@@ -25,6 +25,7 @@ from include.branch_sync.spec import (
 from include.common.batches import batch_id_for_run
 from include.common.clock import utcnow
 from include.common.db import Database, is_transient
+from include.common.run_conf import refuse_unknown_conf
 from include.common.scrub import error_text
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ def _list_param(params: Mapping[str, Any], name: str) -> list[str]:
 def plan(context: Mapping[str, Any]) -> dict[str, Any]:
     """Validate the params against the config, create (or resume) the batch and its pending rows,
     and return the tables each mapped sync task expands over."""
+    refuse_unknown_conf(context)
     params = context["params"]
     config = load_config()
     selection = plan_pairs(config, _list_param(params, "connections"), _list_param(params, "tables"),

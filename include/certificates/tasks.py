@@ -16,6 +16,7 @@ from include.common.batches import batch_id_for_run
 from include.common.clock import utcnow
 from include.common.conn_ids import APP_DB
 from include.common.db import Database
+from include.common.run_conf import refuse_unknown_conf
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ def prepare(context: Mapping[str, Any]) -> list[dict[str, Any]]:
     from airflow.configuration import conf
     from airflow.sdk.exceptions import AirflowFailException
 
+    refuse_unknown_conf(context)
     params = context["params"]
     dag_run = context["dag_run"]
     source = params["data_source"]

@@ -46,6 +46,8 @@ def resolve_upload(file_param: Any) -> Upload:
     """The uploaded file named by the ``file`` param, confined to the upload base."""
     if not isinstance(file_param, str) or not file_param.strip():
         raise DispatchError("param 'file' is required when data_source is 'file'")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in file_param):  # NUL would raise deep in os.path
+        raise DispatchError(f"param 'file': {file_param!r} contains a control character (NUL, newline, ...)")
     raw = file_param.strip()
     base_uri = upload_base()
     if is_object_storage(base_uri):

@@ -22,6 +22,7 @@ from include.common.batches import delete_old_batches
 from include.common.clock import utcnow
 from include.common.conn_ids import APP_DB
 from include.common.db import Database
+from include.common.run_conf import refuse_unknown_conf  # each task checks the conf: none waits for another
 from include.common.task_states import TaskSdkStates
 from include.health.spec import DAG_ID, VARIABLE
 from include.health.whatsapp.accounts import ensure_accounts_table
@@ -29,6 +30,8 @@ from include.health.whatsapp.adapters import get_adapter
 from include.health.whatsapp.client import ServiceUnavailable
 from include.health.whatsapp.reconcile import reconcile
 from include.health.whatsapp.settings import ReconcileSettings
+
+__all__ = ["batch_progress", "housekeeping", "refuse_unknown_conf", "settings", "whatsapp_sessions"]
 
 log = logging.getLogger(__name__)
 

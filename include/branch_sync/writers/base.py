@@ -11,6 +11,7 @@ import json
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
 from include.branch_sync.config import BRANCH_COLUMN
@@ -57,6 +58,9 @@ class Writer(ABC):
         self.value_columns = [n for n in self.names if n not in key]
         digest = hashlib.sha1(table.encode()).hexdigest()[:8]
         self.stage_table = f"_sync_stage_{digest}"
+        self.keys_table = f"_sync_keys_{digest}"
+        # the key columns in the order the source's key read returns them (SourceReader.keys)
+        self.key_names = [c.name for c in columns if c.name in key] + ([BRANCH_COLUMN] if branch_value is not None else [])
 
     def q(self, name: str) -> str:
         return self.db.quote(name)
@@ -77,6 +81,12 @@ class Writer(ABC):
         sql = f"SELECT 1 FROM {self.q(self.table)}" + (f" WHERE {where}" if where else "") + " LIMIT 1"
         return bool(cur.fetch(sql, params))
 
+    def count_rows(self, cur: Cursor) -> int:
+        """This branch's rows at the target."""
+        where, params = self.branch_filter()
+        return int(cur.scalar(f"SELECT COUNT(*) FROM {self.q(self.table)}" + (f" WHERE {where}" if where else ""),
+                              params))
+
     @abstractmethod
     def prepare(self, cur: Cursor) -> None:
         """Create this session's empty staging table."""
@@ -96,3 +106,8 @@ class Writer(ABC):
     @abstractmethod
     def merge_stage(self, cur: Cursor) -> Counts:
         """Upsert the staged rows and delete this branch's rows the stage lacks (full refresh)."""
+
+    @abstractmethod
+    def delete_missing(self, cur: Cursor, keys: Iterable[Chunk]) -> int:
+        """Delete this branch's rows whose key is not among ``keys`` (every key of the source, read
+        in the snapshot the run read its rows in); return how many were deleted."""

@@ -7,11 +7,14 @@ count: 1 per insert, 2 per update, 0 per unchanged row) gives exact processed/sk
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
-from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from include.common.db import Cursor
+from include.common.db import Cursor, PermanentError
+from include.common.db.columns import Unbounded
 from include.branch_sync.reader import Chunk
 from include.branch_sync.writers.base import Counts, Writer, adapt_value
 
@@ -28,11 +31,26 @@ def _adapt(value: Any) -> Any:
     return adapt_value(value)
 
 
-def _batches(rows: Sequence[Sequence[Any]]) -> Iterator[list[list[Any]]]:
+def _unstorable(value: Any) -> bool:
+    """Values MySQL/MariaDB have no column type for: NaN and infinities (DOUBLE, DECIMAL,
+    DATETIME). Stored as anything else they would change meaning, so they are refused by name."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, Decimal):
+        return not value.is_finite()
+    return isinstance(value, Unbounded)
+
+
+def _batches(rows: Sequence[Sequence[Any]], table: str, names: Sequence[str]) -> Iterator[list[list[Any]]]:
     batch: list[list[Any]] = []
     size = 0
     for row in rows:
         adapted = [_adapt(v) for v in row]
+        for name, value in zip(names, adapted):
+            if _unstorable(value):
+                raise PermanentError(f"table {table!r} column {name!r}: value {str(value)!r} cannot be stored "
+                                     f"in MySQL/MariaDB (no NaN or infinity there); change it at the source "
+                                     f"or sync this table into PostgreSQL")
         size += sum(len(v) if isinstance(v, (str, bytes)) else 8 for v in adapted)
         batch.append(adapted)
         if len(batch) >= _MAX_ROWS or size >= _MAX_BYTES:
@@ -85,13 +103,13 @@ class MySqlWriter(Writer):
 
     def upsert(self, cur: Cursor, chunk: Chunk) -> Counts:
         total = Counts()
-        for batch in _batches(chunk.rows):
+        for batch in _batches(chunk.rows, self.table, self.names):
             affected = cur.execute(self._statement(self.table, len(batch), True), [v for r in batch for v in r])
             total += self._counts(cur, len(batch), affected)
         return total
 
     def stage(self, cur: Cursor, chunk: Chunk) -> None:
-        for batch in _batches(chunk.rows):
+        for batch in _batches(chunk.rows, self.table, self.names):
             cur.execute(self._statement(self.stage_table, len(batch), False), [v for r in batch for v in r])
 
     def merge_stage(self, cur: Cursor) -> Counts:
@@ -107,3 +125,21 @@ class MySqlWriter(Writer):
             f"WHERE s.{self.q(self.key[0])} IS NULL" + (f" AND {where}" if where else ""), params)
         cur.execute(f"DELETE FROM {self.q(self.stage_table)}")
         return counts
+
+    def delete_missing(self, cur: Cursor, keys: Iterable[Chunk]) -> int:
+        cols = ", ".join(self.q(k) for k in self.key_names)
+        cur.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.q(self.keys_table)} (PRIMARY KEY ({cols})) "
+                    f"SELECT {cols} FROM {self.q(self.table)} LIMIT 0")
+        cur.execute(f"DELETE FROM {self.q(self.keys_table)}")
+        marks = "(" + ", ".join(["%s"] * len(self.key_names)) + ")"
+        for chunk in keys:
+            for batch in _batches(chunk.rows, self.table, self.key_names):
+                cur.execute(f"INSERT INTO {self.q(self.keys_table)} ({cols}) VALUES " + ", ".join([marks] * len(batch)),
+                            [v for r in batch for v in r])
+        where, params = self.branch_filter("t")
+        join = " AND ".join(f"k.{self.q(c)} = t.{self.q(c)}" for c in self.key_names)
+        deleted = cur.execute(
+            f"DELETE t FROM {self.q(self.table)} t LEFT JOIN {self.q(self.keys_table)} k ON {join} "
+            f"WHERE k.{self.q(self.key_names[0])} IS NULL" + (f" AND {where}" if where else ""), params)
+        cur.execute(f"DELETE FROM {self.q(self.keys_table)}")
+        return deleted

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from include.common.db import Cursor
 from include.branch_sync.reader import Chunk
 from include.branch_sync.writers.base import Counts, Writer, adapt_value
@@ -11,8 +13,8 @@ _NO_EQUALITY = {"json", "xml", "point", "line", "lseg", "box", "path", "polygon"
 
 
 class PostgresWriter(Writer):
-    def _copy(self, cur: Cursor, table: str, chunk: Chunk) -> None:
-        with cur.raw.copy(f"COPY {self.q(table)} ({self.col_list}) FROM STDIN") as copy:
+    def _copy(self, cur: Cursor, table: str, chunk: Chunk, columns: str | None = None) -> None:
+        with cur.raw.copy(f"COPY {self.q(table)} ({columns or self.col_list}) FROM STDIN") as copy:
             if chunk.copy_format:
                 copy.write(chunk.rows)
             else:
@@ -47,6 +49,22 @@ class PostgresWriter(Writer):
             f"NOT EXISTS (SELECT 1 FROM {self.q(self.stage_table)} s WHERE {match})", params)
         cur.execute(f"TRUNCATE {self.q(self.stage_table)}")
         return Counts(processed=processed, skipped=int(staged) - processed, deleted=deleted)
+
+    def delete_missing(self, cur: Cursor, keys: Iterable[Chunk]) -> int:
+        cols = ", ".join(self.q(k) for k in self.key_names)
+        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {self.q(self.keys_table)} AS "
+                    f"SELECT {cols} FROM {self.q(self.table)} WHERE false")
+        cur.execute(f"TRUNCATE {self.q(self.keys_table)}")
+        for chunk in keys:
+            self._copy(cur, self.keys_table, chunk, cols)
+        cur.execute(f"ANALYZE {self.q(self.keys_table)}")  # a hash anti-join, not a nested loop
+        where, params = self.branch_filter("t")
+        match = " AND ".join(f"k.{self.q(c)} = t.{self.q(c)}" for c in self.key_names)
+        deleted = cur.execute(
+            f"DELETE FROM {self.q(self.table)} t WHERE {where + ' AND ' if where else ''}"
+            f"NOT EXISTS (SELECT 1 FROM {self.q(self.keys_table)} k WHERE {match})", params)
+        cur.execute(f"TRUNCATE {self.q(self.keys_table)}")
+        return deleted
 
     def _merge_sql(self) -> str:
         conflict = ", ".join(self.q(k) for k in self.key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -70,3 +71,19 @@ class SqliteWriter(Writer):
             f"({keys}) NOT IN (SELECT {keys} FROM {self.q(self.stage_table)})", params)
         cur.execute(f"DELETE FROM {self.q(self.stage_table)}")
         return Counts(processed=processed, skipped=staged - processed, deleted=deleted)
+
+    def delete_missing(self, cur: Cursor, keys: Iterable[Chunk]) -> int:
+        cols = ", ".join(self.q(k) for k in self.key_names)
+        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {self.q(self.keys_table)} AS "
+                    f"SELECT {cols} FROM {self.q(self.table)} WHERE 0")
+        cur.execute(f"DELETE FROM {self.q(self.keys_table)}")
+        marks = ", ".join(["%s"] * len(self.key_names))
+        for chunk in keys:
+            cur.executemany(f"INSERT INTO {self.q(self.keys_table)} ({cols}) VALUES ({marks})",
+                            [[_adapt(v) for v in row] for row in chunk.rows])
+        where, params = self.branch_filter()
+        deleted = cur.execute(
+            f"DELETE FROM {self.q(self.table)} WHERE {where + ' AND ' if where else ''}"
+            f"({cols}) NOT IN (SELECT {cols} FROM {self.q(self.keys_table)})", params)
+        cur.execute(f"DELETE FROM {self.q(self.keys_table)}")
+        return deleted

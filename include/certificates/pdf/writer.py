@@ -30,7 +30,7 @@ from typing import Final, NamedTuple
 
 from reportlab.lib.colors import Color
 from reportlab.lib.pagesizes import A4, landscape
-from reportlab.pdfbase.ttfonts import FF_NONSYMBOLIC, FF_SYMBOLIC, makeToUnicodeCMap
+from reportlab.pdfbase.ttfonts import FF_NONSYMBOLIC, FF_SYMBOLIC
 
 from include.certificates.pdf.font import certificate_font, font_lock, string_width
 
@@ -55,6 +55,20 @@ class _EmbeddedSubset:
     to_unicode: bytes         # the ToUnicode CMap, compressed
 
 
+def _to_unicode_cmap(base_font: str, codes: tuple[int, ...]) -> str:
+    """The ToUnicode CMap of a subset: code -> UTF-16BE of its character. reportlab's
+    ``makeToUnicodeCMap`` writes the code point as four hex digits, which breaks every character
+    beyond U+FFFF (an emoji drew but vanished from the text layer); a surrogate pair keeps it."""
+    entries = [f"<{i:02X}> <{chr(code).encode('utf-16-be').hex().upper()}>" for i, code in enumerate(codes)]
+    return "\n".join([
+        "/CIDInit /ProcSet findresource begin", "12 dict begin", "begincmap",
+        f"/CIDSystemInfo << /Registry ({base_font}) /Ordering ({base_font}) /Supplement 0 >> def",
+        f"/CMapName /{base_font} def", "/CMapType 2 def",
+        "1 begincodespacerange", f"<00> <{len(codes) - 1:02X}>", "endcodespacerange",
+        f"{len(codes)} beginbfchar", *entries, "endbfchar",
+        "endcmap", "CMapName currentdict /CMap defineresource pop", "end", "end"])
+
+
 @functools.lru_cache(maxsize=_SUBSET_CACHE_SIZE)
 def _embedded_subset(codes: tuple[int, ...]) -> _EmbeddedSubset:
     face = certificate_font().face
@@ -75,7 +89,7 @@ def _embedded_subset(codes: tuple[int, ...]) -> _EmbeddedSubset:
                   f"/Descent {_number(face.descent)} /CapHeight {_number(face.capHeight)} "
                   f"/StemV {_number(face.stemV)} /MissingWidth {_number(face.defaultWidth)}")
     return _EmbeddedSubset(base_font, len(codes) - 1, f"[{widths}]", descriptor, zlib.compress(font_file),
-                           len(font_file), zlib.compress(makeToUnicodeCMap(base_font, list(codes)).encode("ascii")))
+                           len(font_file), zlib.compress(_to_unicode_cmap(base_font, codes).encode("ascii")))
 
 
 def _number(value: float) -> str:

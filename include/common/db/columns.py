@@ -1,7 +1,8 @@
 """A table's column as every dialect describes it: name, exact source type, and a portable kind.
 
-Portable kinds: int2 int4 int8 decimal float bool text date time timestamp timestamptz json bytes
-uuid. A dialect describes its tables in these terms (:meth:`Dialect.describe`) and renders DDL from
+Portable kinds: int2 int4 int8 decimal float bool text date time timestamp timestamptz interval json
+bytes uuid. An ``interval`` travels as the source's text (``1 mon -1 days``): no Python type holds
+months and days apart, so a foreign target stores that text rather than a lossy duration. A dialect describes its tables in these terms (:meth:`Dialect.describe`) and renders DDL from
 them (:meth:`Dialect.column_type`), so a column read in one dialect can be created in another.
 """
 
@@ -13,6 +14,11 @@ from dataclasses import dataclass
 TEMPORAL_KINDS = frozenset({"date", "timestamp", "timestamptz"})
 
 
+class Unbounded(str):
+    """A temporal value beyond Python's range (PostgreSQL's ``infinity``/``-infinity``), kept as
+    its text so that a writer can store it as text or refuse it by name, never crash obscurely."""
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -22,6 +28,7 @@ class Column:
     precision: int | None = None
     scale: int | None = None
     pg_type: str | None = None  # exact PostgreSQL type when the source is PostgreSQL
+    nullable: bool = True  # False only where the dialect reports NOT NULL
 
 
 def kind_of(type_text: str, table: list[tuple[str, str]], default: str = "text") -> str:
@@ -39,7 +46,7 @@ def numbers(type_text: str) -> list[int]:
 
 
 def column_from(name: str, type_text: str, kind: str, *, nums: list[int] | None = None,
-                has_length: bool = True, pg_type: str | None = None) -> Column:
+                has_length: bool = True, pg_type: str | None = None, nullable: bool = True) -> Column:
     """A :class:`Column` with its length (text) or precision and scale (decimal) read from ``nums``."""
     nums = numbers(type_text) if nums is None else nums
     return Column(
@@ -48,4 +55,5 @@ def column_from(name: str, type_text: str, kind: str, *, nums: list[int] | None 
         precision=nums[0] if kind == "decimal" and nums else None,
         scale=nums[1] if kind == "decimal" and len(nums) > 1 else None,
         pg_type=pg_type,
+        nullable=nullable,
     )

@@ -26,6 +26,7 @@ class Account:
     phone_number: str | None
     status: str
     metadata: dict[str, Any]
+    metadata_invalid: bool = False  # the stored metadata is not a JSON object (kept, and reported)
 
 
 TABLE = TableDef(ACCOUNTS, (
@@ -73,9 +74,13 @@ def load_accounts(db: Database, workspace_id: int | None = None) -> list[Account
         sql += " AND workspace_id = %s"
         params.append(workspace_id)
     rows = db.fetchall(sql + " ORDER BY id", params)
-    return [Account(id=int(r["id"]), session_id=str(r["session_id"]), workspace_id=r["workspace_id"],
-                    phone_number=r["phone_number"], status=str(r["status"] or "").lower(),
-                    metadata=parse_metadata(r["metadata"])[0]) for r in rows]
+    accounts = []
+    for r in rows:
+        metadata, unparsed = parse_metadata(r["metadata"])
+        accounts.append(Account(id=int(r["id"]), session_id=str(r["session_id"]), workspace_id=r["workspace_id"],
+                                phone_number=r["phone_number"], status=str(r["status"] or "").lower(),
+                                metadata=metadata, metadata_invalid=unparsed is not None))
+    return accounts
 
 
 def write_account(db: Database, account_id: int, expected_status: str, new_status: str | None,

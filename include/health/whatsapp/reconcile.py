@@ -94,6 +94,11 @@ class _Run:
         self.budget = settings.max_reconnects_per_run
 
     def account(self, account: Account, remote: Session | None) -> None:
+        if account.metadata_invalid:  # handled (kept under previous_metadata on a write), and reported
+            self.summary.invalid_metadata.append(account.session_id)
+            self._record(account, remote, "invalid_metadata",
+                         "metadata is not a JSON object; kept as it is (under previous_metadata when this job "
+                         "writes the row)", logging.WARNING)
         decision = decide(account, remote, self.settings, self.stamp)
         status_after = decision.new_status or account.status
         if decision.mismatch:

@@ -44,6 +44,7 @@ class ReconcileSummary:
     deferred: int = 0
     conflicts: int = 0
     not_checked: int = 0  # sessions the service was not asked about within its time budget
+    invalid_metadata: list[str] = field(default_factory=list)  # sessions whose metadata is not a JSON object
     service_error: str | None = None  # set when the service failed during reconnects (after the read)
     actions: list[SessionAction] = field(default_factory=list)
 
@@ -52,7 +53,8 @@ class ReconcileSummary:
         return self.marked_disconnected + self.marked_connected
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "statuses_updated": self.statuses_updated}
+        return {**asdict(self), "statuses_updated": self.statuses_updated,
+                "invalid_metadata_count": len(self.invalid_metadata)}
 
     def render(self) -> str:
         """The seed's console report, as plain text for the task log."""
@@ -83,7 +85,10 @@ class ReconcileSummary:
                   f"   Reconnects failed: {self.reconnect_failed}, capped: {self.capped}, "
                   f"backing off: {self.backing_off}, deferred: {self.deferred}",
                   f"   Skipped after a concurrent change: {self.conflicts}",
-                  f"   Not checked (service time budget used up): {self.not_checked}"]
+                  f"   Not checked (service time budget used up): {self.not_checked}",
+                  f"   Metadata not valid JSON (kept): {len(self.invalid_metadata)}"
+                  + (f" ({', '.join(self.invalid_metadata[:20])}"
+                     + (", ..." if len(self.invalid_metadata) > 20 else "") + ")" if self.invalid_metadata else "")]
         if self.service_error:
             lines.append(f"   Service error during reconnects: {self.service_error}")
         lines.append("=" * 60)

@@ -147,3 +147,11 @@ def test_selection_params_and_unknown_names(branches):
     rows = progress(batch_of(dag_run)["batch_id"])
     assert set(rows) == {("pgsql_bb", "c_invoice"), ("pgsql_bb", "m_pricelist")}
     assert all(r["status"] == "completed" for r in rows.values())
+
+
+def test_an_unknown_conf_key_is_refused_before_anything_is_written(branches, capfd):
+    dag_run = run({"tabels": ["CInvoice"]})  # a typo would otherwise sync every table of every branch
+    assert dag_run.state == "failed"
+    out, err = capfd.readouterr()
+    assert "unknown key(s) 'tabels'" in out + err and "allowed: connections, full_refresh" in out + err
+    assert not fetch("central_db", "SELECT 1 AS x FROM pg_tables WHERE tablename IN ('sync_batches', 'c_invoice')")

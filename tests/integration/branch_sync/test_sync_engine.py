@@ -168,3 +168,92 @@ def test_missing_table_or_column_is_a_permanent_error(env):
 def _dialect() -> str:
     with Database("central") as db:
         return db.dialect.name
+
+
+def _table_exists(conn_id, table):
+    with Database(conn_id) as db:
+        return db.run(lambda cur: db.dialect.describe(cur, table)) is not None
+
+
+def test_a_key_duplicated_at_the_source_fails_the_pair_naming_table_key_and_value(env):
+    # no key constraint at the source; the duplicate of id 5 sits in a later chunk (chunks of 100)
+    run_sql("src_a", "CREATE TABLE loose (id INTEGER NOT NULL, name TEXT, updated TIMESTAMPTZ NOT NULL)",
+            "INSERT INTO loose SELECT g, 'n' || g, '2026-01-01'::timestamptz + g * interval '1 second' "
+            "FROM generate_series(1, 250) g",
+            "INSERT INTO loose VALUES (5, 'again', '2026-06-01')")
+    config = make_config("central", ["src_a"], [
+        {"table": "loose", "primary_key": ["id"], "cursor": "updated", "single_source": "src_a"},
+        {"table": "loose_full", "primary_key": ["id"], "single_source": "src_a"}], chunk_rows=100)
+    with pytest.raises(PermanentError, match=r"'loose' on 'src_a' holds key \(id\) = \(5\) in 2 rows"):
+        sync_pair(config, config.table("loose"), "src_a")
+    assert not _table_exists("central", "loose") or not fetch("central", "SELECT 1 AS x FROM loose")
+
+    # a duplicate that appears after a clean first load is refused too, before anything is written
+    run_sql("src_a", "DELETE FROM loose WHERE name = 'again'")
+    assert sync_pair(config, config.table("loose"), "src_a").processed == 250
+    run_sql("src_a", "INSERT INTO loose VALUES (7, 'twin', now())")
+    with pytest.raises(PermanentError, match=r"\(id\) = \(7\) in 2 rows"):
+        sync_pair(config, config.table("loose"), "src_a")
+    assert fetch("central", "SELECT name FROM loose WHERE id = 7") == [{"name": "n7"}]
+
+    # full refresh: the same refusal
+    run_sql("src_a", "CREATE TABLE loose_full AS SELECT id, name FROM loose")
+    with pytest.raises(PermanentError, match=r"'loose_full' on 'src_a' holds key \(id\) = \(7\) in 2 rows"):
+        sync_pair(config, config.table("loose_full"), "src_a")
+
+
+def test_a_unique_index_at_the_source_skips_the_duplicate_scan(env):
+    with Database("src_a") as db:
+        keys = db.run(lambda cur: db.dialect.unique_keys(cur, "c_invoiceline"))
+    assert ("c_invoice_id", "line") in keys
+
+
+def test_rows_with_a_null_cursor_arrive_when_inserted_or_changed_later(env):
+    run_sql("src_a", "CREATE TABLE nullable_cursor (id INTEGER PRIMARY KEY, name TEXT, updated TIMESTAMPTZ)",
+            "INSERT INTO nullable_cursor SELECT g, 'n' || g, CASE WHEN mod(g, 3) = 0 THEN NULL "
+            "ELSE '2026-01-01'::timestamptz + g * interval '1 minute' END FROM generate_series(1, 240) g")
+    config = make_config("central", ["src_a"], [
+        {"table": "nullable_cursor", "primary_key": ["id"], "cursor": "updated", "single_source": "src_a"}],
+        chunk_rows=100)
+    spec = config.table("nullable_cursor")
+    assert sync_pair(config, spec, "src_a").processed == 240
+    run_sql("src_a", "INSERT INTO nullable_cursor VALUES (1000, 'new, no cursor', NULL)",
+            "UPDATE nullable_cursor SET name = 'changed, no cursor' WHERE id = 3")
+    result = sync_pair(config, spec, "src_a")
+    assert result.processed == 2  # the 80 other NULL-cursor rows are re-read and count as skipped
+    assert table_rows("central", "nullable_cursor", ["id"]) == table_rows("src_a", "nullable_cursor", ["id"])
+
+    # a table whose cursor is NULL everywhere so far: the checkpoint sits among the NULLs
+    run_sql("src_a", "CREATE TABLE all_null (id INTEGER PRIMARY KEY, name TEXT, updated TIMESTAMPTZ)",
+            "INSERT INTO all_null SELECT g, 'n' || g, NULL FROM generate_series(1, 150) g")
+    config = make_config("central", ["src_a"], [
+        {"table": "all_null", "primary_key": ["id"], "cursor": "updated", "single_source": "src_a"}], chunk_rows=100)
+    sync_pair(config, config.table("all_null"), "src_a")
+    run_sql("src_a", "UPDATE all_null SET name = 'changed' WHERE id IN (1, 150)",
+            "INSERT INTO all_null VALUES (151, 'new', NULL), (152, 'stamped', now())")
+    assert sync_pair(config, config.table("all_null"), "src_a").processed == 4
+    assert table_rows("central", "all_null", ["id"]) == table_rows("src_a", "all_null", ["id"])
+
+
+def test_delete_missing_removes_rows_the_branch_deleted_and_counts_them(env):
+    config = make_config("central", ["src_a", "src_b"], [
+        {"table": "c_invoice", "model": "CInvoice", "primary_key": ["c_invoice_id"], "cursor": "updated",
+         "delete_missing": True}], chunk_rows=100)
+    spec = config.table("c_invoice")
+    batch = "sync_20260101_000000_deletes1"
+    pairs = [tracking.Pair(c, "c_invoice", "CInvoice", f"step2.{c}") for c in ("src_a", "src_b")]
+    with Database("central") as db:
+        tracking.start_batch(db, batch, "branch_sync", "manual__deletes", {}, pairs)
+    for conn in ("src_a", "src_b"):
+        sync_pair(config, spec, conn, batch)
+    run_sql("src_a", "DELETE FROM c_invoice WHERE c_invoice_id IN (3, 450, 899)",
+            "UPDATE c_invoice SET grandtotal = 1, updated = now() WHERE c_invoice_id = 10")
+    result = sync_pair(config, spec, "src_a", batch)
+    assert (result.mode, result.processed, result.deleted) == ("incremental", 1, 3)
+    assert table_rows("central", "c_invoice", ["c_invoice_id"], "src_a") == table_rows("src_a", "c_invoice", ["c_invoice_id"])
+    assert table_rows("central", "c_invoice", ["c_invoice_id"], "src_b") == table_rows("src_b", "c_invoice", ["c_invoice_id"])
+    row = fetch("central", "SELECT records_deleted FROM sync_progress WHERE batch_id = %s AND connection_name = 'src_a'",
+                (batch,))[0]
+    assert row["records_deleted"] == 3
+    # nothing deleted since: nothing more to delete
+    assert sync_pair(config, spec, "src_a", batch).deleted == 0

@@ -98,6 +98,8 @@ def test_bad_rows_are_reported_and_unrenderable_names_fail_alone(app):
     ({"file": "notes.txt"}, "not a .csv or .xlsx"),
     ({"file": None}, "required"),
     ({"file": "ok.csv", "event_name": "研讨会"}, "cannot print"),
+    ({"file": "ok.csv", "evnet_name": "x"}, "unknown key(s) 'evnet_name'; allowed: chunk_size, data_source"),
+    ({"file": "ok\x00.csv"}, "param 'file': 'ok\\x00.csv' contains a control character"),
 ])
 def test_bad_requests_are_refused_before_any_row_is_written(app, conf, message, capfd):
     uploads, _ = app
@@ -105,6 +107,7 @@ def test_bad_requests_are_refused_before_any_row_is_written(app, conf, message, 
     (uploads / "ok.csv").write_text("name\nAni\n")
     dag_run = load_dag().test(run_conf={"event_name": "E", "event_date": "2026-01-01", **conf})  # conf wins
     assert dag_run.state == "failed"
+    assert {ti.task_id: ti.try_number for ti in dag_run.get_task_instances()}["prepare"] == 1  # refused, no retry
     out, err = capfd.readouterr()  # task logs go through structlog to the console
     assert message in out + err
     with Database("app_db") as db:

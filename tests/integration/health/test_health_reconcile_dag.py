@@ -99,6 +99,16 @@ def test_workspace_filter_and_dry_run_change_nothing_outside(world):
     assert not any(m == "POST" for m, _ in world.requests)
 
 
+def test_an_unknown_conf_key_fails_every_task_before_anything_changes(world, capfd):
+    before = accounts()
+    dag_run = load_dag(retries=0).test(run_conf={"dryrun": True})  # a typo of dry_run must not act for real
+    assert dag_run.state == "failed"
+    assert set(ti_states(dag_run).values()) == {"failed"}
+    out, err = capfd.readouterr()
+    assert "unknown key(s) 'dryrun'; allowed: auto_reconnect, dry_run, workspace" in out + err
+    assert accounts() == before and not world.requests
+
+
 @pytest.mark.parametrize("mode", ["down", "error500", "malformed", "slow"])
 def test_service_failure_changes_no_row_and_fails_only_that_task(world, mode):
     dag = load_dag(retries=0)  # a retry would fail the same way, 20 s later

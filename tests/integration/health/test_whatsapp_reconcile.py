@@ -372,9 +372,17 @@ def test_unparsable_metadata_is_kept_not_overwritten(db, service):
     add_account(db, "webjs_1_legacy", 1)
     db.execute("UPDATE whatsapp_accounts SET metadata = %s WHERE session_id = %s",
                ("legacy: not json", "webjs_1_legacy"))
-    reconcile(db, service, settings=FAST, now=T0)
+    add_account(db, "webjs_1_fine", 1)
+    summary = reconcile(db, service, settings=FAST, now=T0)
     row = account(db, "webjs_1_legacy")
     assert row["status"] == "disconnected" and row["metadata"]["previous_metadata"] == "legacy: not json"
+    # handled, and reported: counted and listed in the summary, its log and its XCom
+    assert summary.invalid_metadata == ["webjs_1_legacy"]
+    assert "invalid_metadata" in actions(summary, "webjs_1_legacy")
+    assert summary.as_dict()["invalid_metadata_count"] == 1
+    assert "Metadata not valid JSON (kept): 1 (webjs_1_legacy)" in summary.render()
+    # once this job wrote the row, its metadata is JSON again: nothing more to report
+    assert reconcile(db, service, settings=FAST, now=T0).invalid_metadata == []
 
 
 def test_status_changed_by_the_web_app_meanwhile_is_not_clobbered(db, service, monkeypatch):

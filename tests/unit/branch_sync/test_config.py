@@ -31,6 +31,9 @@ def test_parses_the_design_shape():
     assert invoice.target_key == ("c_invoice_id", "sync_branch") and invoice.per_branch
     assert config.table("m_product").target_key == ("m_product_id",)
     assert config.table("m_pricelist").model == "m_pricelist" and config.table("m_pricelist").cursor is None
+    assert not invoice.delete_missing
+    flagged = cfg(tables=[{"table": "t", "primary_key": ["id"], "cursor": "u", "delete_missing": True}])
+    assert flagged.table("t").delete_missing
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -47,6 +50,12 @@ def test_parses_the_design_shape():
      "already used"),
     ({"chunk_rows": 0}, "chunk_rows"),
     ({"retries": -1}, "retries"),
+    ({"tables": [{"table": "x", "primary_key": ["id"], "cursor": "u", "delete_missing": "yes"}]},
+     r"tables\[0\].delete_missing must be true or false, got 'yes'"),
+    ({"tables": [{"table": "x", "primary_key": ["id"], "delete_missing": True}]},
+     r"tables\[0\].delete_missing applies to a table with a cursor"),
+    ({"tables": [{"table": "x", "primary_key": ["id"], "cursor": "u", "delete_mising": True}]},
+     "unknown keys: delete_mising"),
 ])
 def test_invalid_configs_name_the_problem(changes, message):
     with pytest.raises(ConfigError, match=message):

@@ -96,6 +96,25 @@ class Dialect(ABC):
     def describe(self, cur: Any, table: str) -> list[Column] | None:
         """The table's columns in order, or None when the table does not exist."""
 
+    def select_column(self, column: Column) -> str:
+        """The expression a sync read selects for ``column`` (its quoted name unless the dialect
+        must hand over text, as PostgreSQL does for ``interval``)."""
+        return self.quote(column.name)
+
+    def table_options(self, cur: Any) -> str:
+        """Options after ``CREATE TABLE (...)`` for a synced table (e.g. a binary collation)."""
+        return ""
+
+    def lossy_key_columns(self, cur: Any, table: str, columns: Sequence[str]) -> list[tuple[str, str]]:
+        """Text ``columns`` of an existing table whose comparison folds distinct values together
+        (case, accents, trailing spaces), as (column, collation); empty where none does."""
+        return []
+
+    def unique_keys(self, cur: Any, table: str) -> list[tuple[str, ...]]:
+        """The column sets the table's unique indexes (whole columns, no predicate) guarantee
+        unique; empty where the dialect cannot tell, so the caller verifies the data instead."""
+        return []
+
     @abstractmethod
     def column_type(self, column: Column, *, is_key: bool = False) -> str:
         """The DDL type of a (possibly foreign) column in this dialect."""

@@ -20,7 +20,10 @@ _TYPES = {
     "int2": "SMALLINT", "int4": "INT", "int8": "BIGINT", "float": "DOUBLE", "bool": "TINYINT(1)",
     "date": "DATE", "time": "TIME(6)", "timestamp": "DATETIME(6)", "timestamptz": "DATETIME(6)",
     "json": "LONGTEXT", "bytes": "LONGBLOB", "uuid": "CHAR(36)",
+    "interval": "VARCHAR(100)",  # PostgreSQL's interval text: TIME would fold months into days
 }
+# Binary, NO PAD collations: 'abc', 'ABC', 'abc ' and 'äbc' stay four keys (MariaDB, then MySQL 8).
+_EXACT_COLLATIONS = ("utf8mb4_nopad_bin", "utf8mb4_0900_bin")
 
 
 class MySqlDialect(Dialect):
@@ -85,7 +88,7 @@ class MySqlDialect(Dialect):
         else:
             where, params = "table_schema = DATABASE() AND table_name = %s", (table,)
         rows = cur.fetch(
-            f"SELECT column_name AS name, column_type AS type FROM information_schema.columns "
+            f"SELECT column_name AS name, column_type AS type, is_nullable AS nullable FROM information_schema.columns "
             f"WHERE {where} ORDER BY ordinal_position",
             params,
         )
@@ -96,8 +99,37 @@ class MySqlDialect(Dialect):
             type_text = r["type"].decode() if isinstance(r["type"], bytes) else r["type"]
             kind = kind_of(type_text, _KINDS)
             columns.append(column_from(r["name"], type_text, kind, nums=numbers(type_text),
-                                       has_length=type_text.lower().startswith(("varchar", "char"))))
+                                       has_length=type_text.lower().startswith(("varchar", "char")),
+                                       nullable=r["nullable"] != "NO"))
         return columns
+
+    def table_options(self, cur: Any) -> str:
+        return f" CHARACTER SET utf8mb4 COLLATE {self._exact_collation(cur)}"
+
+    def _exact_collation(self, cur: Any) -> str:
+        rows = cur.fetch("SELECT collation_name AS name FROM information_schema.collations "
+                         "WHERE collation_name IN (%s, %s)", _EXACT_COLLATIONS)
+        names = {r["name"] for r in rows}
+        # utf8mb4_bin (PAD SPACE) at worst: case and accents kept, trailing spaces reported below
+        return next((c for c in _EXACT_COLLATIONS if c in names), "utf8mb4_bin")
+
+    def lossy_key_columns(self, cur: Any, table: str, columns: Sequence[str]) -> list[tuple[str, str]]:
+        rows = cur.fetch("SELECT column_name AS name, collation_name AS coll FROM information_schema.columns "
+                         "WHERE table_schema = DATABASE() AND table_name = %s AND collation_name IS NOT NULL",
+                         (table,))
+        return [(r["name"], r["coll"]) for r in rows
+                if r["name"] in columns and r["coll"] not in _EXACT_COLLATIONS]
+
+    def unique_keys(self, cur: Any, table: str) -> list[tuple[str, ...]]:
+        schema, name = table.split(".", 1) if "." in table else (None, table)
+        rows = cur.fetch(
+            "SELECT index_name AS idx, column_name AS col FROM information_schema.statistics "
+            "WHERE table_schema = COALESCE(%s, DATABASE()) AND table_name = %s AND non_unique = 0 "
+            "ORDER BY index_name, seq_in_index", (schema, name))
+        keys: dict[str, list[str]] = {}
+        for r in rows:
+            keys.setdefault(r["idx"], []).append(r["col"])
+        return [tuple(cols) for cols in keys.values() if all(cols)]  # an expression part has no column
 
     def column_type(self, column: Column, *, is_key: bool = False) -> str:
         if column.kind == "text":

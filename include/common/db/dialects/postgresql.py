@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from include.common.db.columns import TEMPORAL_KINDS, Column, column_from, kind_of, numbers
+from include.common.db.columns import TEMPORAL_KINDS, Column, Unbounded, column_from, kind_of, numbers
 from include.common.db.dialects.base import Dialect
 
 _KINDS = [
@@ -15,12 +15,13 @@ _KINDS = [
     (r"^time(\(\d+\))? (without|with) time zone$", "time"),
     (r"^timestamp(\(\d+\))? without time zone$", "timestamp"),
     (r"^timestamp(\(\d+\))? with time zone$", "timestamptz"),
-    (r"^jsonb?$", "json"), (r"^bytea$", "bytes"), (r"^uuid$", "uuid"),
+    (r"^jsonb?$", "json"), (r"^bytea$", "bytes"), (r"^uuid$", "uuid"), (r"^interval", "interval"),
 ]
 _TYPES = {
     "int2": "SMALLINT", "int4": "INTEGER", "int8": "BIGINT", "float": "DOUBLE PRECISION",
     "bool": "BOOLEAN", "date": "DATE", "time": "TIME", "timestamp": "TIMESTAMP",
     "timestamptz": "TIMESTAMP WITH TIME ZONE", "json": "JSONB", "bytes": "BYTEA", "uuid": "UUID",
+    "interval": "INTERVAL",
 }
 
 
@@ -64,7 +65,14 @@ class PostgresDialect(Dialect):
     def server_cursor(self, raw: Any, chunk_rows: int) -> Any:
         cur = raw.cursor(name=f"sync_read_{uuid.uuid4().hex[:12]}")
         cur.itersize = min(chunk_rows, 10_000)
+        for type_name, loader in _unbounded_loaders().items():
+            cur.adapters.register_loader(type_name, loader)
         return cur
+
+    def select_column(self, column: Column) -> str:
+        if column.kind == "interval":
+            return f"CAST({self.quote(column.name)} AS text)"
+        return self.quote(column.name)
 
     def bind(self, column: Column, value: Any, text: str | None) -> tuple[str, Any]:
         # Text cast to the exact type: a key value compares exactly as the server stores it.
@@ -73,7 +81,7 @@ class PostgresDialect(Dialect):
     def describe(self, cur: Any, table: str) -> list[Column] | None:
         rows = cur.fetch(
             "SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, t.typtype AS typtype, "
-            "format_type(t.typbasetype, t.typtypmod) AS basetype, a.attnum "
+            "format_type(t.typbasetype, t.typtypmod) AS basetype, a.attnotnull AS notnull, a.attnum "
             "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
             "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
             (self.quote(table),),
@@ -89,8 +97,17 @@ class PostgresDialect(Dialect):
                 pg_type = "text"  # enums, composites and ranges land as text
             kind = kind_of(pg_type, _KINDS)
             nums = numbers(pg_type) if kind in ("decimal", "text") else []
-            columns.append(column_from(r["name"], r["type"], kind, nums=nums, pg_type=pg_type))
+            columns.append(column_from(r["name"], r["type"], kind, nums=nums, pg_type=pg_type,
+                                       nullable=not r["notnull"]))
         return columns
+
+    def unique_keys(self, cur: Any, table: str) -> list[tuple[str, ...]]:
+        rows = cur.fetch(
+            "SELECT ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = i.indrelid "
+            "AND a.attnum = ANY(i.indkey)) AS cols FROM pg_index i "
+            "WHERE i.indrelid = to_regclass(%s) AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL",
+            (self.quote(table),))
+        return [tuple(r["cols"]) for r in rows]
 
     def column_type(self, column: Column, *, is_key: bool = False) -> str:
         if column.pg_type:
@@ -100,3 +117,22 @@ class PostgresDialect(Dialect):
         if column.kind == "text":
             return f"VARCHAR({column.length})" if column.length else "TEXT"
         return _TYPES[column.kind]
+
+
+def _unbounded_loaders() -> dict[str, Any]:
+    """Loaders that read ``infinity``/``-infinity`` dates and timestamps as :class:`Unbounded`
+    text instead of failing with "timestamp too large" and no column named."""
+    from psycopg.types.datetime import DateLoader, TimestampLoader, TimestamptzLoader
+
+    def bounded(base: Any) -> Any:
+        class Loader(base):  # type: ignore[misc, valid-type]
+            def load(self, data: Any) -> Any:
+                text = bytes(data)
+                if text in (b"infinity", b"-infinity"):
+                    return Unbounded(text.decode())
+                return super().load(data)
+
+        return Loader
+
+    return {"date": bounded(DateLoader), "timestamp": bounded(TimestampLoader),
+            "timestamptz": bounded(TimestamptzLoader)}

@@ -15,7 +15,7 @@ from include.common.db.errors import PermanentError
 _TYPES = {
     "int2": "INTEGER", "int4": "INTEGER", "int8": "INTEGER", "float": "REAL", "bool": "INTEGER",
     "decimal": "TEXT", "text": "TEXT", "date": "DATE", "time": "TEXT", "timestamp": "TIMESTAMP",
-    "timestamptz": "TIMESTAMPTZ", "json": "TEXT", "bytes": "BLOB", "uuid": "TEXT",
+    "timestamptz": "TIMESTAMPTZ", "json": "TEXT", "bytes": "BLOB", "uuid": "TEXT", "interval": "TEXT",
 }
 
 
@@ -93,7 +93,8 @@ class SqliteDialect(Dialect):
         rows = cur.fetch(f"PRAGMA table_info({self.quote(table)})")
         if not rows:
             return None
-        return [column_from(r["name"], r["type"] or "", _kind(r["type"] or "")) for r in rows]
+        return [column_from(r["name"], r["type"] or "", _kind(r["type"] or ""), nullable=not r["notnull"])
+                for r in rows]
 
     def column_type(self, column: Column, *, is_key: bool = False) -> str:
         return _TYPES[column.kind]

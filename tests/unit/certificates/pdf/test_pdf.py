@@ -228,3 +228,9 @@ def test_font_subsets_are_made_once_per_set_of_characters(monkeypatch: pytest.Mo
     assert len(calls) == 2                      # and one subset for these accented letters
     render("Łukasz Żółć")
     assert len(calls) == 3
+
+
+def test_characters_beyond_the_basic_plane_stay_in_the_text_layer():
+    # DejaVu draws U+1F600; its ToUnicode entry must be a surrogate pair, or the text layer loses it
+    assert unsupported_characters("Budi 😀 Santoso") == []
+    assert "Budi 😀 Santoso" in page_of(render("Budi 😀 Santoso")).extract_text()
