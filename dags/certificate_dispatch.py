@@ -26,7 +26,7 @@ import datetime as dt
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from include.certificates.callbacks import on_dag_run_end, refresh_counts
+from include.certificates.callbacks import refresh_counts
 from include.certificates.spec import DAG_ID, TEMPLATES
 
 @dag(
@@ -50,9 +50,6 @@ from include.certificates.spec import DAG_ID, TEMPLATES
         "chunk_size": Param(100, type="integer", minimum=1, maximum=5000, title="Participants per task",
                             description="1 gives one task per participant."),
     },
-    # a batch its run left open is finalized here; the batch's end is announced (once)
-    on_success_callback=on_dag_run_end,
-    on_failure_callback=on_dag_run_end,
 )
 def certificate_dispatch():
     @task

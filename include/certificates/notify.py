@@ -1,7 +1,7 @@
 """The notice of a finished certificate batch (participants generated / failed, the failed ones
 with their scrubbed reasons), announced once per channel through :mod:`include.common.notify`.
 
-Called right after the one finalize (``tasks.finalize``), from the DAG-level callback and by the
+Called right after the one finalize (``tasks.finalize``, and where ``prepare`` finalizes) and by the
 5-minute reconcile (:func:`sweep`), which also retries a channel that failed.
 """
 

@@ -110,13 +110,24 @@ def render(notice: Notice) -> Rendered:
     more = max((notice.item_count if notice.item_count is not None else len(items)) - len(items), 0)
     facts = [(label, clean(value)) for label, value in notice.facts]
     title = clean(notice.title)
-    lines = [title, ""] + [f"{label}: {value}" for label, value in facts]
-    if items:
-        lines += ["", f"Failed ({len(items) + more}):"] + [f"- {n}: {r}" if r else f"- {n}" for n, r in items]
-        if more:
-            lines.append(f"... and {more} more")
-    lines += [""] + [f"{label}: {url}" for label, url in notice.links.items()]
-    text = "\n".join(lines)
+    total = len(items) + more
+
+    def as_text(shown: int, reason_max: int) -> str:
+        lines = [title, ""] + [f"{label}: {value}" for label, value in facts]
+        if items:
+            lines += ["", f"Failed ({total}):"] + [f"- {n}: {r[:reason_max]}" if r else f"- {n}"
+                                                    for n, r in items[:shown]]
+            if total > shown:
+                lines.append(f"... and {total - shown} more")
+        lines += [""] + [f"{label}: {url}" for label, url in notice.links.items()]
+        return "\n".join(lines)
+
+    text = as_text(len(items), REASON_MAX)
+    # Discord's limit: fewer and shorter reasons first, so the links stay in
+    content = next((t for shown, width in ((len(items), REASON_MAX), (len(items), 80), (10, 80), (5, 60), (0, 0))
+                    if len(t := as_text(shown, width)) <= DISCORD_MAX), None)
+    if content is None:
+        content = text[:DISCORD_MAX - 2] + " …"
     rows = "".join(f"<tr><th align='left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in facts)
     body = [f"<p><b>{html.escape(title)}</b></p><table>{rows}</table>"]
     if items:
@@ -125,7 +136,6 @@ def render(notice: Notice) -> Rendered:
             + (f"<li>... and {more} more</li>" if more else "") + "</ul>")
     body.append("<p>" + " · ".join(f"<a href='{html.escape(url)}'>{html.escape(label)}</a>"
                                    for label, url in notice.links.items()) + "</p>")
-    content = text if len(text) <= DISCORD_MAX else text[:DISCORD_MAX - 2] + " …"
     data = {k: (clean(v) if isinstance(v, str) else v) for k, v in notice.data.items()}
     payload = {"text": text, "content": content, "event": notice.event, "source": notice.source,
                "key": notice.key, "title": title, **data,
