@@ -133,3 +133,53 @@ def smtp_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         yield sink
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def webhook_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A real HTTP server on 127.0.0.1 that keeps the JSON bodies POSTed to it in ``.bodies``;
+    ``.fail_next(n, status)`` makes the next ``n`` requests answer ``status``. The connection
+    ``ops_webhook`` points at it."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class State:
+        def __init__(self) -> None:
+            self.bodies: list[dict[str, Any]] = []
+            self.requests = 0
+            self.failures: list[int] = []
+            self.lock = threading.Lock()
+
+        def fail_next(self, n: int, status: int = 500) -> None:
+            with self.lock:
+                self.failures = [status] * n
+
+    state = State()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with state.lock:
+                state.requests += 1
+                status = state.failures.pop(0) if state.failures else 200
+                if status == 200:
+                    state.bodies.append(json.loads(body))
+            self.send_response(status)
+            self.end_headers()
+            self.wfile.write(b"ok" if status == 200 else b"boom")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.port = server.server_address[1]  # type: ignore[attr-defined]
+    monkeypatch.setenv("AIRFLOW_CONN_OPS_WEBHOOK", json.dumps(
+        {"conn_type": "http", "host": "127.0.0.1", "port": state.port, "schema": "http"}))
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from include.branch_sync import tracking
+from include.branch_sync import notify, tracking
 from include.branch_sync.config import load_config
 from include.common.db import Database
 from include.common.scrub import error_text
@@ -70,7 +70,8 @@ def on_skipped(context: Mapping[str, Any]) -> None:
 
 def on_dag_run_end(context: Mapping[str, Any]) -> None:
     """DAG-level callback (runs in the dag-processor): a run that ended without ``finalize``
-    (marked failed by hand, timed out) leaves its open pairs failed and its batch interrupted."""
+    (marked failed by hand, timed out) leaves its open pairs failed and its batch interrupted;
+    the batch's end is announced (once: ``finalize`` may have sent it already)."""
     dag_run = context.get("dag_run")
     if dag_run is None:
         return
@@ -78,7 +79,10 @@ def on_dag_run_end(context: Mapping[str, Any]) -> None:
     def work(db: Database) -> None:
         row = db.fetchone(f"SELECT batch_id, status FROM {db.quote(tracking.BATCHES)} WHERE dag_id = %s AND run_id = %s",
                           (dag_run.dag_id, dag_run.run_id))
-        if row is not None and row["status"] == "running":  # else finalize already decided
+        if row is None:
+            return
+        if row["status"] == "running":  # else finalize already decided
             tracking.reconcile_batch(db, row["batch_id"], {}, run_state=str(getattr(dag_run, "state", None) or "failed"))
+        notify.announce(db, row["batch_id"])  # sent once: a second sighting of the same end sends nothing
 
     _with_db(work)

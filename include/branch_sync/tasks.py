@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from include.branch_sync import tracking
+from include.branch_sync import notify, tracking
 from include.branch_sync.config import ConfigError, load_config, plan_pairs
 from include.branch_sync.engine import sync_pair
 from include.branch_sync.spec import (
@@ -121,6 +121,7 @@ def finalize(context: Mapping[str, Any]) -> dict[str, Any]:
             log.warning("repaired %d progress rows from Airflow task states", repaired)
         result = tracking.finish_batch(db, batch_id)
         failed = [r for r in tracking.get_progress(db, batch_id) if r["status"] == "failed"]
+        notify.announce(db, batch_id)  # never raises: a channel that fails is retried by health_reconcile
     log.info("Batch %s %s: %s of %s tables completed, %s failed", batch_id, result["status"],
              result.get("completed", 0), result["total"], result.get("failed", 0))
     if result["status"] != "completed":

@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from include.certificates import batches, uploads
+from include.certificates import batches, notify, uploads
 from include.certificates.batches import BATCH_PREFIX, DispatchError
 from include.certificates.generate import generate_chunk
 from include.certificates.pdf import unsupported_characters
@@ -59,9 +59,11 @@ def prepare(context: Mapping[str, Any]) -> list[dict[str, Any]]:
         except (DispatchError, ValueError) as exc:  # UploadError is a ValueError naming the file
             if batches.get_batch(db, batch_id):
                 batches.finalize_batch(db, batch_id, reason=str(exc))
+                notify.announce(db, batch_id)
             raise AirflowFailException(str(exc)) from None
         if not counts["valid"]:
             batches.finalize_batch(db, batch_id)
+            notify.announce(db, batch_id)
             raise AirflowFailException(f"batch {batch_id}: no usable participants ({counts['invalid']} bad rows)")
         chunks = counts["chunks"]
         limit = conf.getint("core", "max_map_length")
@@ -93,6 +95,7 @@ def finalize(context: Mapping[str, Any]) -> dict[str, Any]:
     batch_id = jobs[0]["batch_id"]
     with Database(APP_DB) as db:
         result = batches.finalize_batch(db, batch_id)
+        notify.announce(db, batch_id)  # never raises: a channel that fails is retried by health_reconcile
     log.info("certificate batch %s: %s", batch_id, result)
     if result["status"] == "failed":
         raise AirflowFailException(f"certificate batch {batch_id} failed: {result}")

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timezone
 from typing import Any, TextIO
 
 from include.branch_sync import report
 from include.branch_sync.stuck import stuck_lines
 from include.branch_sync.tracking import BATCHES, PROGRESS, get_batch
+from include.common.text import iso_utc
 from include.cli.common import (
     PROG, CliError, query_error, open_database, parse_tz, positive_int, resolve_conn_id, use_color,
 )
@@ -148,6 +149,7 @@ def _show_one(db: Any, conn_id: str, args: argparse.Namespace, out: TextIO, err:
                     out.write(f"No sync batches found in connection {conn_id!r}.\n")
                 return 0
         progress = fetch_progress(db, str(batch["batch_id"]))
+        notices = fetch_notifications(db, str(batch["batch_id"]))
     except CliError:
         raise
     except Exception as exc:
@@ -156,10 +158,12 @@ def _show_one(db: Any, conn_id: str, args: argparse.Namespace, out: TextIO, err:
     if args.json:
         doc = report.batch_to_json(batch, progress, failed_only=args.failed)
         doc["stuck"] = stuck
+        doc["notifications"] = [notification_to_json(n) for n in notices]
         out.write(report.dumps(doc) + "\n")
     else:
         out.write(report.render_batch_detail(batch, progress, failed_only=args.failed, color=color,
                                              error_width=args.error_width, tz=args.tz, notes=stuck_lines(stuck)))
+        out.write(render_notifications(notices))
     return 0
 
 
@@ -178,3 +182,38 @@ def stuck_report(batch: dict[str, Any], progress: list[dict[str, Any]], api_conn
         threshold, pool_of = 600, default_pool
     return check_batch(batch, progress, lambda: RestApiStates(api_conn, timeout=5.0), utcnow(),
                        stuck_after_seconds=threshold, pool_of=pool_of)
+
+
+# -- notifications of a batch (include/common/notify) -----------------------------------------------
+def fetch_notifications(db: Any, batch_id: str) -> list[dict[str, Any]]:
+    """The batch's ``batch_notifications`` rows; none before the first notice created the table."""
+    from include.common.notify.store import notification_rows
+
+    try:
+        return notification_rows(db, [batch_id])
+    except Exception:
+        db.close()  # a failed query (no such table) leaves the transaction aborted on PostgreSQL
+        return []
+
+
+def notification_to_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {"status": row["status"], "channel": row["channel"], "state": row["state"],
+            "attempts": int(row["attempts"] or 0), "last_error": row["last_error"],
+            "sent_at": iso_utc(row["sent_at"]), "updated_at": iso_utc(row["updated_at"])}
+
+
+def render_notifications(rows: Sequence[Mapping[str, Any]]) -> str:
+    """``Notifications:`` one line per (outcome, channel): sent, or FAILED with the reason."""
+    if not rows:
+        return ""
+    lines = ["", "Notifications:"]
+    for row in rows:
+        attempts = int(row["attempts"] or 0)
+        if row["state"] == "sent":
+            what = f"sent {iso_utc(row['sent_at']) or ''}".rstrip()
+        elif row["state"] == "failed":
+            what = f"FAILED after {attempts} attempt(s), retried by health_reconcile: {row['last_error'] or '?'}"
+        else:
+            what = row["state"]
+        lines.append(f"  {row['status']} via {row['channel']}: {what}")
+    return "\n".join(lines) + "\n"

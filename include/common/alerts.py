@@ -26,7 +26,7 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
-from include.common.scrub import scrub
+from include.common.scrub import scrub_masked
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +67,7 @@ def failure_message(context: Mapping[str, Any]) -> str:
         text = str(exception)  # the message says it all; the class name is noise in a subject line
     else:
         text = f"{type(exception).__name__}: {exception}"
-    text = scrub(text)
-    try:  # secrets registered with Airflow's masker in this process (e.g. the WhatsApp API key)
-        from airflow.sdk._shared.secrets_masker import redact
-
-        text = str(redact(text))
-    except Exception:  # the masker is an internal module; scrub() above is the first net
-        pass
-    return text[:MESSAGE_MAX]
+    return scrub_masked(text)[:MESSAGE_MAX]
 
 
 def should_send(last: Mapping[str, Any] | None, digest: str, now: datetime, repeat: timedelta) -> bool:

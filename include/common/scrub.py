@@ -35,3 +35,16 @@ def error_text(exc: BaseException, *conn_ids: str | None, limit: int | None = No
     """One line naming the error, with the credentials of the named connections removed."""
     text = scrub(str(exc), connection_secrets(*conn_ids)).strip() or type(exc).__name__
     return text[:limit] if limit else text
+
+
+def scrub_masked(message: str, secrets: Sequence[str | None] = ()) -> str:
+    """:func:`scrub`, then the secrets registered with Airflow's masker in this process (e.g. an
+    API key read from a connection): for text that leaves the system (alerts, notifications)."""
+    message = scrub(message, secrets)
+    try:
+        from airflow.sdk._shared.secrets_masker import redact
+
+        message = str(redact(message))
+    except Exception:  # the masker is an internal module; scrub() above is the first net
+        pass
+    return message

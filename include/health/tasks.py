@@ -24,6 +24,7 @@ from include.common.conn_ids import APP_DB
 from include.common.db import Database
 from include.common.run_conf import refuse_unknown_conf  # each task checks the conf: none waits for another
 from include.common.task_states import TaskSdkStates
+from include.health import notices
 from include.health.spec import DAG_ID, VARIABLE
 from include.health.whatsapp.accounts import ensure_accounts_table
 from include.health.whatsapp.adapters import get_adapter
@@ -61,15 +62,20 @@ def whatsapp_sessions(params: Mapping[str, Any], run_id: str) -> dict[str, Any]:
     tuning = {k: v for k, v in values.items() if k != "retention_days" and not k.startswith("alert_")}
     tuning.setdefault("triggered_by", f"{DAG_ID}:{run_id}")
     reconcile_settings = ReconcileSettings.from_mapping(tuning)
+    dry_run = bool(params.get("dry_run"))
     with Database(APP_DB) as db:
-        if not params.get("dry_run"):
+        if not dry_run:
             ensure_accounts_table(db)
         try:
             summary = reconcile(db, get_adapter(), workspace=params.get("workspace"),
-                                auto_reconnect=bool(params.get("auto_reconnect")), dry_run=bool(params.get("dry_run")),
+                                auto_reconnect=bool(params.get("auto_reconnect")), dry_run=dry_run,
                                 settings=reconcile_settings)
         except ServiceUnavailable as exc:
+            if not dry_run:
+                _whatsapp_alerts(db, run_id, error=str(exc))
             raise AirflowException(f"WhatsApp service unavailable, nothing changed: {exc}") from None
+        if not dry_run:
+            _whatsapp_alerts(db, run_id, summary=summary)
     log.info("\n%s", summary.render())
     if summary.service_error:
         raise AirflowException(f"the WhatsApp service failed during reconnects: {summary.service_error}")
@@ -78,9 +84,31 @@ def whatsapp_sessions(params: Mapping[str, Any], run_id: str) -> dict[str, Any]:
     return summary.as_dict()
 
 
-def batch_progress(ti: Any, dry_run: bool) -> dict[str, Any]:
-    """Repair running sync batches from Airflow's task states; interrupt those whose run ended."""
+def _whatsapp_alerts(db: Database, run_id: str, *, error: str | None = None, summary: Any = None) -> None:
+    """Alerts once per episode (service unreachable N runs in a row, a session out of reconnect
+    attempts) and their recovery; never raises (a bad notifications Variable fails ``batch_progress``)."""
+    try:
+        notify_settings = notices.checked_settings()
+    except Exception as exc:
+        log.error("WhatsApp alerts not checked: %s", exc)
+        return
+    if not notify_settings.channels:
+        return
+    notices.service_check(db, notify_settings, error=error, run_id=run_id)
+    if summary is not None:
+        notices.session_checks(db, notify_settings, summary, run_id)
 
+
+def batch_progress(ti: Any, dry_run: bool) -> dict[str, Any]:
+    """Repair running sync batches from Airflow's task states; interrupt those whose run ended;
+    then announce every recently finished batch whose notice is still unsent on some channel
+    (a bad notifications Variable fails the task after the repair, naming the key)."""
+    from airflow.sdk.exceptions import AirflowException
+
+    try:
+        notify_settings, notify_error = notices.checked_settings(), None
+    except ValueError as exc:
+        notify_settings, notify_error = None, exc
     states = TaskSdkStates(ti)
     with Database(load_config().target) as db:
         sync_tracking.ensure_schema(db)
@@ -92,8 +120,11 @@ def batch_progress(ti: Any, dry_run: bool) -> dict[str, Any]:
     repaired = sum(r.get("repaired", 0) for r in results)
     log.info("sync batches checked: %d, rows repaired: %d, interrupted: %s; certificate batches checked: %d",
              len(results), repaired, ", ".join(interrupted) or "none", len(cert_results))
+    if notify_error is not None:
+        raise AirflowException(f"batch notifications not sent: {notify_error}")
+    announced = notices.sweep(notify_settings) if notify_settings and not dry_run else {}
     return {"sync_batches": results, "repaired": repaired, "interrupted": interrupted,
-            "certificate_batches": cert_results}
+            "certificate_batches": cert_results, "notices_tried": announced}
 
 
 def housekeeping(dry_run: bool) -> dict[str, int]:

@@ -2,7 +2,7 @@
 the source itself, so a change that breaks them fails here rather than in review.
 
 * ``include.common`` imports no job; a job imports ``common`` and, for the health job only, the
-  other jobs' tracking modules; ``cli`` and ``demo`` sit on top and nothing imports them.
+  other jobs' tracking, repair and notice modules; ``cli`` and ``demo`` sit on top and nothing imports them.
 * No dialect name is compared outside ``include/common/db/dialects/`` and the sync writers: callers
   ask the dialect object.
 * A DAG file imports its job's ``spec`` (and ``callbacks``) at parse time, ``tasks`` only inside
@@ -25,7 +25,7 @@ JOBS = ("branch_sync", "certificates", "health")
 TOP = ("cli", "demo", "console")
 # What the health job may read of the other jobs: their tracking and repair modules.
 HEALTH_MAY_READ = ("include.branch_sync.tracking", "include.branch_sync.reconcile", "include.branch_sync.config",
-                   "include.certificates.batches")
+                   "include.certificates.batches", "include.branch_sync.notify", "include.certificates.notify")
 DIALECT_HOMES = (INCLUDE / "common" / "db" / "dialects", INCLUDE / "branch_sync" / "writers")
 MAX_LINES = 400
 

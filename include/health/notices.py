@@ -1,0 +1,105 @@
+"""What ``health_reconcile`` tells the operators: the end of every batch whose notice is still
+unsent (the next sighting after a failed channel, and the batches this DAG itself finalizes after a
+killed run), and WhatsApp alerts, once per episode, with a ``recovered`` message when it ends:
+
+* the service unreachable for ``whatsapp_unreachable_checks`` runs in a row (subject ``service:``);
+* a session that has used up its reconnect attempts (subject ``session:<id>``), recovered when its
+  account is ``connected`` again.
+
+The Variable ``backoffice_notifications`` is checked here against every DAG's events, so a typo
+in ``notify_on`` fails this task (and its failure alert names it) instead of silencing a channel.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from include.branch_sync import notify as sync_notify
+from include.branch_sync.config import load_config
+from include.certificates import notify as certificate_notify
+from include.common.conn_ids import APP_DB, WHATSAPP_SERVICE
+from include.common.db import Database
+from include.common.notify import store
+from include.common.notify.notice import Notice, airflow_url
+from include.common.notify.send import observe
+from include.common.notify.settings import EPISODE_EVENTS, NotifySettings, load_settings
+from include.common.scrub import connection_secrets
+from include.health.spec import DAG_ID
+from include.health.whatsapp.accounts import ACCOUNTS
+from include.health.whatsapp.summary import ReconcileSummary
+
+log = logging.getLogger(__name__)
+
+SOURCES = {**sync_notify.SOURCES, **certificate_notify.SOURCES, DAG_ID: EPISODE_EVENTS}
+SERVICE = "service:whatsapp"
+SESSION = "session:"
+
+
+def checked_settings() -> NotifySettings:
+    """The Variable, validated, its ``notify_on`` DAG ids and events included."""
+    settings = load_settings()
+    settings.check_sources(SOURCES)
+    return settings
+
+
+def sweep(settings: NotifySettings) -> dict[str, list[str]]:
+    """Announce the recently finished batches of both jobs whose notice is unsent somewhere."""
+    with Database(load_config().target) as db:
+        sync = sync_notify.sweep(db, settings)
+    with Database(APP_DB) as db:
+        certificates = certificate_notify.sweep(db, settings)
+    return {"sync": sync, "certificates": certificates}
+
+
+def _notice(key: str, event: str, title: str, facts: list[tuple[str, str]]) -> Notice:
+    return Notice(source=DAG_ID, key=key, event=event, title=title, facts=tuple(facts),
+                  links={"health_reconcile in Airflow": airflow_url(f"dags/{DAG_ID}")},
+                  data={"subject": key.split("@", 1)[0]}, secrets=tuple(connection_secrets(WHATSAPP_SERVICE)))
+
+
+def service_check(db: Database, settings: NotifySettings, *, error: str | None, run_id: str) -> dict[str, Any]:
+    """One read of the service: ``error`` None when it answered."""
+    threshold = settings.unreachable_checks
+
+    def make(episode: str, event: str) -> Notice:
+        if event == "alert":
+            return _notice(episode, event, f"WhatsApp service unreachable for {threshold} checks in a row",
+                           [("Last error", error or "-"), ("Run", run_id)])
+        return _notice(episode, event, "WhatsApp service reachable again", [("Run", run_id)])
+
+    return observe(db, SERVICE, bad=error is not None, threshold=threshold, settings=settings, make=make,
+                   detail=error, check_id=run_id)
+
+
+def session_checks(db: Database, settings: NotifySettings, summary: ReconcileSummary,
+                   run_id: str) -> list[dict[str, Any]]:
+    """Sessions capped this run open an episode; an open episode whose account is connected again
+    ends. Sessions not seen either way change nothing."""
+    results = []
+    capped = {a.session_id: a for a in summary.actions if a.action == "reconnect_capped"}
+    for session_id, action in capped.items():
+        def make(episode: str, event: str, action: Any = action) -> Notice:
+            return _notice(episode, event, f"WhatsApp session {action.session_id} needs a manual reconnect",
+                           [("Session", action.session_id), ("Phone", action.phone_number or "-"),
+                            ("Workspace", str(action.workspace_id)), ("Detail", action.detail)])
+
+        results.append(observe(db, SESSION + session_id, bad=True, threshold=1, settings=settings, make=make,
+                               detail=action.detail, check_id=run_id))
+    store.ensure_schema(db)
+    open_sessions = [r["subject"][len(SESSION):] for r in store.episodes(db, SESSION)
+                     if r["subject"][len(SESSION):] not in capped]
+    if not open_sessions:
+        return results
+    marks = ", ".join(["%s"] * len(open_sessions))
+    connected = {r["session_id"] for r in db.fetchall(
+        f"SELECT session_id FROM {db.quote(ACCOUNTS)} WHERE session_id IN ({marks}) AND status = 'connected'",
+        open_sessions)}
+    for session_id in sorted(connected):
+        def make_recovered(episode: str, event: str, session_id: str = session_id) -> Notice:
+            return _notice(episode, event, f"WhatsApp session {session_id} connected again",
+                           [("Session", session_id)])
+
+        results.append(observe(db, SESSION + session_id, bad=False, threshold=1, settings=settings,
+                               make=make_recovered, check_id=run_id))
+    return results
