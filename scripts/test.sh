@@ -4,7 +4,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-bash scripts/setup.sh
+bash scripts/setup.sh --dev
 bash scripts/services.sh
 export PYTHONPATH="$ROOT"
 # The end-to-end tests (real Airflow deployments) run last, after the lighter ones.

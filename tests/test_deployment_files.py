@@ -46,3 +46,32 @@ def test_compose_connections_cover_the_sync_config():
     assert "app_db" in defined
     for path in ("AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__PLUGINS_FOLDER"):
         assert (ROOT / env[path].replace("/opt/airflow/bundle/", "")).is_dir()
+
+
+def _requirement_names(path: Path) -> dict[str, str]:
+    names = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line and not line.startswith("-"):
+            name, _, version = line.partition("==")
+            assert version, f"{path.name}: {line!r} is not pinned"
+            names[re.sub(r"\[.*\]", "", name).lower().replace("_", "-")] = version
+    return names
+
+
+def test_requirements_split_deployment_from_test_tools():
+    prod = _requirement_names(ROOT / "requirements.txt")
+    dev_text = (ROOT / "requirements-dev.txt").read_text()
+    dev = _requirement_names(ROOT / "requirements-dev.txt")
+    assert "-r requirements.txt" in dev_text.splitlines()
+    assert not set(prod) & set(dev), "a package pinned in both files"
+    for tool in ("pytest", "moto", "aiosmtpd", "responses", "openpyxl"):
+        assert tool in dev and tool not in prod, tool
+    for needed in ("apache-airflow-providers-celery", "celery", "redis", "kombu", "psycopg", "mysqlclient"):
+        assert needed in prod, needed
+    # apache-airflow-providers-celery 3.26.0 cannot start with celery 5.7 on Airflow 3.3.2
+    assert prod["celery"].startswith("5.6."), prod["celery"]
+    assert re.search(r"^celery\[redis\]==", (ROOT / "requirements.txt").read_text(), re.M)
+    instructions = [ln for ln in (ROOT / "Dockerfile").read_text().splitlines() if not ln.startswith("#")]
+    assert any("pip install" in ln and "requirements.txt" in ln for ln in instructions)
+    assert not any("requirements-dev" in ln for ln in instructions)  # no test tooling in the image
