@@ -197,6 +197,18 @@ def assign_tasks(db: Database, batch_id: str, pairs: Iterable[Pair]) -> None:
     db.run(write, what="record task of each pair")
 
 
+def pair_of_task(db: Database, dag_id: str, run_id: str, task_id: str, map_index: int) -> tuple[str, str, str] | None:
+    """``(batch_id, connection, table)`` that the task instance ``task_id[map_index]`` of this run
+    syncs, as :func:`assign_tasks` recorded it; None when no row says so."""
+    row = db.fetchone(
+        f"SELECT p.batch_id, p.connection_name, p.table_name FROM {db.quote(PROGRESS)} p "
+        f"JOIN {db.quote(BATCHES)} b ON b.batch_id = p.batch_id "
+        f"WHERE b.dag_id = %s AND b.run_id = %s AND p.task_id = %s AND p.map_index = %s",
+        (dag_id, run_id, task_id, map_index),
+    )
+    return (row["batch_id"], row["connection_name"], row["table_name"]) if row else None
+
+
 def _insert_pending(db: Database, cur: Cursor, batch_id: str, pairs: list[Pair], now: Any) -> None:
     if not pairs:
         return
