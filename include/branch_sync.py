@@ -62,6 +62,9 @@ def plan(context: Mapping[str, Any]) -> dict[str, Any]:
                            bool(params.get("skip_step1")))
     dag_run = context["dag_run"]
     options = {k: params.get(k) for k in ("connections", "tables", "skip_step1", "full_refresh", "resume")}
+    from include.pools import check_pools
+
+    check_pools(config, [*selection.step1, *selection.step2])  # a missing pool fails the run here, loudly
     pairs = [
         tracking.Pair(conn, table, config.table(table).model, task_id_for(step, conn))
         for step, by_conn in (("step1", selection.step1), ("step2", selection.step2))

@@ -37,3 +37,39 @@ def apply_pools(config: SyncConfig) -> None:
                                 capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"airflow pools import failed: {(result.stderr or result.stdout).strip()[-2000:]}")
+
+
+POOLS_COMMAND = "python -m include.cli pools --apply"
+
+
+def check_pools(config: SyncConfig, connections: list[str], api_conn_id: str = "airflow_api") -> list[str]:
+    """Fail at once when a pool the run's sync tasks use does not exist: Airflow never schedules a
+    task whose pool is missing (the scheduler only logs a warning) and the run would wait forever.
+
+    Tasks cannot read the metadata database, so the pools are read through the public REST API
+    with the credentials of the Airflow connection ``api_conn_id`` (as ``recalculate-progress``
+    does). Without that connection nothing can be checked: a warning says so. Returns the pools
+    checked."""
+    import logging
+
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowFailException
+
+    log = logging.getLogger(__name__)
+    names = list(dict.fromkeys(config.pool_name(c) for c in connections))
+    try:
+        BaseHook.get_connection(api_conn_id)
+    except Exception:
+        log.warning("pools %s not checked: no Airflow connection %r to the REST API; if one is missing the "
+                    "sync tasks will wait forever. Create them with: %s", ", ".join(names), api_conn_id, POOLS_COMMAND)
+        return []
+    from include.progress_reconcile import RestApiStates
+
+    api = RestApiStates(api_conn_id)
+    missing = [name for name in names if api._get(f"pools/{name}") is None]
+    if missing:
+        raise AirflowFailException(
+            f"pool(s) {', '.join(missing)} do not exist, so Airflow would never schedule their sync tasks; "
+            f"create them with `{POOLS_COMMAND}` (pool_slots from the sync config), then clear this task")
+    log.info("pools present: %s", ", ".join(names))
+    return names

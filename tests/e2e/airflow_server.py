@@ -483,6 +483,9 @@ class AirflowServer:
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(find_free_port()),
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(find_free_port()),
                 "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
+                # the bundle's REST API client (branch_sync's pool check, recalculate-progress)
+                "AIRFLOW_CONN_AIRFLOW_API": json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": self.port,
+                                                        "login": ADMIN_USER, "password": self.password}),
             }
         )
         if self.executor == "CeleryExecutor":
