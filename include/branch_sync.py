@@ -190,7 +190,10 @@ def on_failure(context: Mapping[str, Any]) -> None:
 def on_retry(context: Mapping[str, Any]) -> None:
     if pair := _pair_of(context):
         error = _safe_error(context.get("exception") or Exception(f"{_LOST}; Airflow retries this table"), pair[1])
-        _with_db(lambda db: tracking.mark_retrying(db, *pair, error))
+        # The scheduler may send two callbacks for one lost try (heartbeat timeout, then the
+        # executor's report): without an exception, only a row still in_progress counts a retry.
+        lost = context.get("exception") is None
+        _with_db(lambda db: tracking.mark_retrying(db, *pair, error, only_in_progress=lost))
 
 
 def on_skipped(context: Mapping[str, Any]) -> None:

@@ -274,12 +274,15 @@ def mark_finished(db: Database, batch_id: str, connection: str, table: str, stat
     db.run(write, what=f"mark pair {status}")
 
 
-def mark_retrying(db: Database, batch_id: str, connection: str, table: str, error: str) -> None:
-    """A try failed and Airflow will retry it: ``retry_count`` + 1, back to ``pending``."""
+def mark_retrying(db: Database, batch_id: str, connection: str, table: str, error: str,
+                  only_in_progress: bool = False) -> None:
+    """A try failed and Airflow will retry it: ``retry_count`` + 1, back to ``pending``.
+    ``only_in_progress``: only a row still ``in_progress`` (the scheduler may report one lost try twice)."""
     now = db.ts(utcnow())
     db.execute(
         f"UPDATE {db.quote(PROGRESS)} SET status = 'pending', retry_count = retry_count + 1, error_message = %s, "
-        f"completed_at = NULL, updated_at = %s WHERE {_progress_where(db)}",
+        f"completed_at = NULL, updated_at = %s WHERE {_progress_where(db)}"
+        + (" AND status = 'in_progress'" if only_in_progress else ""),
         (error[:ERROR_MAX], now, batch_id, connection, table),
         what="mark pair retrying",
     )

@@ -97,6 +97,10 @@ def test_a_retry_callback_sent_by_the_scheduler_resolves_its_pair_from_the_map_i
     row = next(r for r in tracking.get_progress(db, BATCH) if r["table_name"] == "t2")
     assert (row["status"], row["retry_count"]) == ("pending", 1)
     assert "worker was lost" in row["error_message"]
+    # the scheduler reports the same lost try a second time (executor event): counted once
+    branch_sync.on_retry({"ti": ti, "task": unresolved})
+    row = next(r for r in tracking.get_progress(db, BATCH) if r["table_name"] == "t2")
+    assert (row["status"], row["retry_count"]) == ("pending", 1)
     # the reconcile then sees nothing left to repair for it
     assert tracking.reconcile_batch(db, BATCH, {"step2.pgsql_a_2": "up_for_retry"}, run_state="running")["repaired"] == 0
     # another run's task instance, or the unmapped index, resolves to nothing
