@@ -85,6 +85,10 @@ CELERY_TEST_OVERRIDES = {
 }
 
 
+# The Celery queue the workers serve (the compose workers run the same command).
+CELERY_WORKER_COMMAND = ["celery", "worker", "-q", "default"]
+
+
 def celery_settings(path: Path = CELERY_SETTINGS_FILE) -> dict[str, str]:
     """``KEY=VALUE`` lines of the shared Celery settings file (docker compose ``env_file`` syntax)."""
     settings = {}
@@ -562,7 +566,7 @@ class AirflowServer:
             # two workers on one host: each serves its logs on a port of its own
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(find_free_port()),
         }
-        self._spawn(f"worker-{number}", ["celery", "worker", "-q", "default", "-H", f"w{number}@%h"], env)
+        self._spawn(f"worker-{number}", [*CELERY_WORKER_COMMAND, "-H", f"w{number}@%h"], env)
 
     def _wait_workers_ready(self, deadline: float) -> None:
         pending = [f"worker-{n}" for n in range(1, self.celery_workers + 1)]
