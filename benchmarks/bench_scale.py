@@ -135,8 +135,16 @@ def run_through_scheduler(server: AirflowServer, pairs: int) -> dict:
             "scheduler_cpu": sched1 - sched0, "total_cpu": total1 - total0, "pairs": pairs}
 
 
-def run_dags_test(server: AirflowServer, central: str, pairs: int) -> dict:
-    env = {**server.env, "AIRFLOW_CONN_CENTRAL_DB": uri(central)}
+def run_dags_test(server: AirflowServer, central: str, meta: str, pairs: int) -> dict:
+    """`airflow dags test` on a metadata database of its own: a scheduler running on the same one
+    would pick its run up too (and deadlock with it on the dag_run row)."""
+    env = {**server.env, "AIRFLOW_CONN_CENTRAL_DB": uri(central),
+           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg://postgres@127.0.0.1:5432/{meta}"}
+    env.pop("AIRFLOW_CONN_AIRFLOW_API")  # its pools are not in that database; dags test ignores pools
+    migrate = subprocess.run([airflow_binary(), "db", "migrate"], env=env, cwd=str(server.home), capture_output=True,
+                             text=True)
+    if migrate.returncode != 0:
+        raise RuntimeError(migrate.stdout[-3000:] + migrate.stderr[-3000:])
     started = time.monotonic()
     before = psutil.Process().cpu_times()
     result = subprocess.run([airflow_binary(), "dags", "test", DAG_ID], env=env, cwd=str(server.home),
@@ -212,11 +220,12 @@ def main() -> int:
                 for conn in conns:  # as `python -m include.cli pools --apply` makes them
                     server.api("POST", "pools", json={"name": f"sync_{conn}", "slots": args.pool_slots})
                 if mode == "local" and "dags-test" in modes:
-                    dt_central = f"bscale_central_dagstest_{tag}"
-                    admin(f'CREATE DATABASE "{dt_central}"')
-                    centrals.append(dt_central)
+                    dt_central, dt_meta = f"bscale_central_dagstest_{tag}", f"bscale_meta_dagstest_{tag}"
+                    for db in (dt_central, dt_meta):
+                        admin(f'CREATE DATABASE "{db}"')
+                        centrals.append(db)
                     print("[dags-test] running ...", flush=True)
-                    results["dags-test"] = run_dags_test(server, dt_central, pairs)
+                    results["dags-test"] = run_dags_test(server, dt_central, dt_meta, pairs)
                     results["dags-test"]["done"] = check_central(dt_central, args.branches, args.tables, args.rows)
                     print(f"[dags-test] {results['dags-test']}", flush=True)
                 if mode in modes:
