@@ -65,8 +65,13 @@ def check_pools(config: SyncConfig, connections: list[str], api_conn_id: str = "
         return []
     from include.progress_reconcile import RestApiStates
 
-    api = RestApiStates(api_conn_id)
-    missing = [name for name in names if api._get(f"pools/{name}") is None]
+    try:
+        api = RestApiStates(api_conn_id)
+        missing = [name for name in names if api._get(f"pools/{name}") is None]
+    except Exception as exc:  # the API unreachable or slow: the run goes on, the check says it could not look
+        log.warning("pools %s not checked: the REST API did not answer (%s); if one is missing the sync tasks "
+                    "will wait forever. Create them with: %s", ", ".join(names), type(exc).__name__, POOLS_COMMAND)
+        return []
     if missing:
         raise AirflowFailException(
             f"pool(s) {', '.join(missing)} do not exist, so Airflow would never schedule their sync tasks; "
