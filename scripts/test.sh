@@ -4,9 +4,9 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-bash scripts/setup.sh
+bash scripts/setup.sh --dev
 bash scripts/services.sh
 export PYTHONPATH="$ROOT"
 # The end-to-end tests (real Airflow deployments) run last, after the lighter ones.
-exec .venv/bin/python -m pytest tests/dags tests/include tests/integration tests/test_deployment_files.py tests/e2e \
+exec .venv/bin/python -m pytest tests/dags tests/unit tests/integration tests/test_deployment_files.py tests/e2e \
   -p no:cacheprovider "$@"

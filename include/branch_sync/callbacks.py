@@ -22,12 +22,33 @@ log = logging.getLogger(__name__)
 
 
 def _pair_of(context: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """The (batch, connection, table) of the task instance. In the task process the mapped
+    arguments are resolved; in a callback the scheduler sent to the dag-processor (a worker died,
+    heartbeat timeout) they are not, and the pair is read from the row ``plan`` recorded for this
+    run's ``task_id[map_index]`` (:func:`tracking.assign_tasks`)."""
     kwargs = getattr(context.get("task"), "op_kwargs", None) or {}
     batch_id, connection, table = kwargs.get("batch_id"), kwargs.get("connection"), kwargs.get("table")
-    if not all(isinstance(v, str) for v in (batch_id, connection, table)):
-        log.warning("tracking callback without a resolved pair (kwargs: %s)", sorted(kwargs))
-        return None
-    return batch_id, connection, table  # type: ignore[return-value]
+    if all(isinstance(v, str) for v in (batch_id, connection, table)):
+        return batch_id, connection, table  # type: ignore[return-value]
+    ti = context.get("ti")
+    map_index = getattr(ti, "map_index", None)
+    if ti is not None and isinstance(map_index, int) and map_index >= 0:
+        try:
+            with Database(load_config().target) as db:
+                pair = tracking.pair_of_task(db, ti.dag_id, ti.run_id, ti.task_id, map_index)
+        except Exception as exc:
+            log.error("could not resolve the pair of %s[%s]: %s", ti.task_id, map_index,
+                      error_text(exc, load_config().target))
+            return None
+        if pair:
+            return pair
+    log.warning("tracking callback without a resolved pair (kwargs: %s, map_index: %s)", sorted(kwargs), map_index)
+    return None
+
+
+# A callback without an exception in its context was sent by the scheduler: the try ended without
+# its task process reporting (worker killed or lost, heartbeat timeout, executor-reported failure).
+_LOST = "the worker was lost: the try ended without its task process reporting (killed, no heartbeat)"
 
 
 def _with_db(work: Any) -> None:
@@ -52,15 +73,19 @@ def on_success(context: Mapping[str, Any]) -> None:
 
 def on_failure(context: Mapping[str, Any]) -> None:
     if pair := _pair_of(context):
-        error = error_text(context.get("exception") or Exception("task failed"), pair[1], load_config().target)
+        error = error_text(context.get("exception") or Exception(f"{_LOST}; no retries left"), pair[1],
+                           load_config().target)
         _with_db(lambda db: tracking.mark_finished(db, *pair, "failed", error))
 
 
 def on_retry(context: Mapping[str, Any]) -> None:
     if pair := _pair_of(context):
-        error = error_text(context.get("exception") or Exception("task will be retried"), pair[1],
+        error = error_text(context.get("exception") or Exception(f"{_LOST}; Airflow retries this table"), pair[1],
                            load_config().target)
-        _with_db(lambda db: tracking.mark_retrying(db, *pair, error))
+        # The scheduler may send two callbacks for one lost try (heartbeat timeout, then the
+        # executor's report): without an exception, only a row still in_progress counts a retry.
+        lost = context.get("exception") is None
+        _with_db(lambda db: tracking.mark_retrying(db, *pair, error, only_in_progress=lost))
 
 
 def on_skipped(context: Mapping[str, Any]) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from include.branch_sync import notify, tracking
 from include.branch_sync.config import ConfigError, load_config, plan_pairs
+from include.branch_sync.pools import check_pools
 from include.branch_sync.engine import sync_pair
 from include.branch_sync.spec import (
     ASSET_ALIAS,
@@ -49,6 +50,7 @@ def plan(context: Mapping[str, Any]) -> dict[str, Any]:
                            bool(params.get("skip_step1")))
     dag_run = context["dag_run"]
     options = {k: params.get(k) for k in ("connections", "tables", "skip_step1", "full_refresh", "resume")}
+    check_pools(config, [*selection.step1, *selection.step2])  # a missing pool fails the run here, loudly
     pairs = [
         tracking.Pair(conn, table, config.table(table).model, task_id_for(step, conn))
         for step, by_conn in (("step1", selection.step1), ("step2", selection.step2))

@@ -155,6 +155,18 @@ def assign_tasks(db: Database, batch_id: str, pairs: Iterable[Pair]) -> None:
     db.run(write, what="record task of each pair")
 
 
+def pair_of_task(db: Database, dag_id: str, run_id: str, task_id: str, map_index: int) -> tuple[str, str, str] | None:
+    """``(batch_id, connection, table)`` that the task instance ``task_id[map_index]`` of this run
+    syncs, as :func:`assign_tasks` recorded it; None when no row says so."""
+    row = db.fetchone(
+        f"SELECT p.batch_id, p.connection_name, p.table_name FROM {db.quote(PROGRESS)} p "
+        f"JOIN {db.quote(BATCHES)} b ON b.batch_id = p.batch_id "
+        f"WHERE b.dag_id = %s AND b.run_id = %s AND p.task_id = %s AND p.map_index = %s",
+        (dag_id, run_id, task_id, map_index),
+    )
+    return (row["batch_id"], row["connection_name"], row["table_name"]) if row else None
+
+
 def _insert_pending(db: Database, cur: Cursor, batch_id: str, pairs: list[Pair], now: Any) -> None:
     if not pairs:
         return
@@ -218,16 +230,20 @@ def _finish_pair(cur: Cursor, batch_id: str, connection: str, table: str, status
     _derive_batch_counts(cur, batch_id)  # the batch row shows true progress while it runs
 
 
-def mark_retrying(db: Database, batch_id: str, connection: str, table: str, error: str) -> None:
-    """A try failed and Airflow will retry it: ``retry_count`` + 1, back to ``pending``."""
-    db.run(lambda cur: _retry_pair(cur, batch_id, connection, table, error), what="mark pair retrying")
+def mark_retrying(db: Database, batch_id: str, connection: str, table: str, error: str,
+                  only_in_progress: bool = False) -> None:
+    """A try failed and Airflow will retry it: ``retry_count`` + 1, back to ``pending``.
+    ``only_in_progress``: only a row still ``in_progress`` (the scheduler may report one lost try twice)."""
+    db.run(lambda cur: _retry_pair(cur, batch_id, connection, table, error, only_in_progress),
+           what="mark pair retrying")
 
 
-def _retry_pair(cur: Cursor, batch_id: str, connection: str, table: str, error: str) -> None:
+def _retry_pair(cur: Cursor, batch_id: str, connection: str, table: str, error: str,
+                only_in_progress: bool = False) -> None:
     db = cur.db
     cur.execute(
         f"UPDATE {db.quote(PROGRESS)} SET status = 'pending', retry_count = retry_count + 1, error_message = %s, "
-        f"completed_at = NULL, updated_at = %s WHERE {_PAIR}",
+        f"completed_at = NULL, updated_at = %s WHERE {_PAIR}" + (" AND status = 'in_progress'" if only_in_progress else ""),
         (scrub(error)[:ERROR_MAX], db.ts(utcnow()), batch_id, connection, table),
     )
 

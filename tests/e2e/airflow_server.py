@@ -19,6 +19,16 @@ write DAG files of its own; both are re-listed every ``[dag_processor] refresh_i
 Environment knobs (all optional): ``E2E_PG_HOST`` (127.0.0.1), ``E2E_PG_PORT`` (5432),
 ``E2E_PG_USER`` (postgres, then root), ``E2E_PG_ADMIN_DB`` (test), ``E2E_KEEP_AIRFLOW_HOME=1``
 keeps the temporary AIRFLOW_HOME (logs!) after stop, ``E2E_START_TIMEOUT`` (seconds, 180).
+
+**CeleryExecutor** (``AirflowServer(executor="CeleryExecutor")``): the same three processes plus
+``celery_workers`` (2) ``airflow celery worker`` processes, ``worker-1``, ``worker-2``..., each with
+its own ``-H`` name, worker log-server port and task-instance hostname (``e2e-worker-N``, see
+:meth:`AirflowServer.worker_of_hostname`). The executor settings are those of the compose
+deployment, read from ``config/airflow-celery.env`` (:func:`celery_settings`), with the test's
+:data:`CELERY_TEST_OVERRIDES`. Broker: Redis (``E2E_REDIS_URL``, default
+``redis://127.0.0.1:6379/15``) with a key prefix unique to the deployment, whose keys alone are
+deleted at stop; result backend: the deployment's PostgreSQL metadata database.
+:meth:`AirflowServer.kill_worker` SIGKILLs a worker with its whole process tree.
 """
 
 from __future__ import annotations
@@ -55,6 +65,41 @@ REPO_BUNDLE_NAME = "dags-folder"
 
 TERMINAL_RUN_STATES = ("success", "failed")
 PROCESS_NAMES = ("api-server", "scheduler", "dag-processor")
+
+# The CeleryExecutor settings the compose deployment and this harness share (one file, read by both).
+CELERY_SETTINGS_FILE = REPO_ROOT / "config" / "airflow-celery.env"
+# Keys every Airflow component of a Celery deployment sets itself (values differ per host/deployment).
+CELERY_DEPLOYMENT_KEYS = (
+    "AIRFLOW__CELERY__BROKER_URL",
+    "AIRFLOW__CELERY__RESULT_BACKEND",
+    "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+    "AIRFLOW__API_AUTH__JWT_SECRET",
+    "AIRFLOW__API__SECRET_KEY",
+    "AIRFLOW__CORE__FERNET_KEY",
+)
+# What the test deployment changes of the shared settings, and why.
+CELERY_TEST_OVERRIDES = {
+    # a SIGKILLed worker's task instances are detected in 30 s instead of the deployment's 60 s
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+}
+
+
+# The Celery queue the workers serve (the compose workers run the same command).
+CELERY_WORKER_COMMAND = ["celery", "worker", "-q", "default"]
+
+
+def celery_settings(path: Path = CELERY_SETTINGS_FILE) -> dict[str, str]:
+    """``KEY=VALUE`` lines of the shared Celery settings file (docker compose ``env_file`` syntax)."""
+    settings = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, sep, value = line.partition("=")
+            if not sep:
+                raise ValueError(f"{path}: not KEY=VALUE: {line!r}")
+            settings[key.strip()] = value.strip()
+    return settings
 
 
 class AirflowE2EError(RuntimeError):
@@ -178,6 +223,8 @@ class AirflowServer:
         start_timeout: float | None = None,
         with_triggerer: bool = False,
         name: str = "",
+        executor: str = "LocalExecutor",
+        celery_workers: int = 2,
     ):
         self.extra_env = {k: str(v) for k, v in (extra_env or {}).items()}
         self.dags_folder = Path(dags_folder or REPO_ROOT / "dags").resolve()
@@ -186,6 +233,13 @@ class AirflowServer:
         self.start_timeout = float(start_timeout or os.environ.get("E2E_START_TIMEOUT", "180"))
         self.with_triggerer = with_triggerer
         self.name = name
+        if executor not in ("LocalExecutor", "CeleryExecutor"):
+            raise ValueError(f"executor {executor!r} is not supported by the harness")
+        self.executor = executor
+        self.celery_workers = celery_workers if executor == "CeleryExecutor" else 0
+        self.redis_url = os.environ.get("E2E_REDIS_URL", "redis://127.0.0.1:6379/15")
+        self.redis_prefix = ""
+        self.killed: set[str] = set()
 
         suffix = uuid.uuid4().hex[:10]
         self.db_name = f"af_e2e_{suffix}"
@@ -256,7 +310,10 @@ class AirflowServer:
             self._spawn("dag-processor", ["dag-processor"])
             if self.with_triggerer:
                 self._spawn("triggerer", ["triggerer", "--skip-serve-logs"])
+            for number in range(1, self.celery_workers + 1):
+                self._spawn_worker(number)
             self._wait_healthy(deadline=t0 + self.start_timeout)
+            self._wait_workers_ready(deadline=t0 + self.start_timeout)
             self._login()
             self.timings["processes_healthy"] = time.monotonic() - t
         except BaseException:
@@ -305,6 +362,7 @@ class AirflowServer:
         self._log_handles.clear()
         self._session.close()
         self._drop_database()
+        self._delete_broker_keys()
         if self.home and self.home.exists() and not os.environ.get("E2E_KEEP_AIRFLOW_HOME"):
             shutil.rmtree(self.home, ignore_errors=True)
 
@@ -432,8 +490,24 @@ class AirflowServer:
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(find_free_port()),
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(find_free_port()),
                 "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
+                # the bundle's REST API client (branch_sync's pool check, recalculate-progress)
+                "AIRFLOW_CONN_AIRFLOW_API": json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": self.port,
+                                                        "login": ADMIN_USER, "password": self.password}),
             }
         )
+        if self.executor == "CeleryExecutor":
+            self.redis_prefix = f"{self.db_name}:"
+            env.update(celery_settings())
+            env.update(CELERY_TEST_OVERRIDES)
+            env.update(
+                {
+                    "AIRFLOW__CELERY__BROKER_URL": self.redis_url,
+                    # kombu prefixes every key of this deployment: only they are deleted at stop
+                    "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": self.redis_prefix,
+                    "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.metadata_conn_uri,
+                    "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.e2e.worker_hostname.hostname",
+                }
+            )
         env.update(self.extra_env)
         return env
 
@@ -461,18 +535,87 @@ class AirflowServer:
                 f"`airflow {' '.join(args)}` failed with exit code {result.returncode}:\n{tail_file(log, 80)}"
             )
 
-    def _spawn(self, name: str, args: list[str]) -> None:
+    def _spawn(self, name: str, args: list[str], env: Mapping[str, str] | None = None) -> None:
         fh = open(self.log_path(name), "ab")
         self._log_handles.append(fh)
         self.processes[name] = subprocess.Popen(
             [airflow_binary(), *args],
-            env=self.env,
+            env=dict(env or self.env),
             cwd=str(self.home),
             stdin=subprocess.DEVNULL,
             stdout=fh,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    # ------------------------------------------------------------------ Celery workers
+
+    @staticmethod
+    def worker_hostname(number: int) -> str:
+        """The hostname worker ``number`` records on the task instances it runs."""
+        return f"e2e-worker-{number}"
+
+    def worker_of_hostname(self, hostname: str) -> str:
+        """The process name (``worker-N``) of a task instance's ``hostname``."""
+        for number in range(1, self.celery_workers + 1):
+            if hostname == self.worker_hostname(number):
+                return f"worker-{number}"
+        raise KeyError(f"no e2e worker has the hostname {hostname!r}")
+
+    def _spawn_worker(self, number: int) -> None:
+        env = {
+            **self.env,
+            "E2E_WORKER_HOSTNAME": self.worker_hostname(number),
+            # two workers on one host: each serves its logs on a port of its own
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(find_free_port()),
+        }
+        self._spawn(f"worker-{number}", [*CELERY_WORKER_COMMAND, "-H", f"w{number}@%h"], env)
+
+    def _wait_workers_ready(self, deadline: float) -> None:
+        pending = [f"worker-{n}" for n in range(1, self.celery_workers + 1)]
+        while pending:
+            self.check_processes()
+            pending = [w for w in pending if not re.search(r"@\S+ ready\.", tail_file(self.log_path(w), 400))]
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                raise AirflowE2EError(f"Celery workers not ready within {self.start_timeout:.0f}s: {pending}\n"
+                                      f"{self.logs_tail(pending, lines=60)}")
+            time.sleep(1)
+
+    def kill_worker(self, name: str) -> list[int]:
+        """SIGKILL a Celery worker and every process under it (pool children, task supervisors and
+        task processes, whatever session they are in), as a machine losing power would; returns the pids."""
+        proc = self.processes.pop(name)
+        self.killed.add(name)
+        try:
+            tree = [psutil.Process(proc.pid)]
+            tree += tree[0].children(recursive=True)
+        except psutil.Error:
+            tree = []
+        for p in tree:
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+        self._signal_group(proc, signal.SIGKILL)
+        psutil.wait_procs(tree, timeout=10)
+        proc.wait(timeout=10)
+        return [p.pid for p in tree]
+
+    def _delete_broker_keys(self) -> None:
+        if not self.redis_prefix:
+            return
+        try:
+            import redis
+
+            client = redis.Redis.from_url(self.redis_url, socket_timeout=10)
+            keys = list(client.scan_iter(match=self.redis_prefix + "*", count=1000))
+            for start in range(0, len(keys), 500):
+                client.delete(*keys[start:start + 500])
+            client.close()
+        except Exception as exc:  # noqa: BLE001 - clean-up only
+            print(f"[e2e] could not delete the broker keys {self.redis_prefix}*: {exc}", file=sys.stderr)
 
     def check_processes(self) -> None:
         """Raise (with the logs) if one of the Airflow processes has died."""

@@ -76,3 +76,33 @@ def test_pairs_outside_the_current_run_are_never_read_from_its_task_states(db):
     assert statuses(db)["t0"] == "completed" and statuses(db)["t3"] == "failed"
     rows = fetch("central_db", "SELECT table_name, map_index FROM sync_progress ORDER BY table_name")
     assert [r["map_index"] for r in rows] == [None, None, None, 0]
+
+
+def test_a_retry_callback_sent_by_the_scheduler_resolves_its_pair_from_the_map_index(db, tmp_path, monkeypatch):
+    """A worker died: the scheduler sends the retry callback to the dag-processor, where the mapped
+    arguments are not resolved; the pair comes from the row plan recorded for task_id[map_index]."""
+    from types import SimpleNamespace
+
+    from include import branch_sync
+    from tests.integration.sync_helpers import write_config
+
+    config = write_config(tmp_path / "sync.yaml", "central_db", ["pgsql_a"],
+                          [{"table": t.table, "primary_key": ["id"]} for t in PAIRS])
+    monkeypatch.setenv("SYNC_CONFIG", str(config))
+    tracking.mark_started(db, BATCH, "pgsql_a", "t2")
+    ti = SimpleNamespace(dag_id="branch_sync", run_id="run_1", task_id="step2.pgsql_a", map_index=2)
+    unresolved = SimpleNamespace(op_kwargs={"connection": "pgsql_a"})  # what the dag-processor's task holds
+    assert branch_sync._pair_of({"ti": ti, "task": unresolved}) == (BATCH, "pgsql_a", "t2")
+    branch_sync.on_retry({"ti": ti, "task": unresolved})
+    row = next(r for r in tracking.get_progress(db, BATCH) if r["table_name"] == "t2")
+    assert (row["status"], row["retry_count"]) == ("pending", 1)
+    assert "worker was lost" in row["error_message"]
+    # the scheduler reports the same lost try a second time (executor event): counted once
+    branch_sync.on_retry({"ti": ti, "task": unresolved})
+    row = next(r for r in tracking.get_progress(db, BATCH) if r["table_name"] == "t2")
+    assert (row["status"], row["retry_count"]) == ("pending", 1)
+    # the reconcile then sees nothing left to repair for it
+    assert tracking.reconcile_batch(db, BATCH, {"step2.pgsql_a_2": "up_for_retry"}, run_state="running")["repaired"] == 0
+    # another run's task instance, or the unmapped index, resolves to nothing
+    assert branch_sync._pair_of({"ti": SimpleNamespace(**{**vars(ti), "run_id": "run_2"}), "task": unresolved}) is None
+    assert branch_sync._pair_of({"ti": SimpleNamespace(**{**vars(ti), "map_index": -1}), "task": unresolved}) is None

@@ -1,0 +1,258 @@
+"""branch_sync at the seed's scale through a real scheduler, next to `airflow dags test`, in one run.
+
+    .venv/bin/python benchmarks/bench_scale.py [--branches 17] [--tables 120] [--rows 20]
+        [--modes dags-test,local,celery] [--parallelism 4] [--max-tis-per-query 128] [--pool-slots 2]
+
+Generates ``--branches`` branch PostgreSQL databases with ``--tables`` small tables each
+(17 x 120 = 2,040 pairs by default; ``--rows`` rows per table), then syncs all of them into a fresh
+central database per mode:
+
+* ``dags-test``: ``airflow dags test branch_sync`` (every task in one process, one after another);
+* ``local``: a running api-server + scheduler + dag-processor with LocalExecutor;
+* ``celery``: the same with CeleryExecutor and two ``airflow celery worker`` processes (Redis).
+
+The deployments are the e2e harness's (tests/e2e/airflow_server.py: PostgreSQL metadata database,
+Redis broker; the Celery settings of config/airflow-celery.env). For each mode it prints the wall
+time of the DAG run, the time per pair, the mean time a sync task instance spends running, the
+overhead per pair over ``dags test``, and the scheduler's share: the CPU seconds of the scheduler
+process (without the tasks it forks) against the run's wall time and against the CPU of the whole
+deployment. Needs PostgreSQL on 127.0.0.1:5432 (trust auth) and, for ``celery``, Redis on
+127.0.0.1:6379. Drops its databases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+
+import psutil  # noqa: E402
+import psycopg  # noqa: E402
+import yaml  # noqa: E402
+
+from airflow_server import AirflowServer, airflow_binary  # noqa: E402
+
+ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+DAG_ID = "branch_sync"
+
+
+def admin(sql: str) -> None:
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def uri(db: str) -> str:
+    return f"postgresql://postgres@127.0.0.1:5432/{db}"
+
+
+def make_sources(tag: str, branches: int, tables: int, rows: int) -> list[str]:
+    """One template database with the tables, copied per branch (CREATE DATABASE ... TEMPLATE)."""
+    template = f"bscale_tpl_{tag}"
+    admin(f'CREATE DATABASE "{template}"')
+    with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={template}", autocommit=True) as conn:
+        for t in range(1, tables + 1):
+            conn.execute(f"CREATE TABLE t{t:03d} (id BIGINT PRIMARY KEY, updated TIMESTAMP WITH TIME ZONE NOT NULL, "
+                         f"name TEXT, qty INTEGER, price NUMERIC(12,2))")
+            conn.execute(f"INSERT INTO t{t:03d} SELECT g, TIMESTAMPTZ '2026-01-01' + g * INTERVAL '1 minute', "
+                         f"'item ' || g, g % 50, g * 1.25 FROM generate_series(1, {rows}) g")
+    names = [f"bscale_b{b:02d}_{tag}" for b in range(1, branches + 1)]
+    for name in names:
+        admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    admin(f'DROP DATABASE "{template}"')
+    return names
+
+
+def write_config(path: Path, branches: list[str], tables: int, pool_slots: int) -> None:
+    path.write_text(yaml.safe_dump({
+        "target": "central_db",
+        "branches": branches,
+        "pool_slots": pool_slots,
+        "retries": 1,
+        "retry_delay_seconds": 5,
+        "schedule": None,
+        "tables": [{"table": f"t{t:03d}", "model": f"T{t:03d}", "primary_key": ["id"], "cursor": "updated"}
+                   for t in range(1, tables + 1)],
+    }))
+
+
+def cpu_seconds(proc: psutil.Process) -> float:
+    t = proc.cpu_times()
+    return t.user + t.system
+
+
+def tree_cpu(server: AirflowServer) -> tuple[float, float]:
+    """(scheduler process alone, every process of the deployment with their reaped children)."""
+    scheduler = total = 0.0
+    for name, popen in server.processes.items():
+        try:
+            root = psutil.Process(popen.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            continue
+        for p in procs:
+            try:
+                t = p.cpu_times()
+            except psutil.Error:
+                continue
+            total += t.user + t.system + t.children_user + t.children_system
+        if name == "scheduler":
+            scheduler = cpu_seconds(root)
+    return scheduler, total
+
+
+def ts(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def run_through_scheduler(server: AirflowServer, pairs: int) -> dict:
+    server.wait_for_dag(DAG_ID, timeout=300)
+    server.unpause(DAG_ID)
+    sched0, total0 = tree_cpu(server)
+    started = time.monotonic()
+    run_id = server.trigger(DAG_ID, {})
+    state = server.wait_for_run(DAG_ID, run_id, timeout=6 * 3600, poll=5)
+    wall_poll = time.monotonic() - started
+    sched1, total1 = tree_cpu(server)
+    run = server.get_run(DAG_ID, run_id)
+    tis = server.task_instances(DAG_ID, run_id)
+    sync_tis = [ti for ti in tis if ti["map_index"] >= 0]
+    durations = [ti["duration"] or 0.0 for ti in sync_tis]
+    wall = (ts(run["end_date"]) - ts(run["start_date"])).total_seconds()
+    if state != "success":
+        print(server.failure_report(DAG_ID, run_id, max_logs=3)[-8000:], file=sys.stderr)
+    return {"state": state, "wall": wall, "wall_poll": wall_poll, "tis": len(sync_tis),
+            "ok": sum(ti["state"] == "success" for ti in sync_tis), "task_mean": sum(durations) / max(1, len(durations)),
+            "scheduler_cpu": sched1 - sched0, "total_cpu": total1 - total0, "pairs": pairs}
+
+
+def run_dags_test(server: AirflowServer, central: str, meta: str, pairs: int) -> dict:
+    """`airflow dags test` on a metadata database of its own: a scheduler running on the same one
+    would pick its run up too (and deadlock with it on the dag_run row)."""
+    env = {**server.env, "AIRFLOW_CONN_CENTRAL_DB": uri(central),
+           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg://postgres@127.0.0.1:5432/{meta}"}
+    env.pop("AIRFLOW_CONN_AIRFLOW_API")  # its pools are not in that database; dags test ignores pools
+    migrate = subprocess.run([airflow_binary(), "db", "migrate"], env=env, cwd=str(server.home), capture_output=True,
+                             text=True)
+    if migrate.returncode != 0:
+        raise RuntimeError(migrate.stdout[-3000:] + migrate.stderr[-3000:])
+    started = time.monotonic()
+    before = psutil.Process().cpu_times()
+    result = subprocess.run([airflow_binary(), "dags", "test", DAG_ID], env=env, cwd=str(server.home),
+                            capture_output=True, text=True)
+    wall = time.monotonic() - started
+    after = psutil.Process().cpu_times()
+    if result.returncode != 0:
+        print(result.stdout[-3000:], result.stderr[-3000:], file=sys.stderr)
+    state = "success" if result.returncode == 0 else "failed"
+    cpu = (after.children_user + after.children_system) - (before.children_user + before.children_system)
+    return {"state": state, "wall": wall, "pairs": pairs, "total_cpu": cpu}
+
+
+def check_central(central: str, branches: int, tables: int, rows: int) -> int:
+    with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={central}") as conn:
+        done = conn.execute("SELECT COUNT(*), COALESCE(SUM(records_processed), 0) FROM sync_progress "
+                            "WHERE status = 'completed'").fetchone()
+    expected = (branches * tables, branches * tables * rows)
+    if tuple(done) != expected:
+        print(f"  !! central {central}: completed pairs / rows {tuple(done)} != expected {expected}")
+    return done[0]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--branches", type=int, default=17)
+    parser.add_argument("--tables", type=int, default=120)
+    parser.add_argument("--rows", type=int, default=20)
+    parser.add_argument("--modes", default="dags-test,local,celery")
+    parser.add_argument("--parallelism", type=int, default=4, help="[core] parallelism (LocalExecutor processes)")
+    parser.add_argument("--max-active-tasks", type=int, default=4, help="[core] max_active_tasks_per_dag")
+    parser.add_argument("--max-tis-per-query", type=int, default=128, help="[scheduler] max_tis_per_query")
+    parser.add_argument("--pool-slots", type=int, default=2, help="slots of each branch pool")
+    parser.add_argument("--worker-concurrency", type=int, default=2, help="Celery: task slots per worker (2 workers)")
+    args = parser.parse_args()
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    pairs = args.branches * args.tables
+
+    tag = uuid.uuid4().hex[:8]
+    t = time.monotonic()
+    sources = make_sources(tag, args.branches, args.tables, args.rows)
+    conns = [f"pgsql_b{b:02d}" for b in range(1, args.branches + 1)]
+    config = Path(f"/tmp/bench_scale_{tag}.yaml")
+    write_config(config, conns, args.tables, args.pool_slots)
+    print(f"{args.branches} branches x {args.tables} tables x {args.rows} rows = {pairs} pairs "
+          f"(sources made in {time.monotonic() - t:.1f}s); settings: parallelism={args.parallelism} "
+          f"max_active_tasks_per_dag={args.max_active_tasks} max_tis_per_query={args.max_tis_per_query} "
+          f"pool_slots={args.pool_slots} celery 2 workers x {args.worker_concurrency}; {os.cpu_count()} CPUs", flush=True)
+    tuning = {
+        "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(args.max_active_tasks),
+        "AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY": str(args.max_tis_per_query),
+        "AIRFLOW__CORE__MAX_MAP_LENGTH": str(max(1024, args.tables)),
+        "AIRFLOW__API__MAXIMUM_PAGE_LIMIT": "5000",
+    }
+    results: dict[str, dict] = {}
+    centrals: list[str] = []
+    try:
+        for mode in ("local", "celery"):
+            if mode not in modes and not (mode == "local" and "dags-test" in modes):
+                continue
+            central = f"bscale_central_{mode}_{tag}"
+            admin(f'CREATE DATABASE "{central}"')
+            centrals.append(central)
+            env = {"SYNC_CONFIG": str(config), "AIRFLOW_CONN_CENTRAL_DB": uri(central),
+                   **{f"AIRFLOW_CONN_{c.upper()}": uri(db) for c, db in zip(conns, sources)}, **tuning,
+                   "AIRFLOW__CORE__PARALLELISM": str(args.parallelism)}
+            if mode == "celery":
+                env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = str(args.worker_concurrency)
+            executor = "CeleryExecutor" if mode == "celery" else "LocalExecutor"
+            with AirflowServer(extra_env=env, executor=executor, parallelism=args.parallelism,
+                               name=f"bench-{mode}") as server:
+                print(f"[{mode}] deployment up in {server.startup_seconds:.0f}s", flush=True)
+                for conn in conns:  # as `python -m include.cli pools --apply` makes them
+                    server.api("POST", "pools", json={"name": f"sync_{conn}", "slots": args.pool_slots})
+                if mode == "local" and "dags-test" in modes:
+                    dt_central, dt_meta = f"bscale_central_dagstest_{tag}", f"bscale_meta_dagstest_{tag}"
+                    for db in (dt_central, dt_meta):
+                        admin(f'CREATE DATABASE "{db}"')
+                        centrals.append(db)
+                    print("[dags-test] running ...", flush=True)
+                    results["dags-test"] = run_dags_test(server, dt_central, dt_meta, pairs)
+                    results["dags-test"]["done"] = check_central(dt_central, args.branches, args.tables, args.rows)
+                    print(f"[dags-test] {results['dags-test']}", flush=True)
+                if mode in modes:
+                    print(f"[{mode}] running ...", flush=True)
+                    results[mode] = run_through_scheduler(server, pairs)
+                    results[mode]["done"] = check_central(central, args.branches, args.tables, args.rows)
+                    print(f"[{mode}] {results[mode]}", flush=True)
+    finally:
+        for db in [*sources, *centrals]:
+            admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'")
+            admin(f'DROP DATABASE IF EXISTS "{db}"')
+        config.unlink(missing_ok=True)
+
+    base = results.get("dags-test")
+    print(f"\n{'mode':<10} {'state':<8} {'pairs ok':>9} {'wall s':>8} {'s/pair':>7} {'task s':>7} "
+          f"{'+s/pair vs dags test':>21} {'sched CPU s':>12} {'sched/wall':>11} {'sched/all CPU':>14}")
+    for mode, r in results.items():
+        extra = "" if base is None or mode == "dags-test" else f"{(r['wall'] - base['wall']) / pairs:+.3f}"
+        sched = r.get("scheduler_cpu")
+        cells = ("", "", "") if sched is None else (
+            f"{sched:.1f}", f"{sched / r['wall']:.0%}", f"{sched / max(r['total_cpu'], 1e-9):.0%}")
+        task = f"{r['task_mean']:.2f}" if "task_mean" in r else ""
+        print(f"{mode:<10} {r['state']:<8} {r['done']:>9} {r['wall']:>8.1f} {r['wall'] / pairs:>7.3f} "
+              f"{task:>7} {extra:>21} {cells[0]:>12} {cells[1]:>11} {cells[2]:>14}")
+    print(json.dumps(results, indent=1, default=str))
+    return 0 if all(r["state"] == "success" for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
