@@ -22,8 +22,8 @@ from urllib.parse import quote
 
 import pytest
 
-from include import demo_data
-from include.db import Database
+from include.demo import data as demo_data
+from include.common.db import Database
 from tests.integration.sync_helpers import fetch, run_sql, table_rows, write_config
 
 SYNC = "branch_sync"
