@@ -83,7 +83,7 @@ def test_a_retry_callback_sent_by_the_scheduler_resolves_its_pair_from_the_map_i
     arguments are not resolved; the pair comes from the row plan recorded for task_id[map_index]."""
     from types import SimpleNamespace
 
-    from include import branch_sync
+    from include.branch_sync import callbacks as branch_sync
     from tests.integration.sync_helpers import write_config
 
     config = write_config(tmp_path / "sync.yaml", "central_db", ["pgsql_a"],

@@ -1,9 +1,9 @@
-"""include.branch_sync.tracking.plan_repairs: what Airflow's task states say about a batch's rows,
+"""include.branch_sync.repairs.plan_repairs: what Airflow's task states say about a batch's rows,
 decided without a database (the write side is tested in tests/integration/branch_sync/)."""
 
 from __future__ import annotations
 
-from include.branch_sync.tracking import Repair, plan_repairs
+from include.branch_sync.repairs import Repair, plan_repairs
 
 
 def row(table: str, status: str, index: int | None = 0, error: str | None = None) -> dict:
