@@ -10,6 +10,7 @@ routes are plain ``def`` (FastAPI runs them in its thread pool).
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable
 from typing import Any
@@ -22,11 +23,14 @@ from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
 
+from include.branch_sync import export as sync_export
 from include.branch_sync.spec import DAG_ID as SYNC_DAG
+from include.certificates import export as cert_export
 from include.certificates.spec import DAG_ID as CERT_DAG
 from include.common.conn_ids import APP_DB
 from include.common.db import Database
-from include.console import actions, certs, export, pages, params, sync, whatsapp
+from include.common.spreadsheet_export import write_csv, write_xlsx
+from include.console import actions, certs, pages, params, sync, whatsapp
 from include.console.html import PREFIX, esc
 from include.console.reader import read
 from include.health.spec import DAG_ID as HEALTH_DAG
@@ -104,7 +108,7 @@ def create_app() -> FastAPI:
             return JSONResponse({"detail": text}, status_code=status)
         return HTMLResponse(pages.message(f"Error {status}", text), status_code=status)
 
-    for kind, status in ((params.BadRequest, 400), (params.NotFound, 404), (params.Conflict, 409)):
+    for kind, status in ((params.BadRequest, 400), (LookupError, 404), (params.Conflict, 409)):
         app.add_exception_handler(kind, lambda request, exc, status=status: problem(request, status, str(exc)))
     app.add_exception_handler(actions.ApiRefused, lambda request, exc: problem(request, exc.status, str(exc)))
 
@@ -151,10 +155,8 @@ def create_app() -> FastAPI:
     def sync_export(batch_id: str, fmt: str) -> Response:
         fmt = _format(fmt)
         params.batch_id(batch_id, "sync")
-        q = params.sync_detail({"per_page": str(params.MAX_PAIRS_PER_PAGE)})
         with _sync_db() as db:
-            data, _ = read(db, lambda r: sync.batch_detail(r, batch_id, q))
-        return _download(export_batch("sync", data, data["tables"], fmt), f"{batch_id}.{fmt}", fmt)
+            return _download(export_batch(db, "sync", batch_id, fmt), f"{batch_id}.{fmt}", fmt)
 
     @app.get("/api/sync/history", dependencies=READ_SYNC)
     def api_history(request: Request) -> JSONResponse:
@@ -209,10 +211,8 @@ def create_app() -> FastAPI:
     def cert_export(batch_id: str, fmt: str) -> Response:
         fmt = _format(fmt)
         params.batch_id(batch_id, "cert")
-        q = params.cert_detail({"per_page": str(params.MAX_PAIRS_PER_PAGE)})
         with _app_db() as db:
-            data, _ = read(db, lambda r: certs.batch_detail(r, batch_id, q))
-        return _download(export_batch("certificates", data, data["participants"], fmt), f"{batch_id}.{fmt}", fmt)
+            return _download(export_batch(db, "certificates", batch_id, fmt), f"{batch_id}.{fmt}", fmt)
 
     @app.get("/certificates/{batch_id}/pdf/{row_number}", dependencies=READ_CERT)
     def cert_pdf(batch_id: str, row_number: int) -> FileResponse:
@@ -265,9 +265,19 @@ ICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none"
         '<rect x="3" y="4" width="18" height="16" rx="2"/><path d="M7 15v-3M12 15V8M17 15v-5"/></svg>')
 
 
-def export_batch(kind: str, summary: dict[str, Any], rows: list[dict[str, Any]], fmt: str) -> bytes:
-    """The download's content; the CLI branch's exporter may take this place on merge."""
-    return export.export_batch(kind, summary, rows, fmt)
+MEDIA = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "csv": "text/csv; charset=utf-8"}
+
+
+def export_batch(db: Database, kind: str, batch_id: str, fmt: str) -> bytes:
+    """The download: the job's report sheets, written as the CLI's ``export`` writes them (xlsx:
+    the summary and the detail sheet; CSV: the detail sheet). :class:`LookupError` for an unknown id."""
+    sheets = (sync_export if kind == "sync" else cert_export).report_sheets(db, batch_id)
+    out = io.BytesIO()
+    if fmt == "xlsx":
+        write_xlsx(sheets, out)
+    else:
+        write_csv(sheets[1], out)
+    return out.getvalue()
 
 
 def _format(fmt: str) -> str:
@@ -277,5 +287,5 @@ def _format(fmt: str) -> str:
 
 
 def _download(content: bytes, filename: str, fmt: str) -> Response:
-    return Response(content, media_type=export.MEDIA[fmt],
+    return Response(content, media_type=MEDIA[fmt],
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})

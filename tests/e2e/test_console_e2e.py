@@ -137,7 +137,7 @@ def test_auth_numbers_filters_and_bad_input(console):
     import openpyxl
 
     book = openpyxl.load_workbook(io.BytesIO(get(server, f"/sync/{bid}/export.xlsx", viewer).content))
-    assert book["Sync tables"].max_row == 1 + 5
+    assert book["Tables"].max_row == 1 + 5 and book["Summary"].max_row == 2
     assert get(server, f"/sync/{bid}/export.csv", viewer).text.count("\n") == 1 + 5
     assert get(server, "/api/whatsapp", viewer).status_code == 200
     # a viewer reads but cannot resume; the tab of the run leads to its batch

@@ -14,7 +14,7 @@ import pytest
 
 from include.branch_sync import tracking
 from include.common.db import Database
-from include.console import charts, export, pages, params, sync
+from include.console import charts, pages, params, sync
 from include.console.reader import read
 
 T0 = datetime(2026, 11, 20, 1, 0, tzinfo=timezone.utc)
@@ -130,16 +130,26 @@ def test_charts_scale_and_escape():
     assert "No data yet" in charts.bar_chart([], title="x")
 
 
-def test_exports_keep_formula_text_as_text():
-    rows = [{"connection_name": "b1", "table_name": "=cmd|' /C calc'!A0", "status": "failed", "records_processed": 15234,
-             "duration_seconds": 3723.0, "error_message": "@SUM(1)"}]
-    book = openpyxl.load_workbook(io.BytesIO(export.export_batch("sync", {"batch_id": "+x"}, rows, "xlsx")))
-    sheet = book["Sync tables"]
-    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == "A1:L2"
-    assert sheet["B2"].value == "=cmd|' /C calc'!A0" and sheet["B2"].data_type == "s"
-    assert sheet["E2"].value == 15234 and sheet["H2"].number_format == "[h]:mm:ss"
-    assert sheet["H2"].value == timedelta(seconds=3723)  # a real duration, read back as one
-    assert book["Summary"]["B1"].data_type == "s"
-    text = export.export_batch("sync", {}, rows, "csv").decode("utf-8-sig")
-    record = list(csv.reader(io.StringIO(text)))[1]
-    assert record[1] == "'=cmd|' /C calc'!A0" and record[11] == "'@SUM(1)" and record[4] == "15234"
+def test_downloads_are_the_jobs_report_sheets_with_formula_text_kept_as_text(central):
+    from include.console.app import export_batch
+
+    bid = "sync_20261120_010000_eeeeeeee"
+    add_batch(central, bid, [("b1", "=cmd|' /C calc'!A0", "failed", 15234, 3723.0, 2, "@SUM(1)"),
+                             ("b2", "m_product", "completed", 7, 1.5, 0, None)], T0, status="failed")
+    book = openpyxl.load_workbook(io.BytesIO(export_batch(central, "sync", bid, "xlsx")))
+    sheet = book["Tables"]
+    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == "A1:M3"
+    rows = [[c.value for c in r] for r in sheet.iter_rows(min_row=2)]
+    assert [(r[0], r[1], r[3], r[4]) for r in rows] == [("b1", "=cmd|' /C calc'!A0", "failed", 15234),
+                                                        ("b2", "m_product", "completed", 7)]  # exactly the rows
+    assert sheet["B2"].data_type == "s" and sheet["M2"].value == "@SUM(1)" and sheet["M2"].data_type == "s"
+    assert sheet["E2"].data_type == "n" and sheet["J2"].number_format == "[h]:mm:ss"
+    assert sheet["J2"].value == timedelta(seconds=3723)  # a real duration, read back as one
+    summary = book["Summary"]
+    assert summary.freeze_panes == "A2" and summary["A2"].value == bid and summary["F2"].value == 2
+    text = export_batch(central, "sync", bid, "csv").decode("utf-8-sig")
+    header, record, _ = list(csv.reader(io.StringIO(text)))
+    assert header[9] == "Duration (s)" and record[9] == "3723"
+    assert record[1] == "'=cmd|' /C calc'!A0" and record[12] == "'@SUM(1)" and record[4] == "15234"
+    with pytest.raises(LookupError, match="sync_20261120_010000_nothere1"):
+        export_batch(central, "sync", "sync_20261120_010000_nothere1", "xlsx")
