@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import replace
 from collections.abc import Callable
 from typing import Any
 
@@ -30,16 +31,18 @@ from include.certificates.spec import DAG_ID as CERT_DAG
 from include.common.conn_ids import APP_DB
 from include.common.db import Database
 from include.common.spreadsheet_export import write_csv, write_xlsx
-from include.console import actions, certs, pages, params, sync, whatsapp
+from include.console import actions, certs, pages, params, sync
 from include.console.html import PREFIX, esc
 from include.console.reader import read
 from include.health.spec import DAG_ID as HEALTH_DAG
+from include.health.whatsapp.status import whatsapp_status
 
 READ_SYNC = [Depends(requires_access_dag("GET", DagAccessEntity.RUN, SYNC_DAG))]
 READ_CERT = [Depends(requires_access_dag("GET", DagAccessEntity.RUN, CERT_DAG))]
 READ_HEALTH = [Depends(requires_access_dag("GET", DagAccessEntity.RUN, HEALTH_DAG))]
 ACT_SYNC = [Depends(requires_access_dag("PUT", DagAccessEntity.TASK_INSTANCE, SYNC_DAG))]
 ACT_CERT = [Depends(requires_access_dag("PUT", DagAccessEntity.TASK_INSTANCE, CERT_DAG))]
+STUCK_API_TIMEOUT = 5.0
 _ensured: set[str] = set()
 
 
@@ -96,6 +99,12 @@ def airflow_api(request: Request) -> actions.AirflowApi:
     return actions.AirflowApi(base, user_token(request))
 
 
+def stuck_api(request: Request) -> actions.AirflowApi:
+    """The API server itself, as the logged-in user, with a short timeout (the stuck diagnosis
+    reads pools and task states; a slow or refused answer makes it unavailable, not the page)."""
+    return replace(airflow_api(request), timeout=STUCK_API_TIMEOUT)
+
+
 def _json(data: dict[str, Any], statements: int) -> JSONResponse:
     return JSONResponse({**data, "sql_statements": statements})
 
@@ -122,7 +131,7 @@ def create_app() -> FastAPI:
         q = params.sync_detail(query_of(request))
         params.batch_id(batch_id, "sync")
         with _sync_db() as db:
-            return read(db, lambda r: sync.batch_detail(r, batch_id, q))
+            return read(db, lambda r: sync.batch_detail(r, batch_id, q, stuck_api(request)))
 
     @app.get("/", dependencies=READ_SYNC)
     def home() -> RedirectResponse:
@@ -226,7 +235,9 @@ def create_app() -> FastAPI:
         query = query_of(request)
         workspace, page = params.workspace(query), params.page(query, default=100)
         with _accounts_db() as db:
-            return read(db, lambda r: whatsapp.list_accounts(r, workspace, page))
+            data, statements = read(db, lambda r: whatsapp_status(r, workspace, limit=page.per_page,
+                                                                   offset=page.offset))
+        return {**data, "page": page.page, "per_page": page.per_page}, statements
 
     @app.get("/api/whatsapp", dependencies=READ_HEALTH)
     def api_whatsapp(request: Request) -> JSONResponse:
