@@ -3,11 +3,10 @@ disagree). Pure: data in, HTML out."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from include.branch_sync.stuck import stuck_lines
 from include.branch_sync.tracking import BATCH_STATUSES
 from include.console import charts
 from include.console.html import (
@@ -80,12 +79,9 @@ def _sort_header(label: str, word: str, path: str, query: Mapping[str, Any], cur
     return f'<a href="{esc(url(path, {**query, "sort": ("-" if desc else "") + word, "page": None}))}">{label}{arrow}</a>'
 
 
-def stuck_banner(report: Mapping[str, Any] | None) -> str:
-    """Why a running batch's pairs wait to start, in the words ``sync-status`` prints (nothing when
-    none has waited too long); a diagnosis that could not be made is one line saying so."""
-    lines = [line.strip() for line in stuck_lines(report)]
-    if not lines and report and report.get("unavailable"):
-        lines = [f"Stuck diagnosis unavailable: {report['unavailable']}"]
+def stuck_banner(lines: Sequence[str]) -> str:
+    """Why a running batch's pairs wait to start (``stuck_lines`` of the JSON: the first line the
+    summary, then each reason and its fix); nothing when no pair waits too long."""
     if not lines:
         return ""
     items = "".join(f'<li class="{"fix" if line.startswith("fix:") else "why"}">{esc(line.removeprefix("- "))}</li>'
@@ -144,7 +140,7 @@ def sync_detail(d: Mapping[str, Any], query: Mapping[str, Any], can_act: bool) -
     error = f'<p class="err">Batch error: {esc(d["error_message"])}</p>' if d.get("error_message") else ""
     body = (f'<p><a href="{esc(url("/sync"))}">&larr; all sync batches</a></p>'
             f'<h1>Sync batch <span class="mono">{esc(d["batch_id"])}</span></h1>{truth}'
-            f'{stuck_banner(d.get("stuck"))}<div class="summary">{summary}</div>{error}<p class="filters">{" ".join(links)}</p>'
+            f'<div id="stuck-slot">{stuck_banner(d.get("stuck_lines") or [])}</div><div class="summary">{summary}</div>{error}<p class="filters">{" ".join(links)}</p>'
             f'<div id="action-result"></div>{filters}'
             + table(heads, rows, body_id="pairs")
             + pager(path, base_q, f["page"], f["per_page"], d["matching"]))
@@ -159,6 +155,10 @@ async function refresh(){
   document.getElementById('truth').innerHTML = `<b>${d.completed_tables} of ${d.total_tables} tables, ` +
     `${d.progress_percentage.toFixed(1)} %</b> — true as of ${esc(ts(d.as_of))} UTC (counted from the progress rows)`;
   document.getElementById('s-status').innerHTML = badge(d.status);
+  const lines = d.stuck_lines || [], why = lines.slice(1).map(l =>
+    `<li class="${l.startsWith('fix:') ? 'fix' : 'why'}">${esc(l.replace(/^- /, ''))}</li>`).join('');
+  document.getElementById('stuck-slot').innerHTML = lines.length ?
+    `<div class="stuck" id="stuck"><b>${esc(lines[0])}</b>${why ? '<ul>' + why + '</ul>' : ''}</div>` : '';
   document.getElementById('s-duration').textContent = d.status === 'running' ? 'running' : hms(d.duration_seconds);
   for (const [k, v] of [['s-completed', d.completed_tables], ['s-failed', d.failed_tables],
        ['s-running', d.in_progress_tables], ['s-pending', d.pending_tables], ['s-skipped', d.skipped_tables],

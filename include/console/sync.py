@@ -44,7 +44,17 @@ def batch_detail(db: Database, batch_id: str, q: SyncDetailQuery, api: Any = Non
     out["filter"] = {"failed": q.failed_only, "status": q.status, "connection": q.connection, "table": q.table,
                      "sort": q.sort, "page": q.page.page, "per_page": q.page.per_page}
     out["stuck"] = stuck_of(db, out, api) if api is not None else None
+    out["stuck_lines"] = stuck_text(out["stuck"])
     return out
+
+
+def stuck_text(report: dict[str, Any] | None) -> list[str]:
+    """The report in the words ``sync-status`` prints (nothing when no pair waits too long); a
+    diagnosis that could not be made is one line saying so."""
+    lines = [line.strip() for line in stuck.stuck_lines(report)]
+    if not lines and report and report.get("unavailable"):
+        lines = [f"Stuck diagnosis unavailable: {report['unavailable']}"]
+    return lines
 
 
 def stuck_of(db: Database, batch: dict[str, Any], api: Any) -> dict[str, Any] | None:

@@ -147,6 +147,7 @@ def test_a_stuck_running_batch_says_why_on_its_page(central, monkeypatch):
     data, n = read(central, lambda r: sync.batch_detail(r, bid, params.sync_detail({}), api))
     assert n == 6 and api.calls == 1  # the page's five and the open pairs; the API once
     (finding,) = data["stuck"]["findings"]
+    assert data["stuck_lines"][0].startswith("Stuck: 1 table(s) waiting to start")  # as sync-status says it
     assert finding["kind"] == "missing_pool" and finding["pool"] == "sync_b9"
     html = pages.sync_detail(data, {}, can_act=False)
     banner = html[html.index('id="stuck"'):html.index("</div>", html.index('id="stuck"'))]
@@ -158,8 +159,9 @@ def test_a_stuck_running_batch_says_why_on_its_page(central, monkeypatch):
         fail=ConnectionError("refused"))))
     html = pages.sync_detail(down, {}, can_act=False)
     assert "cannot tell why: the Airflow REST API is unreachable (ConnectionError: refused)" in html
-    assert html.count("<li") == 0 and "1 of 2 tables" in html
-    assert pages.stuck_banner(None) == "" and pages.stuck_banner({"unavailable": "x", "waiting_pairs": None}) != ""
+    assert '<li class="why"' not in html and "1 of 2 tables" in html and len(down["stuck_lines"]) == 1
+    assert pages.stuck_banner([]) == ""
+    assert sync.stuck_text({"unavailable": "x", "waiting_pairs": None}) == ["Stuck diagnosis unavailable: x"]
 
 
 def test_charts_scale_and_escape():
