@@ -117,8 +117,15 @@ def create_app() -> FastAPI:
             return JSONResponse({"detail": text}, status_code=status)
         return HTMLResponse(pages.message(f"Error {status}", text), status_code=status)
 
-    for kind, status in ((params.BadRequest, 400), (LookupError, 404), (params.Conflict, 409)):
+    def not_found(request: Request, exc: LookupError) -> Response:
+        # the jobs' "no such batch" is a plain LookupError; a KeyError or IndexError is a bug (500)
+        if not isinstance(exc, params.NotFound) and type(exc) is not LookupError:
+            raise exc
+        return problem(request, 404, str(exc))
+
+    for kind, status in ((params.BadRequest, 400), (params.Conflict, 409)):
         app.add_exception_handler(kind, lambda request, exc, status=status: problem(request, status, str(exc)))
+    app.add_exception_handler(LookupError, not_found)
     app.add_exception_handler(actions.ApiRefused, lambda request, exc: problem(request, exc.status, str(exc)))
 
     # -- sync ------------------------------------------------------------------------------------------------

@@ -39,7 +39,8 @@ def batch_detail(db: Database, batch_id: str, q: CertDetailQuery) -> dict[str, A
                               limit=q.page.per_page, offset=q.page.offset)
     reachable = not is_object_storage(output_base())
     for p in out["participants"]:
-        p["has_pdf"] = bool(reachable and p["status"] == "generated" and p.pop("file_path", None))
+        path = p.pop("file_path", None)
+        p["has_pdf"] = bool(reachable and p["status"] == "generated" and path)
     out.update({"pdf_reachable": reachable,
                 "filter": {"status": q.status, "sort": q.sort, "page": q.page.page, "per_page": q.page.per_page}})
     return out
