@@ -1,16 +1,19 @@
-"""The console's list and detail reads with 1,000 batches and one batch of 2,040 pairs (17 branches
-x 120 tables) in PostgreSQL, as the endpoints run them (the same functions, in process), with the
-SQL statement count per page: it must not grow with the rows.
+"""The console's reads at production size on PostgreSQL, as its endpoints run them (the same
+functions, in process: the console's page functions, which call the jobs' queries
+``branch_sync.queries`` / ``branch_sync.stats`` and the export ``report_sheets`` +
+``common.spreadsheet_export``), with the SQL statements each sends (``Database.statements``).
 
-    .venv/bin/python benchmarks/bench_console.py [--batches 1000] [--branches 17] [--tables 120]
+    .venv/bin/python benchmarks/bench_console.py [--batches 1000] [--pairs 120] [--big 2040]
 
-Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth). Drops its database.
+Fills a fresh database with ``--batches`` finished sync batches of ``--pairs`` pairs each (the last
+of them 5 pairs) plus one running batch of ``--big`` pairs (17 branches x 120 tables), then times
+(median of 5) each page next to a small input, to show that the statement count does not grow with
+rows. Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth). Drops its database.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -34,23 +37,77 @@ def admin(sql: str) -> None:
         conn.execute(sql)
 
 
-def timed(label: str, work, repeat: int = 7) -> None:
-    times, statements, size = [], 0, 0
+class StubApi:
+    """Airflow's pools and task states as the stuck diagnosis reads them (no pool exists)."""
+
+    def pools(self) -> list:
+        return []
+
+    def task_states(self, dag_id: str, run_id: str) -> dict:
+        return {}
+
+
+def measure(db, work, repeat: int = 5) -> tuple[float, int]:
+    """Median seconds over ``repeat`` runs, and the statements one run sends."""
+    times, counts = [], []
     for _ in range(repeat):
-        t = time.perf_counter()
-        data, statements = work()
-        times.append(time.perf_counter() - t)
-        size = len(json.dumps(data, default=str))
-    print(f"  {label:<44} median {statistics.median(times) * 1000:7.1f} ms  max {max(times) * 1000:7.1f} ms  "
-          f"{statements} SQL statements  {size / 1024:7.1f} KiB JSON")
+        before = db.statements
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+        counts.append(db.statements - before)
+    assert len(set(counts)) == 1, counts
+    return statistics.median(times), counts[0]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def fill(dsn: str, batches: int, pairs: int, big: int, big_id: str, small_id: str) -> None:
+    """The rows, written with COPY (the tracking API would take minutes for this many)."""
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    statuses = ["completed"] * 17 + ["failed", "skipped", "completed"]
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        with cur.copy("COPY sync_batches (batch_id, dag_id, run_id, status, total_tables, completed_tables, "
+                      "failed_tables, started_at, completed_at, duration_seconds, updated_at) FROM STDIN") as copy:
+            for b in range(batches):
+                began = start + timedelta(days=b)
+                bid = small_id if b == batches - 1 else f"sync_{began:%Y%m%d_%H%M%S}_{b:08d}"
+                n = 5 if bid == small_id else pairs
+                copy.write_row((bid, "branch_sync", f"scheduled__{b}", "completed", n, n, 0, began,
+                                began + timedelta(hours=1), 3600.0, began))
+            began = start + timedelta(days=batches + 1)
+            copy.write_row((big_id, "branch_sync", "manual__big", "running", big, 0, 0, began, None, None, began))
+        with cur.copy("COPY sync_progress (batch_id, connection_name, table_name, model_name, status, "
+                      "records_processed, records_skipped, records_deleted, error_message, started_at, completed_at, "
+                      "duration_seconds, retry_count, task_id, map_index, updated_at) FROM STDIN") as copy:
+            for b in range(batches):
+                began = start + timedelta(days=b)
+                bid = small_id if b == batches - 1 else f"sync_{began:%Y%m%d_%H%M%S}_{b:08d}"
+                for p in range(5 if bid == small_id else pairs):
+                    status = statuses[p % len(statuses)]
+                    conn_name, table = f"pgsql_b{p % 17:02d}", f"table_{p // 17:03d}"
+                    copy.write_row((bid, conn_name, table, table.title(), status, 1000 + p, p, 0,
+                                    "=cmd|' /C calc'!A0 refused" if status == "failed" else None, began,
+                                    began + timedelta(seconds=30 + p), 30.0 + p, p % 3, f"step2.{conn_name}",
+                                    p // 17, began))
+            began = start + timedelta(days=batches + 1)
+            for p in range(big):
+                status = ("completed", "in_progress", "pending", "failed")[p % 4]
+                conn_name, table = f"pgsql_b{p % 17:02d}", f"table_{p // 17:03d}"
+                copy.write_row((big_id, conn_name, table, table.title(), status, 5000 + p, 0, 0,
+                                "timeout" if status == "failed" else None, None if status == "pending" else began,
+                                began + timedelta(minutes=5) if status in ("completed", "failed") else None,
+                                300.0 if status in ("completed", "failed") else None, 0, f"step2.{conn_name}",
+                                p // 17, began))
+        conn.commit()
+        cur.execute("ANALYZE")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", type=int, default=1000)
-    parser.add_argument("--branches", type=int, default=17)
-    parser.add_argument("--tables", type=int, default=120)
+    parser.add_argument("--pairs", type=int, default=120, help="pairs per finished batch")
+    parser.add_argument("--big", type=int, default=2040, help="pairs of the running batch")
     args = parser.parse_args()
+
     name = f"bench_console_{uuid.uuid4().hex[:8]}"
     admin(f'CREATE DATABASE "{name}"')
     os.environ["AIRFLOW_CONN_BENCH_CENTRAL"] = f"postgresql://postgres@127.0.0.1:5432/{name}"
@@ -58,61 +115,66 @@ def main() -> None:
         from include.branch_sync import tracking
         from include.common.db import Database
         from include.console import pages, params, sync
-        from include.console.reader import read
+        from include.console.app import export_batch
 
-        t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        big_id, small_id = "sync_20991231_000000_BIGBATCH", "sync_20991230_000000_SMALLONE"
         with Database("bench_central") as db:
             tracking.ensure_schema(db)
-            pairs_per_small = 12
-            batches, progress = [], []
-            for n in range(args.batches):
-                bid = f"sync_{(t0 + timedelta(hours=n)):%Y%m%d_%H%M%S}_{n:08d}"
-                big = n == args.batches - 1
-                conns = range(args.branches if big else 2)
-                tables = range(args.tables if big else pairs_per_small // 2)
-                status = "running" if big else ("failed" if n % 9 == 0 else "completed")
-                batches.append((bid, "branch_sync", f"manual__{n}", status, t0 + timedelta(hours=n), 600.0 + n % 50))
-                for c in conns:
-                    for t in tables:
-                        st = ("failed" if (c + t) % 97 == 0 else "completed") if not big else (
-                            "completed" if (c * args.tables + t) % 3 else "in_progress")
-                        progress.append((bid, f"pgsql_b{c:02d}", f"t_{t:03d}", f"T{t:03d}", st, 1000 * t + c,
-                                         float(t % 60), (c + t) % 3, "boom" if st == "failed" else None,
-                                         f"step2.pgsql_b{c:02d}", t, t0 + timedelta(hours=n)))
-            with db.transaction() as cur:
-                cur.executemany("INSERT INTO sync_batches (batch_id, dag_id, run_id, status, started_at, "
-                                "duration_seconds) VALUES (%s, %s, %s, %s, %s, %s)", batches)
-                cur.executemany("INSERT INTO sync_progress (batch_id, connection_name, table_name, model_name, status, "
-                                "records_processed, duration_seconds, retry_count, error_message, task_id, map_index, "
-                                "updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", progress)
-            db.execute("ANALYZE")
-            big_id = batches[-1][0]
-            print(f"{args.batches:,} batches, {len(progress):,} progress rows; the newest batch has "
-                  f"{args.branches * args.tables:,} pairs (PostgreSQL {name})")
+        started = time.perf_counter()
+        fill(f"host=127.0.0.1 user=postgres dbname={name}", args.batches, args.pairs, args.big, big_id, small_id)
+        rows = (args.batches - 1) * args.pairs + 5 + args.big
+        print(f"filled {args.batches + 1:,} batches, {rows:,} progress rows in {time.perf_counter() - started:.1f} s")
 
-            def list_page(query):
-                return lambda: read(db, lambda r: sync.list_batches(r, params.sync_list(query)))
+        with Database("bench_central") as db:
+            def listing(query):
+                return lambda: sync.list_batches(db, params.sync_list(query))
 
-            def detail(query):
-                return lambda: read(db, lambda r: sync.batch_detail(r, big_id, params.sync_detail(query)))
+            def detail(batch_id, query, api=None):
+                return lambda: sync.batch_detail(db, batch_id, params.sync_detail(query), api)
 
-            timed("list, page 1 of 50", list_page({}))
-            timed("list, page 2, status=failed", list_page({"status": "failed", "page": "2"}))
-            timed("detail, 2,040 pairs on one page", detail({"per_page": "5000"}))
-            timed("detail, first 500 pairs sorted by duration", detail({"sort": "-duration"}))
-            timed("detail, failed only / one connection", detail({"status": "in_progress", "connection": "pgsql_b03"}))
-            timed("history, last 20 batches", lambda: read(db, lambda r: sync.history(r, params.history({}))))
-            timed("history, last 500 batches", lambda: read(db, lambda r: sync.history(r, params.history(
-                {"batches": "500"}))))
-            full, _ = read(db, lambda r: sync.batch_detail(r, big_id, params.sync_detail({"per_page": "5000"})))
-            t = time.perf_counter()
+            def history(n):
+                return lambda: sync.history(db, params.history({"batches": str(n)}))
+
+            every = {"per_page": "5000"}
+            cases = [
+                ("list: page of 50 with derived counts", listing({}), "page of 5", listing({"per_page": "5"})),
+                ("list: page 19 (offset 900)", listing({"page": "19"}),
+                 "running only", listing({"status": "running"})),
+                (f"detail: {args.big:,} pairs on one page", detail(big_id, every),
+                 "batch of 5 pairs", detail(small_id, every)),
+                ("detail: first 500 + stuck diagnosis", detail(big_id, {}, StubApi()),
+                 "5 pairs (not running)", detail(small_id, {}, StubApi())),
+                ("detail: first 500 by duration", detail(big_id, {"sort": "-duration"}),
+                 "5 pairs by duration", detail(small_id, {"sort": "-duration"})),
+                ("detail: in progress of one branch", detail(big_id, {"status": "in_progress",
+                                                                       "connection": "pgsql_b03"}),
+                 "5 pairs, failed only", detail(small_id, {"failed": "true"})),
+                ("history: last 30 batches", history(30), "last 500 batches", history(500)),
+                (f"export xlsx: {args.big:,} pairs", lambda: export_batch(db, "sync", big_id, "xlsx"),
+                 "5 pairs", lambda: export_batch(db, "sync", small_id, "xlsx")),
+                (f"export csv: {args.big:,} pairs", lambda: export_batch(db, "sync", big_id, "csv"),
+                 "5 pairs", lambda: export_batch(db, "sync", small_id, "csv")),
+            ]
+            print(f"\n{'page / function':<40} {'median':>9} {'stmts':>6}   {'small/other input':<22} {'median':>9} "
+                  f"{'stmts':>6}")
+            for label, work, other_label, other in cases:
+                seconds, statements = measure(db, work)
+                other_seconds, other_statements = measure(db, other)
+                print(f"{label:<40} {seconds * 1000:>7.1f}ms {statements:>6}   {other_label:<22} "
+                      f"{other_seconds * 1000:>7.1f}ms {other_statements:>6}")
+            full = sync.batch_detail(db, big_id, params.sync_detail(every))
+            assert len(full["tables"]) == args.big and full["total_tables"] == args.big
+            assert len(sync.list_batches(db, params.sync_list({}))["batches"]) == 50
+            started = time.perf_counter()
             html = pages.sync_detail(full, {}, can_act=True)
-            print(f"  {'render the detail page (2,040 rows)':<44} {(time.perf_counter() - t) * 1000:7.1f} ms  "
-                  f"{len(html) / 1024:.0f} KiB HTML")
+            print(f"{'render the detail page (' + format(args.big, ',') + ' rows)':<40} "
+                  f"{(time.perf_counter() - started) * 1000:>7.1f}ms {0:>6}   ({len(html) / 1024:.0f} KiB HTML)")
+        print("\nstatement counts are per call; they are the same for the small and the big input.")
     finally:
         admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
         admin(f'DROP DATABASE IF EXISTS "{name}"')
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

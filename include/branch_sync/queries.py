@@ -1,18 +1,31 @@
-"""Sync batches for the web console and the benchmark: a page of batches with counts derived from
-their progress rows in one statement (however many batches and pairs), and one batch with its
-rows. Plain dicts out, in the stable JSON shape of :mod:`include.branch_sync.report`."""
+"""Sync batches for the web console, the CLI's scripts and the benchmark: a page of batches with
+counts derived from their progress rows in one statement (however many batches and pairs), their
+number, and one batch with its rows (all of them in the order they ran, or a filtered, sorted page).
+Plain dicts out, in the stable JSON shape of :mod:`include.branch_sync.report`."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from include.branch_sync import report
-from include.branch_sync.export import read_batch
-from include.branch_sync.tracking import BATCH_STATUSES, BATCHES, PROGRESS
-from include.common.db import Database
+from include.branch_sync.tracking import BATCH_STATUSES, BATCHES, PAIR_STATUSES, PROGRESS
+from include.common.db import Cursor, Database
+from include.common.text import as_int, iso_utc
 
 MAX_PAGE = 500
 _ORDER = "CASE WHEN {p}started_at IS NULL THEN 1 ELSE 0 END, {p}started_at DESC, {p}batch_id DESC"
+RAN_ORDER = "CASE WHEN started_at IS NULL THEN 1 ELSE 0 END, started_at, connection_name, table_name"
+PAIR_COLUMNS = ("connection_name, table_name, model_name, status, records_processed, records_skipped, "
+                "records_deleted, error_message, started_at, completed_at, duration_seconds, retry_count, task_id, "
+                "map_index, updated_at")
+# The columns a detail page may be sorted on (callers map their own words onto these).
+SORTABLE = ("connection_name", "table_name", "model_name", "status", "records_processed", "records_skipped",
+            "records_deleted", "duration_seconds", "retry_count", "started_at")
+
+
+def _check_status(status: str | None) -> None:
+    if status is not None and status not in BATCH_STATUSES:
+        raise ValueError(f"unknown status {status!r}; known: {', '.join(BATCH_STATUSES)}")
 
 
 def list_batches(db: Database, limit: int = 50, offset: int = 0, status: str | None = None) -> list[dict[str, Any]]:
@@ -21,8 +34,7 @@ def list_batches(db: Database, limit: int = 50, offset: int = 0, status: str | N
     rows of its own batches, so no id list travels and the cost follows the page, not the table)."""
     if not 1 <= int(limit) <= MAX_PAGE or int(offset) < 0:
         raise ValueError(f"limit must be 1..{MAX_PAGE} and offset >= 0, got {limit!r}, {offset!r}")
-    if status is not None and status not in BATCH_STATUSES:
-        raise ValueError(f"unknown status {status!r}; known: {', '.join(BATCH_STATUSES)}")
+    _check_status(status)
     batches, progress = db.quote(BATCHES), db.quote(PROGRESS)
     where, params = ("WHERE status = %s", [status]) if status else ("", [])
     page = f"SELECT * FROM {batches} {where} ORDER BY {_ORDER.format(p='')} LIMIT %s OFFSET %s"
@@ -44,8 +56,68 @@ def list_batches(db: Database, limit: int = 50, offset: int = 0, status: str | N
     return out
 
 
-def batch_detail(db: Database, batch_id: str, failed_only: bool = False) -> dict[str, Any]:
-    """One batch with its progress rows (``tables``), counts derived from the rows; two
-    statements in one transaction; :class:`LookupError` naming the id when it does not exist."""
-    batch, rows = read_batch(db, batch_id)
-    return report.batch_to_json(batch, rows, failed_only=failed_only)
+def count_batches(db: Database, status: str | None = None) -> int:
+    """How many batches there are (of one status): one statement."""
+    _check_status(status)
+    where, params = ("WHERE status = %s", [status]) if status else ("", [])
+    return int(db.fetchone(f"SELECT COUNT(*) AS n FROM {db.quote(BATCHES)} {where}", params)["n"] or 0)
+
+
+def batch_detail(db: Database, batch_id: str, failed_only: bool = False, *, status: str | None = None,
+                 connection: str | None = None, table: str | None = None, sort: str | None = None,
+                 descending: bool = False, limit: int | None = None, offset: int = 0) -> dict[str, Any]:
+    """One batch: counts and record sums over every row, ``as_of`` (its newest row), the
+    connections and tables it has (``connections``, ``tables_available``), how many rows match the
+    filter (``matching``: ``failed_only`` or ``status``, ``connection``, ``table``) and those rows
+    (``tables``): in the order they ran, or sorted on ``sort`` (one of :data:`SORTABLE`), a page of
+    ``limit`` from ``offset`` when given. Five statements in one transaction whatever the rows;
+    :class:`LookupError` naming the id when it does not exist."""
+    if sort is not None and sort not in SORTABLE:
+        raise ValueError(f"cannot sort on {sort!r}; sortable: {', '.join(SORTABLE)}")
+    status = "failed" if failed_only else status
+    if status is not None and status not in PAIR_STATUSES:
+        raise ValueError(f"unknown pair status {status!r}; known: {', '.join(PAIR_STATUSES)}")
+    batches, progress = db.quote(BATCHES), db.quote(PROGRESS)
+    where, params = ["batch_id = %s"], [batch_id]
+    for column, value in (("status", status), ("connection_name", connection), ("table_name", table)):
+        if value is not None:
+            where.append(f"{column} = %s")
+            params.append(value)
+    clause = " AND ".join(where)
+    order = RAN_ORDER if sort is None else f"{sort}{' DESC' if descending else ''}, connection_name, table_name"
+    page, page_params = ("", []) if limit is None else (" LIMIT %s OFFSET %s", [int(limit), int(offset)])
+
+    def work(cur: Cursor) -> dict[str, Any] | None:
+        found = cur.fetch(f"SELECT * FROM {batches} WHERE batch_id = %s", [batch_id])
+        if not found:
+            return None
+        by_status = cur.fetch(
+            f"SELECT status, COUNT(*) AS n, SUM(records_processed) AS processed, SUM(records_skipped) AS skipped, "
+            f"SUM(records_deleted) AS deleted, MAX(updated_at) AS updated FROM {progress} WHERE batch_id = %s "
+            f"GROUP BY status", [batch_id])
+        choices = cur.fetch(
+            f"SELECT DISTINCT 'c' AS kind, connection_name AS value FROM {progress} WHERE batch_id = %s "
+            f"UNION SELECT DISTINCT 't' AS kind, table_name AS value FROM {progress} WHERE batch_id = %s",
+            [batch_id, batch_id])
+        matching = cur.scalar(f"SELECT COUNT(*) AS n FROM {progress} WHERE {clause}", params)
+        rows = cur.fetch(f"SELECT {PAIR_COLUMNS} FROM {progress} WHERE {clause} ORDER BY {order}{page}",
+                         [*params, *page_params])
+        return {"batch": found[0], "by_status": by_status, "choices": choices, "matching": matching, "rows": rows}
+
+    raw = db.run(work, what="read sync batch")
+    if raw is None:
+        raise LookupError(f"sync batch {batch_id!r} not found in {BATCHES}")
+    by_status, batch = raw["by_status"], raw["batch"]
+    out = report.batch_to_json(report.with_counts(batch, {s["status"]: int(s["n"]) for s in by_status}))
+    as_of = max((s["updated"] for s in by_status if s["updated"] is not None), default=None, key=str)
+    out.update({
+        "records_processed": sum(as_int(s["processed"]) for s in by_status),
+        "records_skipped": sum(as_int(s["skipped"]) for s in by_status),
+        "records_deleted": sum(as_int(s["deleted"]) for s in by_status),
+        "as_of": iso_utc(as_of or batch.get("updated_at")),
+        "connections": sorted(c["value"] for c in raw["choices"] if c["kind"] == "c"),
+        "tables_available": sorted(c["value"] for c in raw["choices"] if c["kind"] == "t"),
+        "matching": int(raw["matching"] or 0),
+        "tables": [report.progress_to_json(r) for r in raw["rows"]],
+    })
+    return out

@@ -33,14 +33,15 @@ def _recent(db: Database) -> str:
 
 
 def sync_stats(db: Database, last: int = DEFAULT_LAST, top: int = DEFAULT_TOP,
-               table: str | None = None) -> dict[str, Any]:
+               table: str | None = None, *, slowest_series: bool = False) -> dict[str, Any]:
     """History over the last ``last`` batches (by start time):
 
     * ``slowest_tables``: completed pairs per table, by average duration (``top`` rows);
     * ``most_failing_tables``: failed pairs per table with their average retries (``top`` rows);
     * ``success_rate``: per table, completed / (completed + failed) in percent, worst first;
     * ``table_durations``: per table, one point per batch (average, longest and summed duration
-      of its completed pairs), oldest first; only ``table`` when given;
+      of its completed pairs), oldest first; only ``table`` when given, or with ``slowest_series``
+      only the slowest table's (the console's chart; ``table`` then names it);
     * ``batch_durations``: one point per batch, oldest first (running batches have no duration).
     """
     if not 1 <= int(last) <= MAX_LAST:
@@ -67,10 +68,13 @@ def sync_stats(db: Database, last: int = DEFAULT_LAST, top: int = DEFAULT_TOP,
             f"SUM(CASE WHEN p.status = 'completed' THEN 1 ELSE 0 END) AS completed, "
             f"SUM(CASE WHEN p.status = 'failed' THEN 1 ELSE 0 END) AS failed, COUNT(*) AS pairs, "
             f"AVG(p.retry_count) AS avg_retries FROM {joined} GROUP BY p.table_name ORDER BY p.table_name", (last,))
+        chosen = table
+        if chosen is None and slowest_series:
+            chosen = next((r["table_name"] for r in slowest if r["avg_duration"] is not None), None)
         where, params = ("WHERE p.status = %s", [last, "completed"])
-        if table is not None:
-            where += " AND p.table_name = %s"
-            params.append(table)
+        if chosen is not None or slowest_series:
+            where += " AND p.table_name = %s"  # with no slowest table (no completed pair) it matches nothing
+            params.append(chosen)
         series = cur.fetch(
             f"SELECT p.table_name, p.batch_id, MIN(recent.started_at) AS batch_started_at, COUNT(*) AS pairs, "
             f"AVG(p.duration_seconds) AS avg_duration, MAX(p.duration_seconds) AS max_duration, "
@@ -80,10 +84,11 @@ def sync_stats(db: Database, last: int = DEFAULT_LAST, top: int = DEFAULT_TOP,
             f"SELECT b.batch_id, b.status, b.started_at, b.completed_at, b.duration_seconds, b.total_tables, "
             f"b.completed_tables, b.failed_tables FROM {batches} b JOIN {recent} ON recent.batch_id = b.batch_id "
             f"ORDER BY CASE WHEN b.started_at IS NULL THEN 0 ELSE 1 END, b.started_at, b.batch_id", (last,))
-        return {"slowest": slowest, "failing": failing, "rates": rates, "series": series, "runs": runs}
+        return {"slowest": slowest, "failing": failing, "rates": rates, "series": series, "runs": runs,
+                "table": chosen}
 
     raw = db.run(work, what="sync statistics")
-    return shape_stats(raw, last=last, table=table)
+    return shape_stats(raw, last=last, table=raw["table"])
 
 
 def _rate(completed: int, failed: int) -> float | None:

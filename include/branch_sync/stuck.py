@@ -6,6 +6,9 @@ Airflow API client (``pools()``, ``task_states(dag_id, run_id)``, as
 :class:`include.common.task_states.RestApiStates`) and never raises: an unreachable API is
 reported as such.
 
+:func:`batch_report` is what a page or command calls: the thresholds from the sync config, the
+batch's open pairs read in one statement, then :func:`check_batch`.
+
 Reasons, most specific first: the pair's pool does not exist (Airflow never runs the task); the
 pool is full (or has no slots); step 2 waits for step 1 still running; the task is queued but no
 worker starts it; it is scheduled but not queued (no free executor slot: ``[core] parallelism``,
@@ -19,6 +22,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from include.branch_sync.config import ConfigError, load_config
+from include.branch_sync.tracking import OPEN_PAIR_STATUSES, PROGRESS
+from include.common.db import Database
 from include.common.scrub import scrub
 from include.common.text import format_duration, format_ts, iso_utc, to_utc
 
@@ -177,6 +183,34 @@ def check_batch(batch: Mapping[str, Any], progress: Sequence[Mapping[str, Any]],
                           diagnose(batch, progress, pools, states, now, stuck_after_seconds=stuck_after_seconds,
                                    pool_of=pool_of)]
     return report
+
+
+def thresholds() -> tuple[float, Callable[[str], str]]:
+    """``stuck_after_seconds`` and the pool of a connection, from the sync config (the defaults
+    when it cannot be read: a status must still show)."""
+    try:
+        config = load_config()
+    except ConfigError:
+        return 600, default_pool
+    return config.stuck_after_seconds, config.pool_name
+
+
+def open_pairs(db: Database, batch_id: str) -> list[dict[str, Any]]:
+    """The rows :func:`diagnose` reads: the batch's pending and in-progress pairs (one statement)."""
+    return db.fetchall(
+        f"SELECT connection_name, table_name, status, started_at, updated_at, task_id, map_index "
+        f"FROM {db.quote(PROGRESS)} WHERE batch_id = %s AND status IN (%s, %s)", [batch_id, *OPEN_PAIR_STATUSES])
+
+
+def batch_report(db: Database | None, batch: Mapping[str, Any], api: Any | Callable[[], Any], now: datetime,
+                 progress: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any] | None:
+    """The ``stuck`` report of a batch (None unless running), with the config's thresholds; the
+    open pairs are read from ``db`` unless ``progress`` (the batch's rows) is given."""
+    if batch.get("status") != "running":
+        return None
+    threshold, pool_of = thresholds()
+    rows = progress if progress is not None else open_pairs(db, str(batch["batch_id"]))
+    return check_batch(batch, rows, api, now, stuck_after_seconds=threshold, pool_of=pool_of)
 
 
 def stuck_lines(report: Mapping[str, Any] | None) -> list[str]:

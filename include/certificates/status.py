@@ -4,17 +4,27 @@ participant rows. Plain dicts out: ints, floats, ISO-8601 UTC text."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from include.certificates.batches import BATCHES, ITEMS
-from include.certificates.export import item_counts, read_batch
-from include.common.db import Database
+from include.certificates.export import item_counts
+from include.common.db import Cursor, Database
 from include.common.text import as_float, iso_utc, percentage, to_utc
 
 STATUSES = ("pending", "processing", "completed", "completed_with_errors", "failed")
 MAX_PAGE = 500
 _ORDER = "CASE WHEN started_at IS NULL THEN 1 ELSE 0 END, started_at DESC, batch_id DESC"
+ROW_STATUSES = ("pending", "generated", "failed")
+# The columns a participant list may be sorted on.
+SORTABLE = ("row_number", "participant_name", "status", "attempts")
+_COLUMN_IN_ERROR = re.compile(r"column '([^']+)'")
+
+
+def _check_status(status: str | None) -> None:
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}; known: {', '.join(STATUSES)}")
 
 
 def list_batches(db: Database, limit: int = 20, offset: int = 0, status: str | None = None) -> list[dict[str, Any]]:
@@ -22,8 +32,7 @@ def list_batches(db: Database, limit: int = 20, offset: int = 0, status: str | N
     derived from its rows; one statement whatever the page or batch sizes."""
     if not 1 <= int(limit) <= MAX_PAGE or int(offset) < 0:
         raise ValueError(f"limit must be 1..{MAX_PAGE} and offset >= 0, got {limit!r}, {offset!r}")
-    if status is not None and status not in STATUSES:
-        raise ValueError(f"unknown status {status!r}; known: {', '.join(STATUSES)}")
+    _check_status(status)
     batches, items = db.quote(BATCHES), db.quote(ITEMS)
     where, params = ("WHERE status = %s", [status]) if status else ("", [])
     page = f"(SELECT * FROM {batches} {where} ORDER BY {_ORDER} LIMIT %s OFFSET %s)"
@@ -42,13 +51,22 @@ def list_batches(db: Database, limit: int = 20, offset: int = 0, status: str | N
             for r in rows]
 
 
+def count_batches(db: Database, status: str | None = None) -> int:
+    """How many batches there are (of one status): one statement."""
+    _check_status(status)
+    where, params = ("WHERE status = %s", [status]) if status else ("", [])
+    return int(db.fetchone(f"SELECT COUNT(*) AS n FROM {db.quote(BATCHES)} {where}", params)["n"] or 0)
+
+
 def participant_to_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One participant row; ``error_column`` is the source column a bad row's error names."""
+    column = _COLUMN_IN_ERROR.search(row.get("error_message") or "")
     return {
         "row_number": int(row["row_number"]), "participant_name": row.get("participant_name"),
         "email": row.get("email"), "phone": row.get("phone"), "organization": row.get("organization"),
         "position": row.get("position"), "certificate_number": row.get("certificate_number"),
         "status": row.get("status"), "error_message": row.get("error_message"),
-        "attempts": int(row.get("attempts") or 0), "generated_at": iso_utc(row.get("generated_at")),
+        "error_column": column.group(1) if column else None, "attempts": int(row.get("attempts") or 0), "generated_at": iso_utc(row.get("generated_at")),
         "file_path": row.get("file_path"), "chunk_index": None if row.get("chunk_index") is None
         else int(row["chunk_index"]),
     }
@@ -85,11 +103,46 @@ def batch_to_json(batch: Mapping[str, Any], items: Sequence[Mapping[str, Any]] |
     return {k: out[k] for k in sorted(out)}
 
 
-def batch_detail(db: Database, batch_id: str, failed_only: bool = False) -> dict[str, Any]:
-    """One batch with its participants (two statements, one transaction); :class:`LookupError`
+def batch_detail(db: Database, batch_id: str, failed_only: bool = False, *, status: str | None = None,
+                 sort: str | None = None, descending: bool = False, limit: int | None = None,
+                 offset: int = 0) -> dict[str, Any]:
+    """One batch, counts derived from all its participant rows, how many rows match the filter
+    (``matching``: ``failed_only`` or ``status``) and those rows (``participants``): by row
+    number, or sorted on ``sort`` (one of :data:`SORTABLE`), a page of ``limit`` from ``offset``
+    when given. Four statements in one transaction whatever the rows; :class:`LookupError`
     naming the id when it does not exist."""
-    batch, items = read_batch(db, batch_id)
-    return batch_to_json(batch, items, failed_only=failed_only)
+    if sort is not None and sort not in SORTABLE:
+        raise ValueError(f"cannot sort on {sort!r}; sortable: {', '.join(SORTABLE)}")
+    status = "failed" if failed_only else status
+    if status is not None and status not in ROW_STATUSES:
+        raise ValueError(f"unknown participant status {status!r}; known: {', '.join(ROW_STATUSES)}")
+    batches, items, number = db.quote(BATCHES), db.quote(ITEMS), db.quote("row_number")
+    where, params = "batch_id = %s", [batch_id]
+    if status is not None:
+        where += " AND status = %s"
+        params.append(status)
+    order = number if sort is None else f"{db.quote(sort)}{' DESC' if descending else ''}, {number}"
+    page, page_params = ("", []) if limit is None else (" LIMIT %s OFFSET %s", [int(limit), int(offset)])
+
+    def work(cur: Cursor) -> dict[str, Any] | None:
+        found = cur.fetch(f"SELECT * FROM {batches} WHERE batch_id = %s", [batch_id])
+        if not found:
+            return None
+        by_status = cur.fetch(f"SELECT status, COUNT(*) AS n FROM {items} WHERE batch_id = %s GROUP BY status",
+                              [batch_id])
+        matching = cur.scalar(f"SELECT COUNT(*) AS n FROM {items} WHERE {where}", params)
+        rows = cur.fetch(f"SELECT * FROM {items} WHERE {where} ORDER BY {order}{page}", [*params, *page_params])
+        return {"batch": found[0], "by_status": by_status, "matching": matching, "rows": rows}
+
+    raw = db.run(work, what="read certificate batch")
+    if raw is None:
+        raise LookupError(f"certificate batch {batch_id!r} not found in {BATCHES}")
+    by_status = {str(r["status"]): int(r["n"]) for r in raw["by_status"]}
+    counts = {"total": sum(by_status.values()), **{s: by_status.get(s, 0) for s in ROW_STATUSES}}
+    out = batch_to_json(raw["batch"], counts=counts)
+    out["matching"] = int(raw["matching"] or 0)
+    out["participants"] = [participant_to_json(r) for r in raw["rows"]]
+    return {k: out[k] for k in sorted(out)}
 
 
 def latest_batch_id(db: Database) -> str | None:

@@ -170,18 +170,11 @@ def _show_one(db: Any, conn_id: str, args: argparse.Namespace, out: TextIO, err:
 def stuck_report(batch: dict[str, Any], progress: list[dict[str, Any]], api_conn: str) -> dict[str, Any] | None:
     """Why a running batch's tables wait (see :mod:`include.branch_sync.stuck`); the REST API is
     asked only when some table waited longer than ``stuck_after_seconds``, with a short timeout."""
-    from include.branch_sync.config import ConfigError, load_config
-    from include.branch_sync.stuck import check_batch, default_pool
+    from include.branch_sync.stuck import batch_report
     from include.common.clock import utcnow
     from include.common.task_states import RestApiStates
 
-    try:
-        config = load_config()
-        threshold, pool_of = config.stuck_after_seconds, config.pool_name
-    except ConfigError:
-        threshold, pool_of = 600, default_pool
-    return check_batch(batch, progress, lambda: RestApiStates(api_conn, timeout=5.0), utcnow(),
-                       stuck_after_seconds=threshold, pool_of=pool_of)
+    return batch_report(None, batch, lambda: RestApiStates(api_conn, timeout=5.0), utcnow(), progress)
 
 
 # -- notifications of a batch (include/common/notify) -----------------------------------------------

@@ -32,32 +32,13 @@ class TaskSdkStates:
         return dict(self.ti.get_task_states(dag_id=dag_id, run_ids=[run_id]).get(run_id, {}))
 
 
-class RestApiStates:
-    """From outside Airflow (the CLI): the public REST API, credentials from an Airflow connection
-    (``airflow_api`` by default: HTTP, host/port of the api-server, login and password)."""
-
-    def __init__(self, conn_id: str = AIRFLOW_API, timeout: float = 30.0):
-        import requests
-        from airflow.sdk import BaseHook
-
-        conn = BaseHook.get_connection(conn_id)
-        scheme = (conn.schema or "http") if (conn.schema or "http") in ("http", "https") else "http"
-        self.base = f"{scheme}://{conn.host or '127.0.0.1'}:{conn.port or 8080}"
-        self.timeout = timeout
-        self.session = requests.Session()
-        response = self.session.post(f"{self.base}/auth/token", json={"username": conn.login, "password": conn.password},
-                                     timeout=timeout)
-        if response.status_code >= 400:
-            raise PermissionError(f"the Airflow API at {self.base} refused the credentials of connection "
-                                  f"{conn_id!r} (HTTP {response.status_code})")
-        self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+class ApiReads:
+    """Run states, task states and pools read from the public REST API (``/api/v2``), over the
+    subclass's ``_get(path, **params)`` (the decoded JSON, None for a 404): the CLI's
+    :class:`RestApiStates` and the console's client (the logged-in user's token) share them."""
 
     def _get(self, path: str, **params: Any) -> Any:
-        response = self.session.get(f"{self.base}/api/v2/{path}", params=params, timeout=self.timeout)
-        if response.status_code == 404:
-            return None
-        response.raise_for_status()
-        return response.json()
+        raise NotImplementedError
 
     def run_state(self, dag_id: str, run_id: str) -> str | None:
         run = self._get(f"dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}")
@@ -85,3 +66,31 @@ class RestApiStates:
             pools += page["pools"]
             if not page["pools"] or len(pools) >= page.get("total_entries", 0):
                 return pools
+
+
+class RestApiStates(ApiReads):
+    """From outside Airflow (the CLI): the public REST API, credentials from an Airflow connection
+    (``airflow_api`` by default: HTTP, host/port of the api-server, login and password)."""
+
+    def __init__(self, conn_id: str = AIRFLOW_API, timeout: float = 30.0):
+        import requests
+        from airflow.sdk import BaseHook
+
+        conn = BaseHook.get_connection(conn_id)
+        scheme = (conn.schema or "http") if (conn.schema or "http") in ("http", "https") else "http"
+        self.base = f"{scheme}://{conn.host or '127.0.0.1'}:{conn.port or 8080}"
+        self.timeout = timeout
+        self.session = requests.Session()
+        response = self.session.post(f"{self.base}/auth/token", json={"username": conn.login, "password": conn.password},
+                                     timeout=timeout)
+        if response.status_code >= 400:
+            raise PermissionError(f"the Airflow API at {self.base} refused the credentials of connection "
+                                  f"{conn_id!r} (HTTP {response.status_code})")
+        self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+
+    def _get(self, path: str, **params: Any) -> Any:
+        response = self.session.get(f"{self.base}/api/v2/{path}", params=params, timeout=self.timeout)
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return response.json()

@@ -12,7 +12,7 @@ Sits on top, like ``cli``: it may import the jobs; nothing imports it. One conce
 * ``charts``   server-side SVG charts (line, bars); pure.
 * ``html``     the page layout, tables, badges in the seed's colours, the live-refresh script; pure.
 * ``pages``    one render function per page, from the query results; pure.
-* ``export``   a batch report as xlsx (openpyxl) or CSV, formula-looking text kept as text.
+* (downloads: ``app.export_batch`` writes the jobs' report sheets with ``common.spreadsheet_export``.)
 * ``actions``  Resume / Retry through Airflow's REST API with the user's own token.
 * ``app``      the FastAPI app: routes, Airflow's auth dependencies, errors.
 """

@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import requests
 
+from include.common.task_states import ApiReads
 from include.console.params import Conflict
 
 
@@ -22,14 +23,17 @@ class ApiRefused(RuntimeError):
 
 
 @dataclass(frozen=True)
-class AirflowApi:
+class AirflowApi(ApiReads):
+    """Airflow's REST API as the logged-in user; also reads run/task states and pools
+    (:class:`include.common.task_states.ApiReads`) for the stuck diagnosis."""
+
     base_url: str  # e.g. http://127.0.0.1:8080
     token: str
     timeout: float = 60.0
 
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        resp = requests.request(method, f"{self.base_url.rstrip('/')}/api/v2/{path}", json=body, timeout=self.timeout,
-                                headers={"Authorization": f"Bearer {self.token}"})
+    def call(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None) -> tuple[int, Any]:
+        resp = requests.request(method, f"{self.base_url.rstrip('/')}/api/v2/{path}", json=body, params=params,
+                                timeout=self.timeout, headers={"Authorization": f"Bearer {self.token}"})
         try:
             data = resp.json() if resp.content else None
         except ValueError:
@@ -41,6 +45,14 @@ class AirflowApi:
         if status >= 400:
             detail = data.get("detail") if isinstance(data, dict) else data
             raise ApiRefused(status, f"Airflow refused {method} /api/v2/{path}: {detail}")
+        return data
+
+    def _get(self, path: str, **params: Any) -> Any:
+        status, data = self.call("GET", path, params=params or None)
+        if status == 404:
+            return None
+        if status >= 400:
+            raise ApiRefused(status, f"Airflow answered {status} to GET /api/v2/{path}")
         return data
 
 

@@ -10,7 +10,9 @@ routes are plain ``def`` (FastAPI runs them in its thread pool).
 
 from __future__ import annotations
 
+import io
 import os
+from dataclasses import replace
 from collections.abc import Callable
 from typing import Any
 
@@ -22,20 +24,25 @@ from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
 
+from include.branch_sync import export as sync_export
 from include.branch_sync.spec import DAG_ID as SYNC_DAG
+from include.certificates import export as cert_export
 from include.certificates.spec import DAG_ID as CERT_DAG
 from include.common.conn_ids import APP_DB
 from include.common.db import Database
-from include.console import actions, certs, export, pages, params, sync, whatsapp
+from include.common.spreadsheet_export import write_csv, write_xlsx
+from include.console import actions, certs, pages, params, sync
 from include.console.html import PREFIX, esc
 from include.console.reader import read
 from include.health.spec import DAG_ID as HEALTH_DAG
+from include.health.whatsapp.status import whatsapp_status
 
 READ_SYNC = [Depends(requires_access_dag("GET", DagAccessEntity.RUN, SYNC_DAG))]
 READ_CERT = [Depends(requires_access_dag("GET", DagAccessEntity.RUN, CERT_DAG))]
 READ_HEALTH = [Depends(requires_access_dag("GET", DagAccessEntity.RUN, HEALTH_DAG))]
 ACT_SYNC = [Depends(requires_access_dag("PUT", DagAccessEntity.TASK_INSTANCE, SYNC_DAG))]
 ACT_CERT = [Depends(requires_access_dag("PUT", DagAccessEntity.TASK_INSTANCE, CERT_DAG))]
+STUCK_API_TIMEOUT = 5.0
 _ensured: set[str] = set()
 
 
@@ -92,6 +99,12 @@ def airflow_api(request: Request) -> actions.AirflowApi:
     return actions.AirflowApi(base, user_token(request))
 
 
+def stuck_api(request: Request) -> actions.AirflowApi:
+    """The API server itself, as the logged-in user, with a short timeout (the stuck diagnosis
+    reads pools and task states; a slow or refused answer makes it unavailable, not the page)."""
+    return replace(airflow_api(request), timeout=STUCK_API_TIMEOUT)
+
+
 def _json(data: dict[str, Any], statements: int) -> JSONResponse:
     return JSONResponse({**data, "sql_statements": statements})
 
@@ -104,8 +117,15 @@ def create_app() -> FastAPI:
             return JSONResponse({"detail": text}, status_code=status)
         return HTMLResponse(pages.message(f"Error {status}", text), status_code=status)
 
-    for kind, status in ((params.BadRequest, 400), (params.NotFound, 404), (params.Conflict, 409)):
+    def not_found(request: Request, exc: LookupError) -> Response:
+        # the jobs' "no such batch" is a plain LookupError; a KeyError or IndexError is a bug (500)
+        if not isinstance(exc, params.NotFound) and type(exc) is not LookupError:
+            raise exc
+        return problem(request, 404, str(exc))
+
+    for kind, status in ((params.BadRequest, 400), (params.Conflict, 409)):
         app.add_exception_handler(kind, lambda request, exc, status=status: problem(request, status, str(exc)))
+    app.add_exception_handler(LookupError, not_found)
     app.add_exception_handler(actions.ApiRefused, lambda request, exc: problem(request, exc.status, str(exc)))
 
     # -- sync ------------------------------------------------------------------------------------------------
@@ -118,7 +138,7 @@ def create_app() -> FastAPI:
         q = params.sync_detail(query_of(request))
         params.batch_id(batch_id, "sync")
         with _sync_db() as db:
-            return read(db, lambda r: sync.batch_detail(r, batch_id, q))
+            return read(db, lambda r: sync.batch_detail(r, batch_id, q, stuck_api(request)))
 
     @app.get("/", dependencies=READ_SYNC)
     def home() -> RedirectResponse:
@@ -151,10 +171,8 @@ def create_app() -> FastAPI:
     def sync_export(batch_id: str, fmt: str) -> Response:
         fmt = _format(fmt)
         params.batch_id(batch_id, "sync")
-        q = params.sync_detail({"per_page": str(params.MAX_PAIRS_PER_PAGE)})
         with _sync_db() as db:
-            data, _ = read(db, lambda r: sync.batch_detail(r, batch_id, q))
-        return _download(export_batch("sync", data, data["tables"], fmt), f"{batch_id}.{fmt}", fmt)
+            return _download(export_batch(db, "sync", batch_id, fmt), f"{batch_id}.{fmt}", fmt)
 
     @app.get("/api/sync/history", dependencies=READ_SYNC)
     def api_history(request: Request) -> JSONResponse:
@@ -209,10 +227,8 @@ def create_app() -> FastAPI:
     def cert_export(batch_id: str, fmt: str) -> Response:
         fmt = _format(fmt)
         params.batch_id(batch_id, "cert")
-        q = params.cert_detail({"per_page": str(params.MAX_PAIRS_PER_PAGE)})
         with _app_db() as db:
-            data, _ = read(db, lambda r: certs.batch_detail(r, batch_id, q))
-        return _download(export_batch("certificates", data, data["participants"], fmt), f"{batch_id}.{fmt}", fmt)
+            return _download(export_batch(db, "certificates", batch_id, fmt), f"{batch_id}.{fmt}", fmt)
 
     @app.get("/certificates/{batch_id}/pdf/{row_number}", dependencies=READ_CERT)
     def cert_pdf(batch_id: str, row_number: int) -> FileResponse:
@@ -226,7 +242,9 @@ def create_app() -> FastAPI:
         query = query_of(request)
         workspace, page = params.workspace(query), params.page(query, default=100)
         with _accounts_db() as db:
-            return read(db, lambda r: whatsapp.list_accounts(r, workspace, page))
+            data, statements = read(db, lambda r: whatsapp_status(r, workspace, limit=page.per_page,
+                                                                   offset=page.offset))
+        return {**data, "page": page.page, "per_page": page.per_page}, statements
 
     @app.get("/api/whatsapp", dependencies=READ_HEALTH)
     def api_whatsapp(request: Request) -> JSONResponse:
@@ -265,9 +283,19 @@ ICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none"
         '<rect x="3" y="4" width="18" height="16" rx="2"/><path d="M7 15v-3M12 15V8M17 15v-5"/></svg>')
 
 
-def export_batch(kind: str, summary: dict[str, Any], rows: list[dict[str, Any]], fmt: str) -> bytes:
-    """The download's content; the CLI branch's exporter may take this place on merge."""
-    return export.export_batch(kind, summary, rows, fmt)
+MEDIA = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "csv": "text/csv; charset=utf-8"}
+
+
+def export_batch(db: Database, kind: str, batch_id: str, fmt: str) -> bytes:
+    """The download: the job's report sheets, written as the CLI's ``export`` writes them (xlsx:
+    the summary and the detail sheet; CSV: the detail sheet). :class:`LookupError` for an unknown id."""
+    sheets = (sync_export if kind == "sync" else cert_export).report_sheets(db, batch_id)
+    out = io.BytesIO()
+    if fmt == "xlsx":
+        write_xlsx(sheets, out)
+    else:
+        write_csv(sheets[1], out)
+    return out.getvalue()
 
 
 def _format(fmt: str) -> str:
@@ -277,5 +305,5 @@ def _format(fmt: str) -> str:
 
 
 def _download(content: bytes, filename: str, fmt: str) -> Response:
-    return Response(content, media_type=export.MEDIA[fmt],
+    return Response(content, media_type=MEDIA[fmt],
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -43,6 +43,8 @@ border:1px solid #d1d5db;border-radius:14px;color:#111827;text-decoration:none;b
 .filters a.on{background:#1e40af;border-color:#1e40af;color:#fff}.summary{display:flex;gap:26px;flex-wrap:wrap;
 background:#fff;border:1px solid #e5e7eb;padding:12px 16px;margin-bottom:12px}.summary div span{display:block;
 color:#6b7280;font-size:12px}.summary div b{font-size:18px}.truth{font-size:15px;margin:6px 0 12px}
+.stuck{background:#fef3c7;border:1px solid #f59e0b;color:#78350f;padding:10px 14px;margin:0 0 12px;border-radius:5px}
+.stuck ul{margin:6px 0 0;padding-left:20px}.stuck li.fix{list-style:none;color:#92400e;font-family:ui-monospace,monospace}
 button,.btn{background:#1e40af;color:#fff;border:0;border-radius:5px;padding:6px 14px;font:inherit;cursor:pointer;
 text-decoration:none;display:inline-block}.btn.light{background:#fff;color:#1e40af;border:1px solid #1e40af}
 button[disabled]{opacity:.5}#action-result{margin:10px 0;padding:8px 12px;border-radius:5px;display:none}

@@ -3,7 +3,7 @@ disagree). Pure: data in, HTML out."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -79,6 +79,16 @@ def _sort_header(label: str, word: str, path: str, query: Mapping[str, Any], cur
     return f'<a href="{esc(url(path, {**query, "sort": ("-" if desc else "") + word, "page": None}))}">{label}{arrow}</a>'
 
 
+def stuck_banner(lines: Sequence[str]) -> str:
+    """Why a running batch's pairs wait to start (``stuck_lines`` of the JSON: the first line the
+    summary, then each reason and its fix); nothing when no pair waits too long."""
+    if not lines:
+        return ""
+    items = "".join(f'<li class="{"fix" if line.startswith("fix:") else "why"}">{esc(line.removeprefix("- "))}</li>'
+                    for line in lines[1:])
+    return f'<div class="stuck" id="stuck"><b>{esc(lines[0])}</b>{f"<ul>{items}</ul>" if items else ""}</div>'
+
+
 def sync_detail(d: Mapping[str, Any], query: Mapping[str, Any], can_act: bool) -> str:
     path = "/sync/" + d["batch_id"]
     f = d["filter"]
@@ -130,7 +140,7 @@ def sync_detail(d: Mapping[str, Any], query: Mapping[str, Any], can_act: bool) -
     error = f'<p class="err">Batch error: {esc(d["error_message"])}</p>' if d.get("error_message") else ""
     body = (f'<p><a href="{esc(url("/sync"))}">&larr; all sync batches</a></p>'
             f'<h1>Sync batch <span class="mono">{esc(d["batch_id"])}</span></h1>{truth}'
-            f'<div class="summary">{summary}</div>{error}<p class="filters">{" ".join(links)}</p>'
+            f'<div id="stuck-slot">{stuck_banner(d.get("stuck_lines") or [])}</div><div class="summary">{summary}</div>{error}<p class="filters">{" ".join(links)}</p>'
             f'<div id="action-result"></div>{filters}'
             + table(heads, rows, body_id="pairs")
             + pager(path, base_q, f["page"], f["per_page"], d["matching"]))
@@ -145,6 +155,10 @@ async function refresh(){
   document.getElementById('truth').innerHTML = `<b>${d.completed_tables} of ${d.total_tables} tables, ` +
     `${d.progress_percentage.toFixed(1)} %</b> — true as of ${esc(ts(d.as_of))} UTC (counted from the progress rows)`;
   document.getElementById('s-status').innerHTML = badge(d.status);
+  const lines = d.stuck_lines || [], why = lines.slice(1).map(l =>
+    `<li class="${l.startsWith('fix:') ? 'fix' : 'why'}">${esc(l.replace(/^- /, ''))}</li>`).join('');
+  document.getElementById('stuck-slot').innerHTML = lines.length ?
+    `<div class="stuck" id="stuck"><b>${esc(lines[0])}</b>${why ? '<ul>' + why + '</ul>' : ''}</div>` : '';
   document.getElementById('s-duration').textContent = d.status === 'running' ? 'running' : hms(d.duration_seconds);
   for (const [k, v] of [['s-completed', d.completed_tables], ['s-failed', d.failed_tables],
        ['s-running', d.in_progress_tables], ['s-pending', d.pending_tables], ['s-skipped', d.skipped_tables],
@@ -181,7 +195,8 @@ def history(d: Mapping[str, Any], query: Mapping[str, Any]) -> str:
     rate = charts.bar_chart([(t["table_name"], t["success_rate"]) for t in d["success_rate"]
                              if t["success_rate"] is not None], title="Success rate per table (%)", top=100,
                             fmt=lambda v: f"{v:.0f} %", color="#16a34a")
-    table_line = charts.line_chart([(p["batch_id"][5:20], p["duration_seconds"]) for p in d["table_durations"]],
+    series = d["table_durations"].get(d["table"], []) if d["table"] else []
+    table_line = charts.line_chart([(p["batch_id"][5:20], p["max_duration_seconds"]) for p in series],
                                    title=f"Duration of {d['table'] or '-'} per batch", y_label="duration",
                                    fmt=duration)
     batch_line = charts.line_chart([(p["batch_id"][5:20], p["duration_seconds"]) for p in d["batch_durations"]],
@@ -190,8 +205,9 @@ def history(d: Mapping[str, Any], query: Mapping[str, Any]) -> str:
                  f'<td class="n">{duration(t["avg_duration_seconds"])}</td><td class="n">'
                  f'{duration(t["max_duration_seconds"])}</td><td class="n">{count(round(t["avg_records"] or 0))}</td></tr>'
                  for t in d["slowest_tables"]]
-    fail_rows = [f'<tr><td class="mono">{esc(t["table_name"])}</td><td class="n">{t["failed"]}</td>'
-                 f'<td class="n">{t["avg_retries_failed"] or 0:.2f}</td><td class="n">{t["pairs"]}</td></tr>'
+    pairs = {t["table_name"]: t["pairs"] for t in d["success_rate"]}
+    fail_rows = [f'<tr><td class="mono">{esc(t["table_name"])}</td><td class="n">{t["fail_count"]}</td>'
+                 f'<td class="n">{t["avg_retries"] or 0:.2f}</td><td class="n">{pairs.get(t["table_name"], "")}</td></tr>'
                  for t in d["most_failing_tables"]]
     rate_rows = [f'<tr><td class="mono">{esc(t["table_name"])}</td><td class="n">{t["completed"]}</td>'
                  f'<td class="n">{t["failed"]}</td><td class="n">'
@@ -199,7 +215,7 @@ def history(d: Mapping[str, Any], query: Mapping[str, Any]) -> str:
                  for t in d["success_rate"]]
     tables = sorted({t["table_name"] for t in d["success_rate"]})
     form = (f'<form class="filters" method="get" action="{esc(url("/history"))}">Last '
-            f'<input type="number" name="batches" min="1" max="500" value="{d["batches"]}" style="width:70px"> batches; '
+            f'<input type="number" name="batches" min="1" max="500" value="{d["last"]}" style="width:70px"> batches; '
             f'table over time: <select name="table">'
             + "".join(f'<option{" selected" if t == d["table"] else ""}>{esc(t)}</option>' for t in tables)
             + '</select><button>Show</button></form>')
@@ -221,9 +237,9 @@ def cert_list(data: Mapping[str, Any], query: Mapping[str, Any]) -> str:
     rows = [f'<tr data-batch="{esc(b["batch_id"])}"><td class="mono"><a href="{esc(url("/certificates/" + b["batch_id"]))}">'
             f'{esc(b["batch_id"])}</a></td><td>{esc(b["source_file"] or b["data_source"])}</td>'
             f'<td>{esc(b["event_name"])}</td><td>{badge(b["status"])}</td><td>{esc(when(b["started_at"]))}</td>'
-            f'<td class="n">{b["total_participants"]:,}</td><td class="n">{b["generated"]:,}</td>'
-            f'<td class="n">{b["failed"]:,}</td><td class="n">{b["pending"]:,}</td>'
-            f'<td>{progress_bar(b["processed"], b["total_participants"], b["failed"])}</td></tr>'
+            f'<td class="n">{b["total_participants"]:,}</td><td class="n">{b["generated_count"]:,}</td>'
+            f'<td class="n">{b["failed_count"]:,}</td><td class="n">{b["pending_count"]:,}</td>'
+            f'<td>{progress_bar(b["processed_count"], b["total_participants"], b["failed_count"])}</td></tr>'
             for b in data["batches"]]
     body = (f'<h1>Certificate batches</h1>{filter_links("/certificates", query, "status", CERT_BATCH_STATUSES, data["status"])}'
             + table(["Batch ID", "Source file", "Event", "Status", "Started (UTC)", "Total", "Generated", "Failed",
@@ -236,15 +252,16 @@ def cert_detail(d: Mapping[str, Any], query: Mapping[str, Any], can_act: bool) -
     path = "/certificates/" + d["batch_id"]
     summary = "".join(f'<div><span>{label}</span><b>{value}</b></div>' for label, value in (
         ("Status", badge(d["status"])), ("Source", esc(d["source_file"] or d["data_source"])),
-        ("Event", esc(d["event_name"])), ("Total", f'{d["rows_total"]:,}'), ("Generated", f'{d["generated"]:,}'),
-        ("Failed", f'{d["failed"]:,}'), ("Pending", f'{d["pending"]:,}'),
-        ("Progress", progress_bar(d["generated"] + d["failed"], d["rows_total"], d["failed"]))))
+        ("Event", esc(d["event_name"])), ("Total", f'{d["total_participants"]:,}'),
+        ("Generated", f'{d["generated_count"]:,}'), ("Failed", f'{d["failed_count"]:,}'),
+        ("Pending", f'{d["pending_count"]:,}'),
+        ("Progress", progress_bar(d["processed_count"], d["total_participants"], d["failed_count"]))))
     links = []
     if d.get("dag_id") and d.get("run_id"):
         links.append(f'<a href="{esc(run_link(d["dag_id"], d["run_id"]))}">Airflow run {esc(d["run_id"])}</a>')
     links.append(f'<a class="btn light" href="{esc(url(path + "/export.xlsx"))}">Download .xlsx</a>')
     links.append(f'<a class="btn light" href="{esc(url(path + "/export.csv"))}">Download CSV</a>')
-    if d["failed"]:
+    if d["failed_count"]:
         links.append(f'<button id="retry" data-url="{esc(url("/api/certificates/" + d["batch_id"] + "/retry"))}"'
                      f'{"" if can_act else " disabled"}>Retry failed participants</button>')
     base_q = {k: v for k, v in query.items() if k in ("status", "sort")}
@@ -276,11 +293,11 @@ def whatsapp(d: Mapping[str, Any], query: Mapping[str, Any]) -> str:
                      + "</b></div>" for w, c in d["workspaces"].items())
     rows = [f'<tr><td class="n">{esc(a["workspace_id"])}</td><td class="mono">{esc(a["session_id"])}</td>'
             f'<td>{esc(a["phone_number"])}</td><td>{badge(a["status"])}{"" if a["is_active"] else " (inactive)"}</td>'
-            f'<td class="n">{a["missing_count"]} / {a["connected_count"]}</td>'
-            f'<td>{esc(a["auto_disconnected_at"] or "-")}</td><td class="err">{esc(a["reason"] or "")}</td>'
-            f'<td>{esc(a["auto_reconnect_at"] or "-")}</td>'
-            f'<td class="n">{a["reconnect_attempts"]} of {a["max_reconnect_attempts"]}</td>'
-            f'<td>{esc(a["next_reconnect_not_before"] or "-")}</td><td>{esc(when(a["updated_at"]))}</td></tr>'
+            f'<td class="n">{a["flap_guard"]["missing_count"]} / {a["flap_guard"]["connected_count"]}</td>'
+            f'<td>{esc(a["audit"]["auto_disconnected_at"] or "-")}</td><td class="err">{esc(a["audit"]["reason"] or "")}</td>'
+            f'<td>{esc(a["audit"]["auto_reconnect_at"] or "-")}</td>'
+            f'<td class="n">{a["reconnect"]["attempts"]} of {a["reconnect"]["max_attempts"]}</td>'
+            f'<td>{esc(a["reconnect"]["next_attempt_at"] or "-")}</td><td>{esc(when(a["updated_at"]))}</td></tr>'
             for a in d["accounts"]]
     choose = filter_links("/whatsapp", query, "workspace", [str(w) for w in d["workspaces"]],
                           None if d["workspace"] is None else str(d["workspace"]))
@@ -288,7 +305,7 @@ def whatsapp(d: Mapping[str, Any], query: Mapping[str, Any]) -> str:
             + table(["Workspace", "Session", "Phone", "Database status", "Flap guard (missing / seen)",
                      "Auto-disconnected at", "Reason", "Auto-reconnect at", "Reconnect attempts",
                      "Next attempt not before", "Updated (UTC)"], rows)
-            + f'<p class="muted">Back-off: {esc(d["backoff"]["first_retry_after"])} after the first attempt, '
+            + f'<p class="muted">Back-off: {duration(d["settings"]["reconnect_backoff_seconds"])} after the first attempt, '
               f'doubling after each.</p>' + pager("/whatsapp", query, d["page"], d["per_page"], d["total"]))
     return layout("WhatsApp sessions", body, "whatsapp")
 

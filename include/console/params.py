@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 from include.branch_sync.config import CONN_ID_RE, TABLE_RE
 from include.branch_sync.tracking import BATCH_STATUSES, PAIR_STATUSES
+from include.certificates.status import ROW_STATUSES as CERT_ROW_STATUSES
+from include.certificates.status import STATUSES as CERT_BATCH_STATUSES
 
 SYNC_BATCH_RE = re.compile(r"^sync_\d{8}_\d{6}_[A-Za-z0-9]{1,32}$")
 CERT_BATCH_RE = re.compile(r"^cert_\d{8}_\d{6}_[A-Za-z0-9]{1,32}$")
-CERT_BATCH_STATUSES = ("pending", "processing", "completed", "completed_with_errors", "failed")
-CERT_ROW_STATUSES = ("pending", "generated", "failed")
 MAX_PER_PAGE = 500
 MAX_PAIRS_PER_PAGE = 5000
 MAX_HISTORY = 500

@@ -108,6 +108,7 @@ def test_auth_numbers_filters_and_bad_input(console):
         assert (t["status"], t["records_processed"], t["retry_count"]) == (s["status"], s["records_processed"],
                                                                            s["retry_count"])
     assert detail["records_processed"] == sum(s["records_processed"] for s in stored.values())
+    assert detail["stuck"] is None  # only a running batch is diagnosed
     failed = get(server, f"/api/sync/batches/{bid}", viewer, params={"failed": "true"}).json()
     assert [(t["connection_name"], t["table_name"]) for t in failed["tables"]] == [("pgsql_bb", "c_invoice")]
     one = get(server, f"/api/sync/batches/{bid}", viewer, params={"connection": "pgsql_aa", "sort": "-processed"}).json()
@@ -123,7 +124,7 @@ def test_auth_numbers_filters_and_bad_input(console):
     assert get(server, "/api/sync/history", viewer).json()["most_failing_tables"][0]["table_name"] == "c_invoice"
     # certificates (MariaDB): one bad source row, 12 generated
     c = get(server, f"/api/certificates/{cert['batch_id']}", viewer).json()
-    assert (c["rows_total"], c["generated"], c["failed"], c["status"]) == (
+    assert (c["total_participants"], c["generated_count"], c["failed_count"], c["status"]) == (
         cert["total_participants"], cert["success_count"], cert["failed_count"], cert["status"]) == (
         13, 12, 1, "completed_with_errors")
     pdf = get(server, f"/certificates/{cert['batch_id']}/pdf/2", viewer)
@@ -137,7 +138,7 @@ def test_auth_numbers_filters_and_bad_input(console):
     import openpyxl
 
     book = openpyxl.load_workbook(io.BytesIO(get(server, f"/sync/{bid}/export.xlsx", viewer).content))
-    assert book["Sync tables"].max_row == 1 + 5
+    assert book["Tables"].max_row == 1 + 5 and book["Summary"].max_row == 2
     assert get(server, f"/sync/{bid}/export.csv", viewer).text.count("\n") == 1 + 5
     assert get(server, "/api/whatsapp", viewer).status_code == 200
     # a viewer reads but cannot resume; the tab of the run leads to its batch

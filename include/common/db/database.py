@@ -27,7 +27,8 @@ T = TypeVar("T")
 class Database:
     """A database reached through an Airflow connection id.
 
-    SQL is written with ``%s`` placeholders; SQLite's ``?`` is substituted here.
+    SQL is written with ``%s`` placeholders; SQLite's ``?`` is substituted here. ``statements``
+    counts the statements sent (the console shows it per page; benchmarks print it).
     """
 
     def __init__(self, conn_id: str, *, retries: int = 5, backoff_seconds: float = 0.5):
@@ -39,6 +40,7 @@ class Database:
         self.retries = retries
         self.backoff_seconds = backoff_seconds
         self._raw: Any = None
+        self.statements = 0
 
     # -- connections ---------------------------------------------------------------------------
     def connect(self) -> Any:
@@ -179,14 +181,17 @@ class Cursor:
         self.raw = cur
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        self.db.statements += 1
         self.raw.execute(self.db.sql(sql), tuple(params))
         return self.raw.rowcount
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        self.db.statements += 1
         self.raw.executemany(self.db.sql(sql), rows)
         return self.raw.rowcount
 
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        self.db.statements += 1
         self.raw.execute(self.db.sql(sql), tuple(params))
         if self.raw.description is None:
             return []

@@ -1,6 +1,7 @@
 """Every WhatsApp account as the health job sees it (``whatsapp-status`` and the web console):
 database status, the flap-guard counts, the last audit entries, reconnect attempts and back-off.
-Read from ``app_db.whatsapp_accounts`` in one statement; the rest is derived from each account's
+Read from ``app_db.whatsapp_accounts`` in two statements (the totals per workspace and status,
+and the accounts, optionally one page of them); the rest is derived from each account's
 ``metadata`` (pure). Plain dicts out, timestamps ISO-8601 UTC."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from include.common.clock import iso_z, parse_iso, utcnow
-from include.common.db import Database
+from include.common.db import Cursor, Database
 from include.health.whatsapp.accounts import ACCOUNTS
 from include.health.whatsapp.metadata import (
     AUTO_CONNECTED_AT, AUTO_DISCONNECTED_AT, AUTO_RECONNECT_AT, CONNECTED_COUNT, LAST_RECONNECT_AT,
@@ -69,23 +70,31 @@ def account_status(row: Mapping[str, Any], settings: ReconcileSettings, now: dat
 
 
 def whatsapp_status(db: Database, workspace: int | None = None, settings: ReconcileSettings | None = None,
-                    now: datetime | None = None) -> dict[str, Any]:
-    """Every account (active or not), optionally of one workspace, in id order, plus totals per
-    workspace and status. One statement."""
+                    now: datetime | None = None, *, limit: int | None = None, offset: int = 0) -> dict[str, Any]:
+    """Every account (active or not), optionally of one workspace, in id order (a page of ``limit``
+    from ``offset`` when given), plus totals per workspace and status over all of them (``total``
+    accounts in all). Two statements in one transaction, whatever the number of accounts."""
     settings = settings or ReconcileSettings()
     now = (now or utcnow()).astimezone(timezone.utc)
-    sql = (f"SELECT id, uuid, workspace_id, session_id, phone_number, status, is_active, metadata, updated_at "
-           f"FROM {db.quote(ACCOUNTS)}")
-    params: list[Any] = []
-    if workspace is not None:
-        sql += " WHERE workspace_id = %s"
-        params.append(int(workspace))
-    accounts = [account_status(r, settings, now) for r in db.fetchall(sql + " ORDER BY id", params)]
+    table = db.quote(ACCOUNTS)
+    where, params = ("WHERE workspace_id = %s", [int(workspace)]) if workspace is not None else ("", [])
+    page, page_params = ("", []) if limit is None else (" LIMIT %s OFFSET %s", [int(limit), int(offset)])
+
+    def work(cur: Cursor) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        totals = cur.fetch(f"SELECT workspace_id, status, COUNT(*) AS n FROM {table} {where} "
+                           f"GROUP BY workspace_id, status", params)
+        rows = cur.fetch(f"SELECT id, uuid, workspace_id, session_id, phone_number, status, is_active, metadata, "
+                         f"updated_at FROM {table} {where} ORDER BY id{page}", [*params, *page_params])
+        return totals, rows
+
+    totals, rows = db.run(work, what="read WhatsApp accounts")
     workspaces: dict[str, dict[str, int]] = {}
-    for a in accounts:
-        counts = workspaces.setdefault(str(a["workspace_id"]), {})
-        counts[a["status"]] = counts.get(a["status"], 0) + 1
-    return {"checked_at": iso_z(now), "workspace": workspace, "accounts": accounts, "workspaces": workspaces,
+    for r in sorted(totals, key=lambda r: (str(r["workspace_id"]), str(r["status"] or "").lower())):
+        counts = workspaces.setdefault(str(r["workspace_id"]), {})
+        status = str(r["status"] or "").lower()
+        counts[status] = counts.get(status, 0) + int(r["n"])
+    return {"checked_at": iso_z(now), "workspace": workspace, "total": sum(int(r["n"]) for r in totals),
+            "accounts": [account_status(r, settings, now) for r in rows], "workspaces": workspaces,
             "settings": {"missing_checks_before_disconnect": settings.missing_checks_before_disconnect,
                          "connected_checks_before_connect": settings.connected_checks_before_connect,
                          "max_reconnect_attempts": settings.max_reconnect_attempts,

@@ -14,7 +14,7 @@ import pytest
 
 from include.branch_sync import tracking
 from include.common.db import Database
-from include.console import charts, export, pages, params, sync
+from include.console import charts, pages, params, sync
 from include.console.reader import read
 
 T0 = datetime(2026, 11, 20, 1, 0, tzinfo=timezone.utc)
@@ -70,7 +70,7 @@ def test_list_counts_come_from_the_rows_and_statements_stay_fixed(central):
         add_batch(central, f"sync_20261120_01{n:04d}_bbbbbbbb", pairs, T0 + timedelta(minutes=n),
                   status="failed" if pairs[0][2] == "failed" else "completed")
     data, statements = read(central, lambda r: sync.list_batches(r, params.sync_list({"per_page": "10"})))
-    assert statements == few[1] == 3
+    assert statements == few[1] == 2  # the job's page (counts derived in one statement) and the total
     assert data["total"] == 30 and len(data["batches"]) == 10
     newest = data["batches"][0]
     assert newest["batch_id"] == "sync_20261120_010029_bbbbbbbb"  # newest first
@@ -86,7 +86,7 @@ def test_detail_filters_sorts_and_counts(central):
              ("b2", "c_invoice", "pending", 0, None, 0, None)]
     add_batch(central, "sync_20261120_010000_cccccccc", pairs, T0, status="running")
     full, n = read(central, lambda r: sync.batch_detail(r, "sync_20261120_010000_cccccccc", params.sync_detail({})))
-    assert n == 5
+    assert n == 5 and full["stuck"] is None  # no API given: no diagnosis
     assert (full["total_tables"], full["completed_tables"], full["failed_tables"], full["in_progress_tables"],
             full["pending_tables"], full["progress_percentage"], full["records_processed"]) == (4, 1, 1, 1, 1, 25.0, 15334)
     assert full["connections"] == ["b1", "b2"] and full["tables_available"] == ["c_invoice", "m_product"]
@@ -98,7 +98,7 @@ def test_detail_filters_sorts_and_counts(central):
     by_duration, _ = read(central, lambda r: sync.batch_detail(r, "sync_20261120_010000_cccccccc", params.sync_detail(
         {"sort": "-processed", "table": "m_product"})))
     assert [t["records_processed"] for t in by_duration["tables"]] == [15234, 0]
-    with pytest.raises(params.NotFound, match="sync_20261120_010000_nothere1"):
+    with pytest.raises(LookupError, match="sync_20261120_010000_nothere1"):
         read(central, lambda r: sync.batch_detail(r, "sync_20261120_010000_nothere1", params.sync_detail({})))
     html = pages.sync_detail(full, {}, can_act=False)
     assert "15,234" in html and "01:02:03" in html and "1 of 4 tables, 25.0 %" in html
@@ -112,15 +112,56 @@ def test_history_aggregates_over_the_last_batches(central):
                    ("b1", "flaky", "failed" if n % 2 else "completed", 1, 5.0, 3 if n % 2 else 0, "x" if n % 2 else None)],
                   T0 + timedelta(hours=n), duration=200.0 + n)
     data, statements = read(central, lambda r: sync.history(r, params.history({"batches": "3"})))
-    assert statements == 3
+    assert statements == 5  # branch_sync.stats.sync_stats, the CLI's sync-stats
     assert data["table"] == "slow" and data["slowest_tables"][0]["avg_duration_seconds"] == pytest.approx(102.0)
     (flaky,) = data["most_failing_tables"]
-    assert (flaky["table_name"], flaky["failed"], flaky["avg_retries_failed"]) == ("flaky", 2, 3.0)
+    assert (flaky["table_name"], flaky["fail_count"], flaky["avg_retries"]) == ("flaky", 2, 3.0)
     assert {t["table_name"]: t["success_rate"] for t in data["success_rate"]} == {"flaky": pytest.approx(33.3),
                                                                                   "slow": 100.0}
-    assert [p["duration_seconds"] for p in data["table_durations"]] == [101.0, 102.0, 103.0]  # oldest first
+    assert list(data["table_durations"]) == ["slow"]  # only the charted table's series
+    assert [p["max_duration_seconds"] for p in data["table_durations"]["slow"]] == [101.0, 102.0, 103.0]  # oldest first
     html = pages.history(data, {})
     assert html.count("<svg") == 4 and "Success rate per table" in html
+
+
+class FakeApi:
+    def __init__(self, pools=None, fail=None):
+        self._pools, self.fail, self.calls = pools or [], fail, 0
+
+    def pools(self):
+        self.calls += 1
+        if self.fail:
+            raise self.fail
+        return self._pools
+
+    def task_states(self, dag_id, run_id):
+        return {}
+
+
+def test_a_stuck_running_batch_says_why_on_its_page(central, monkeypatch):
+    monkeypatch.setenv("SYNC_CONFIG", "/nonexistent/sync.yaml")  # the defaults: 600 s, pool sync_<connection>
+    bid = "sync_20261120_010000_ffffffff"
+    add_batch(central, bid, [("b1", "m_product", "completed", 5, 1.0, 0, None),
+                             ("b9", "c_invoice", "pending", 0, None, 0, None)], T0, status="running")
+    api = FakeApi(pools=[{"name": "sync_b1", "slots": 4, "open_slots": 4}])
+    data, n = read(central, lambda r: sync.batch_detail(r, bid, params.sync_detail({}), api))
+    assert n == 6 and api.calls == 1  # the page's five and the open pairs; the API once
+    (finding,) = data["stuck"]["findings"]
+    assert data["stuck_lines"][0].startswith("Stuck: 1 table(s) waiting to start")  # as sync-status says it
+    assert finding["kind"] == "missing_pool" and finding["pool"] == "sync_b9"
+    html = pages.sync_detail(data, {}, can_act=False)
+    banner = html[html.index('id="stuck"'):html.index("</div>", html.index('id="stuck"'))]
+    assert "Stuck: 1 table(s) waiting to start" in banner
+    assert "pool &#x27;sync_b9&#x27; does not exist" in banner and "b9.c_invoice" in banner
+    assert "fix: python -m include.cli pools --apply" in banner
+    # the API refusing is one line saying the diagnosis is unavailable; the page still renders
+    down, _ = read(central, lambda r: sync.batch_detail(r, bid, params.sync_detail({}), FakeApi(
+        fail=ConnectionError("refused"))))
+    html = pages.sync_detail(down, {}, can_act=False)
+    assert "cannot tell why: the Airflow REST API is unreachable (ConnectionError: refused)" in html
+    assert '<li class="why"' not in html and "1 of 2 tables" in html and len(down["stuck_lines"]) == 1
+    assert pages.stuck_banner([]) == ""
+    assert sync.stuck_text({"unavailable": "x", "waiting_pairs": None}) == ["Stuck diagnosis unavailable: x"]
 
 
 def test_charts_scale_and_escape():
@@ -130,16 +171,26 @@ def test_charts_scale_and_escape():
     assert "No data yet" in charts.bar_chart([], title="x")
 
 
-def test_exports_keep_formula_text_as_text():
-    rows = [{"connection_name": "b1", "table_name": "=cmd|' /C calc'!A0", "status": "failed", "records_processed": 15234,
-             "duration_seconds": 3723.0, "error_message": "@SUM(1)"}]
-    book = openpyxl.load_workbook(io.BytesIO(export.export_batch("sync", {"batch_id": "+x"}, rows, "xlsx")))
-    sheet = book["Sync tables"]
-    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == "A1:L2"
-    assert sheet["B2"].value == "=cmd|' /C calc'!A0" and sheet["B2"].data_type == "s"
-    assert sheet["E2"].value == 15234 and sheet["H2"].number_format == "[h]:mm:ss"
-    assert sheet["H2"].value == timedelta(seconds=3723)  # a real duration, read back as one
-    assert book["Summary"]["B1"].data_type == "s"
-    text = export.export_batch("sync", {}, rows, "csv").decode("utf-8-sig")
-    record = list(csv.reader(io.StringIO(text)))[1]
-    assert record[1] == "'=cmd|' /C calc'!A0" and record[11] == "'@SUM(1)" and record[4] == "15234"
+def test_downloads_are_the_jobs_report_sheets_with_formula_text_kept_as_text(central):
+    from include.console.app import export_batch
+
+    bid = "sync_20261120_010000_eeeeeeee"
+    add_batch(central, bid, [("b1", "=cmd|' /C calc'!A0", "failed", 15234, 3723.0, 2, "@SUM(1)"),
+                             ("b2", "m_product", "completed", 7, 1.5, 0, None)], T0, status="failed")
+    book = openpyxl.load_workbook(io.BytesIO(export_batch(central, "sync", bid, "xlsx")))
+    sheet = book["Tables"]
+    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == "A1:M3"
+    rows = [[c.value for c in r] for r in sheet.iter_rows(min_row=2)]
+    assert [(r[0], r[1], r[3], r[4]) for r in rows] == [("b1", "=cmd|' /C calc'!A0", "failed", 15234),
+                                                        ("b2", "m_product", "completed", 7)]  # exactly the rows
+    assert sheet["B2"].data_type == "s" and sheet["M2"].value == "@SUM(1)" and sheet["M2"].data_type == "s"
+    assert sheet["E2"].data_type == "n" and sheet["J2"].number_format == "[h]:mm:ss"
+    assert sheet["J2"].value == timedelta(seconds=3723)  # a real duration, read back as one
+    summary = book["Summary"]
+    assert summary.freeze_panes == "A2" and summary["A2"].value == bid and summary["F2"].value == 2
+    text = export_batch(central, "sync", bid, "csv").decode("utf-8-sig")
+    header, record, _ = list(csv.reader(io.StringIO(text)))
+    assert header[9] == "Duration (s)" and record[9] == "3723"
+    assert record[1] == "'=cmd|' /C calc'!A0" and record[12] == "'@SUM(1)" and record[4] == "15234"
+    with pytest.raises(LookupError, match="sync_20261120_010000_nothere1"):
+        export_batch(central, "sync", "sync_20261120_010000_nothere1", "xlsx")
