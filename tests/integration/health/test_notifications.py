@@ -8,8 +8,11 @@ import json
 
 from include.branch_sync import tracking
 from include.common.db import Database
-from tests.integration.health.test_health_reconcile_dag import load_dag, ti_states, world  # noqa: F401
-from tests.integration.notify_helpers import notices, set_channels
+from tests.integration.health.test_health_reconcile_dag import (  # noqa: F401
+    API_KEY, accounts, load_dag, ti_states, world,
+)
+from tests.integration.notify_helpers import mail_text, notices, set_channels
+from tests.integration.sync_helpers import fetch
 
 
 def test_a_killed_run_s_batch_is_interrupted_and_announced_once(world, smtp_server, webhook_server,  # noqa: F811
@@ -66,3 +69,54 @@ def test_whatsapp_service_down_alerts_once_per_episode_and_says_when_it_recovers
     assert webhook_server.bodies[1]["key"] == alert["key"]  # the same episode ends
     assert ti_states(dag.test())["whatsapp_sessions"] == "success"
     assert len(webhook_server.bodies) == 2
+
+
+def test_a_session_out_of_reconnect_attempts_alerts_once_and_says_when_it_is_connected_again(
+        world, smtp_server, webhook_server, monkeypatch):  # noqa: F811
+    set_channels(monkeypatch)
+    monkeypatch.setenv("AIRFLOW_VAR_HEALTH_RECONCILE", json.dumps({
+        "missing_checks_before_disconnect": 1, "connected_checks_before_connect": 2,
+        "max_reconnect_attempts": 1, "reconnect_backoff_seconds": 0}))
+    world.add_session("webjs_2_lost", "connected", workspace_id=2)  # only webjs_1_lost is lost
+    dag = load_dag(retries=0)
+    conf = {"auto_reconnect": True}
+
+    def run():
+        dag_run = dag.test(run_conf=conf)
+        assert dag_run.state == "success", ti_states(dag_run)
+        world.remove_session("webjs_1_lost")  # the service keeps losing it: every re-creation is gone again
+        return dag_run
+
+    run()  # missing once: marked disconnected, the one allowed attempt made
+    assert accounts()["webjs_1_lost"][0] == "disconnected" and world.create_attempts == 1
+    assert webhook_server.bodies == [] and smtp_server.messages == []  # an attempt left is not an episode
+
+    run()  # still missing, no attempt left: capped
+    assert world.create_attempts == 1
+    (alert,) = webhook_server.bodies
+    assert (alert["event"], alert["source"], alert["subject"]) == ("alert", "health_reconcile", "session:webjs_1_lost")
+    assert "webjs_1_lost" in alert["text"] and "manual reconnect" in alert["text"]
+    assert "webjs_2_lost" not in alert["text"] and "webjs_1_alive" not in alert["text"]
+    (mail,) = smtp_server.messages
+    assert "webjs_1_lost" in mail["Subject"] and "webjs_1_lost" in mail_text(mail)
+
+    for _ in range(2):  # capped again at every run: the same episode, nothing more
+        run()
+    assert len(webhook_server.bodies) == 1 and len(smtp_server.messages) == 1 and world.create_attempts == 1
+
+    world.add_session("webjs_1_lost", "connected", workspace_id=1)  # the operator scanned the QR code
+    assert dag.test(run_conf=conf).state == "success"  # seen connected once: not yet marked connected
+    assert accounts()["webjs_1_lost"][0] == "disconnected"
+    assert len(webhook_server.bodies) == 1 and len(smtp_server.messages) == 1
+    assert dag.test(run_conf=conf).state == "success"  # the second read agrees: connected again
+    assert accounts()["webjs_1_lost"][0] == "connected"
+    assert [b["event"] for b in webhook_server.bodies] == ["alert", "recovered"]
+    recovered = webhook_server.bodies[1]
+    assert recovered["key"] == alert["key"] and "webjs_1_lost" in recovered["text"]
+    assert len(smtp_server.messages) == 2 and "webjs_1_lost" in smtp_server.messages[1]["Subject"]
+
+    assert dag.test(run_conf=conf).state == "success"  # connected in both: nothing more
+    assert len(webhook_server.bodies) == 2 and len(smtp_server.messages) == 2
+    assert not fetch("app_db", "SELECT subject FROM alert_episodes")  # the episode is closed
+    for message in [json.dumps(b) for b in webhook_server.bodies] + [m.as_string() for m in smtp_server.messages]:
+        assert API_KEY not in message
