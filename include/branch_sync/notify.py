@@ -8,18 +8,15 @@ that failed; whichever sees the end first sends, the others find it sent.
 
 from __future__ import annotations
 
-import logging
 
 from include.branch_sync import tracking
 from include.branch_sync.config import load_config
 from include.branch_sync.spec import DAG_ID
 from include.common.db import Database
 from include.common.notify import notice as notices
-from include.common.notify.send import announce as send_notice, sweep_batches
+from include.common.notify.send import announce_batch, sweep_batches
 from include.common.notify.settings import NotifySettings
 from include.common.scrub import connection_secrets
-
-log = logging.getLogger(__name__)
 
 FINAL_STATUSES = ("completed", "failed", "interrupted")
 CONSOLE_PATH = "backoffice/sync/{batch_id}"
@@ -60,12 +57,7 @@ def _secrets() -> list[str | None]:
 
 def announce(db: Database, batch_id: str, settings: NotifySettings | None = None) -> dict[str, str]:
     """Send the batch's notice where it has not gone yet; never raises."""
-    try:
-        notice = build(db, batch_id)
-    except Exception as exc:  # a notice must never fail the batch
-        log.error("notice of %s not built: %s", batch_id, type(exc).__name__)
-        return {}
-    return send_notice(db, notice, settings)
+    return announce_batch(db, batch_id, build, settings)
 
 
 def sweep(db: Database, settings: NotifySettings) -> list[str]:

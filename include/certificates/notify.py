@@ -7,18 +7,15 @@ Called right after the one finalize (``tasks.finalize``, and where ``prepare`` f
 
 from __future__ import annotations
 
-import logging
 
 from include.certificates import batches
 from include.certificates.spec import DAG_ID
 from include.common.conn_ids import APP_DB
 from include.common.db import Database
 from include.common.notify import notice as notices
-from include.common.notify.send import announce as send_notice, sweep_batches
+from include.common.notify.send import announce_batch, sweep_batches
 from include.common.notify.settings import NotifySettings
 from include.common.scrub import connection_secrets
-
-log = logging.getLogger(__name__)
 
 CONSOLE_PATH = "backoffice/certificates/{batch_id}"
 SOURCES = {DAG_ID: batches.FINAL_BATCH_STATUSES}  # the events ``notify_on`` may name for this DAG
@@ -48,12 +45,7 @@ def build(db: Database, batch_id: str) -> notices.Notice | None:
 
 def announce(db: Database, batch_id: str, settings: NotifySettings | None = None) -> dict[str, str]:
     """Send the batch's notice where it has not gone yet; never raises."""
-    try:
-        notice = build(db, batch_id)
-    except Exception as exc:  # a notice must never fail the batch
-        log.error("notice of %s not built: %s", batch_id, type(exc).__name__)
-        return {}
-    return send_notice(db, notice, settings)
+    return announce_batch(db, batch_id, build, settings)
 
 
 def sweep(db: Database, settings: NotifySettings) -> list[str]:

@@ -61,6 +61,18 @@ def announce(db: Database, notice: Notice | None, settings: NotifySettings | Non
     return outcomes
 
 
+def announce_batch(db: Database, batch_id: str, build: Callable[[Database, str], Notice | None],
+                   settings: NotifySettings | None = None) -> dict[str, str]:
+    """Build a batch's notice with the job's ``build`` and send it where it has not gone yet;
+    never raises (a notice must never fail the batch)."""
+    try:
+        notice = build(db, batch_id)
+    except Exception as exc:
+        log.error("notice of %s not built: %s", batch_id, type(exc).__name__)
+        return {}
+    return announce(db, notice, settings)
+
+
 def sweep_batches(db: Database, batches_table: str, final_statuses: Sequence[str], settings: NotifySettings,
                   build: Callable[[Database, str], Notice | None], now: datetime | None = None) -> list[str]:
     """The next sighting: every batch of ``batches_table`` finished within ``settings.retry_window``
