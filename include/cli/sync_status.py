@@ -11,7 +11,7 @@ from typing import Any, TextIO
 from include.branch_sync import report
 from include.branch_sync.stuck import stuck_lines
 from include.branch_sync.tracking import BATCHES, PROGRESS, get_batch
-from include.common.text import iso_utc
+from include.common.notify.store import notices_of
 from include.cli.common import (
     PROG, CliError, query_error, open_database, parse_tz, positive_int, resolve_conn_id, use_color,
 )
@@ -149,7 +149,7 @@ def _show_one(db: Any, conn_id: str, args: argparse.Namespace, out: TextIO, err:
                     out.write(f"No sync batches found in connection {conn_id!r}.\n")
                 return 0
         progress = fetch_progress(db, str(batch["batch_id"]))
-        notices = fetch_notifications(db, str(batch["batch_id"]))
+        notices = notices_of(db, str(batch["batch_id"]))
     except CliError:
         raise
     except Exception as exc:
@@ -158,7 +158,7 @@ def _show_one(db: Any, conn_id: str, args: argparse.Namespace, out: TextIO, err:
     if args.json:
         doc = report.batch_to_json(batch, progress, failed_only=args.failed)
         doc["stuck"] = stuck
-        doc["notifications"] = [notification_to_json(n) for n in notices]
+        doc["notifications"] = notices
         out.write(report.dumps(doc) + "\n")
     else:
         out.write(report.render_batch_detail(batch, progress, failed_only=args.failed, color=color,
@@ -178,23 +178,6 @@ def stuck_report(batch: dict[str, Any], progress: list[dict[str, Any]], api_conn
 
 
 # -- notifications of a batch (include/common/notify) -----------------------------------------------
-def fetch_notifications(db: Any, batch_id: str) -> list[dict[str, Any]]:
-    """The batch's ``batch_notifications`` rows; none before the first notice created the table."""
-    from include.common.notify.store import notification_rows
-
-    try:
-        return notification_rows(db, [batch_id])
-    except Exception:
-        db.close()  # a failed query (no such table) leaves the transaction aborted on PostgreSQL
-        return []
-
-
-def notification_to_json(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {"status": row["status"], "channel": row["channel"], "state": row["state"],
-            "attempts": int(row["attempts"] or 0), "last_error": row["last_error"],
-            "sent_at": iso_utc(row["sent_at"]), "updated_at": iso_utc(row["updated_at"])}
-
-
 def render_notifications(rows: Sequence[Mapping[str, Any]]) -> str:
     """``Notifications:`` one line per (outcome, channel): sent, or FAILED with the reason."""
     if not rows:
@@ -203,7 +186,7 @@ def render_notifications(rows: Sequence[Mapping[str, Any]]) -> str:
     for row in rows:
         attempts = int(row["attempts"] or 0)
         if row["state"] == "sent":
-            what = f"sent {iso_utc(row['sent_at']) or ''}".rstrip()
+            what = f"sent {row['sent_at'] or ''}".rstrip()
         elif row["state"] == "failed":
             what = f"FAILED after {attempts} attempt(s), retried by health_reconcile: {row['last_error'] or '?'}"
         else:

@@ -11,6 +11,7 @@ from include.certificates import status
 from include.certificates.batches import BATCHES, ITEMS, get_batch
 from include.certificates.uploads import is_object_storage, output_base
 from include.common.db import Database
+from include.common.notify.store import notices_of
 from include.console.params import CertDetailQuery, CertListQuery, NotFound
 
 
@@ -33,15 +34,15 @@ def batch_for_run(db: Database, dag_id: str, run_id: str) -> str | None:
 
 
 def batch_detail(db: Database, batch_id: str, q: CertDetailQuery) -> dict[str, Any]:
-    """The batch with one page of participants (four statements); each participant's ``has_pdf``
-    instead of its server path."""
+    """The batch with one page of participants (four statements) and what the operators were told of
+    it (``notifications``, one statement); each participant's ``has_pdf`` instead of its server path."""
     out = status.batch_detail(db, batch_id, status=q.status, sort=q.sort_column, descending=q.descending,
                               limit=q.page.per_page, offset=q.page.offset)
     reachable = not is_object_storage(output_base())
     for p in out["participants"]:
         path = p.pop("file_path", None)
         p["has_pdf"] = bool(reachable and p["status"] == "generated" and path)
-    out.update({"pdf_reachable": reachable,
+    out.update({"pdf_reachable": reachable, "notifications": notices_of(db, batch_id),
                 "filter": {"status": q.status, "sort": q.sort, "page": q.page.page, "per_page": q.page.per_page}})
     return out
 

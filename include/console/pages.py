@@ -89,6 +89,17 @@ def stuck_banner(lines: Sequence[str]) -> str:
     return f'<div class="stuck" id="stuck"><b>{esc(lines[0])}</b>{f"<ul>{items}</ul>" if items else ""}</div>'
 
 
+def notices_section(notices: Sequence[Mapping[str, Any]]) -> str:
+    """What the operators were told of this batch: one row per (outcome, channel), a failed
+    channel with its reason (``health_reconcile`` retries it); nothing before any notice."""
+    if not notices:
+        return ""
+    rows = [f'<tr><td>{badge(n["status"])}</td><td>{esc(n["channel"])}</td><td>{badge(n["state"])}</td>'
+            f'<td class="n">{n["attempts"]}</td><td>{esc(when(n["sent_at"]) if n["sent_at"] else "-")}</td>'
+            f'<td class="err">{esc(n["last_error"] or "")}</td></tr>' for n in notices]
+    return '<h2>Notifications</h2>' + table(["Outcome", "Channel", "State", "Attempts", "Sent", "Last error"], rows)
+
+
 def sync_detail(d: Mapping[str, Any], query: Mapping[str, Any], can_act: bool) -> str:
     path = "/sync/" + d["batch_id"]
     f = d["filter"]
@@ -143,7 +154,8 @@ def sync_detail(d: Mapping[str, Any], query: Mapping[str, Any], can_act: bool) -
             f'<div id="stuck-slot">{stuck_banner(d.get("stuck_lines") or [])}</div><div class="summary">{summary}</div>{error}<p class="filters">{" ".join(links)}</p>'
             f'<div id="action-result"></div>{filters}'
             + table(heads, rows, body_id="pairs")
-            + pager(path, base_q, f["page"], f["per_page"], d["matching"]))
+            + pager(path, base_q, f["page"], f["per_page"], d["matching"])
+            + notices_section(d.get("notifications") or []))
     return layout(f"Sync batch {d['batch_id']}", body, "sync", script=DETAIL_JS,
                   data={"api": url(f"/api/sync/batches/{d['batch_id']}", query), "status": d["status"]})
 
@@ -282,7 +294,8 @@ def cert_detail(d: Mapping[str, Any], query: Mapping[str, Any], can_act: bool) -
             + (f'<p class="err">{esc(d["error_message"])}</p>' if d.get("error_message") else "")
             + f'<p class="filters">{" ".join(links)}</p><div id="action-result"></div>'
             + filter_links(path, base_q, "status", CERT_ROW_STATUSES, d["filter"]["status"]) + note
-            + table(heads, rows) + pager(path, base_q, d["filter"]["page"], d["filter"]["per_page"], d["matching"]))
+            + table(heads, rows) + pager(path, base_q, d["filter"]["page"], d["filter"]["per_page"], d["matching"])
+            + notices_section(d.get("notifications") or []))
     return layout(f"Certificate batch {d['batch_id']}", body, "certificates", script="window.startLive = () => "
                   "setTimeout(() => location.reload(), 4000);", data={})
 

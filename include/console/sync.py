@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from include.branch_sync import queries, stats, stuck
+from include.common.notify.store import notices_of
 from include.branch_sync.tracking import BATCHES, get_batch
 from include.common.clock import utcnow
 from include.common.db import Database
@@ -35,7 +36,8 @@ def batch_for_run(db: Database, dag_id: str, run_id: str) -> str | None:
 
 def batch_detail(db: Database, batch_id: str, q: SyncDetailQuery, api: Any = None) -> dict[str, Any]:
     """The batch, its exact counts and record sums, the filter choices and one page of pairs (five
-    statements); for a running batch also ``stuck`` (one more statement, and Airflow's pools and
+    statements), what the operators were told of it (``notifications``, one statement); for a
+    running batch also ``stuck`` (one more statement, and Airflow's pools and
     task states through ``api`` only when a pair has waited too long). The diagnosis never fails
     the page: trouble reading it is one line saying it is unavailable."""
     out = queries.batch_detail(db, batch_id, status="failed" if q.failed_only else q.status,
@@ -43,6 +45,7 @@ def batch_detail(db: Database, batch_id: str, q: SyncDetailQuery, api: Any = Non
                                limit=q.page.per_page, offset=q.page.offset)
     out["filter"] = {"failed": q.failed_only, "status": q.status, "connection": q.connection, "table": q.table,
                      "sort": q.sort, "page": q.page.page, "per_page": q.page.per_page}
+    out["notifications"] = notices_of(db, batch_id)
     out["stuck"] = stuck_of(db, out, api) if api is not None else None
     out["stuck_lines"] = stuck_text(out["stuck"])
     return out

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from include.common.clock import utcnow
+from include.common.text import iso_utc
 from include.common.db import Cursor, Database
 from include.common.schema import TableDef, ensure_tables
 
@@ -102,6 +103,20 @@ def notification_rows(db: Database, keys: Iterable[str]) -> list[dict[str, Any]]
         rows += db.fetchall(f"SELECT * FROM {db.quote(NOTIFICATIONS)} WHERE batch_id IN "
                             f"({', '.join(['%s'] * len(part))}) ORDER BY batch_id, status, channel", part)
     return rows
+
+
+def notices_of(db: Database, batch_id: str) -> list[dict[str, Any]]:
+    """What was sent for one batch, JSON-ready: one entry per (outcome, channel) with its state
+    (``sent``, ``failed`` and retried by the sweep, ...), attempts and last error. Empty before the
+    first notice created the table; one statement."""
+    try:
+        rows = notification_rows(db, [batch_id])
+    except Exception:
+        db.close()  # a failed query (no such table) leaves the transaction aborted on PostgreSQL
+        return []
+    return [{"status": row["status"], "channel": row["channel"], "state": row["state"],
+             "attempts": int(row["attempts"] or 0), "last_error": row["last_error"],
+             "sent_at": iso_utc(row["sent_at"]), "updated_at": iso_utc(row["updated_at"])} for row in rows]
 
 
 def recent_final_batches(db: Database, batches_table: str, statuses: Sequence[str],

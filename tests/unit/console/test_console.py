@@ -86,7 +86,8 @@ def test_detail_filters_sorts_and_counts(central):
              ("b2", "c_invoice", "pending", 0, None, 0, None)]
     add_batch(central, "sync_20261120_010000_cccccccc", pairs, T0, status="running")
     full, n = read(central, lambda r: sync.batch_detail(r, "sync_20261120_010000_cccccccc", params.sync_detail({})))
-    assert n == 5 and full["stuck"] is None  # no API given: no diagnosis
+    assert n == 6 and full["stuck"] is None  # the page's five and its notices; no API given: no diagnosis
+    assert full["notifications"] == []  # no notice yet (not even the table)
     assert (full["total_tables"], full["completed_tables"], full["failed_tables"], full["in_progress_tables"],
             full["pending_tables"], full["progress_percentage"], full["records_processed"]) == (4, 1, 1, 1, 1, 25.0, 15334)
     assert full["connections"] == ["b1", "b2"] and full["tables_available"] == ["c_invoice", "m_product"]
@@ -145,7 +146,7 @@ def test_a_stuck_running_batch_says_why_on_its_page(central, monkeypatch):
                              ("b9", "c_invoice", "pending", 0, None, 0, None)], T0, status="running")
     api = FakeApi(pools=[{"name": "sync_b1", "slots": 4, "open_slots": 4}])
     data, n = read(central, lambda r: sync.batch_detail(r, bid, params.sync_detail({}), api))
-    assert n == 6 and api.calls == 1  # the page's five and the open pairs; the API once
+    assert n == 7 and api.calls == 1  # the page's five, its notices and the open pairs; the API once
     (finding,) = data["stuck"]["findings"]
     assert data["stuck_lines"][0].startswith("Stuck: 1 table(s) waiting to start")  # as sync-status says it
     assert finding["kind"] == "missing_pool" and finding["pool"] == "sync_b9"
@@ -194,3 +195,24 @@ def test_downloads_are_the_jobs_report_sheets_with_formula_text_kept_as_text(cen
     assert record[1] == "'=cmd|' /C calc'!A0" and record[12] == "'@SUM(1)" and record[4] == "15234"
     with pytest.raises(LookupError, match="sync_20261120_010000_nothere1"):
         export_batch(central, "sync", "sync_20261120_010000_nothere1", "xlsx")
+
+
+def test_the_batch_page_shows_what_the_operators_were_told(central):
+    """A notice sent by e-mail and one whose webhook failed (retried by health_reconcile) appear in
+    the JSON and on the page, as ``sync-status`` shows them."""
+    from include.common.notify import store
+    from include.console import pages
+
+    bid = "sync_20261120_010000_dddddddd"
+    add_batch(central, bid, [("b1", "m_product", "failed", 0, 1.0, 0, "boom")], T0, status="failed")
+    store.ensure_schema(central)
+    for channel, error in (("email", None), ("webhook", "HTTP 500 from the webhook")):
+        assert store.claim(central, bid, "failed", channel, "branch_sync")
+        store.record(central, bid, "failed", channel, error)
+    data, n = read(central, lambda r: sync.batch_detail(r, bid, params.sync_detail({})))
+    assert n == 6
+    assert {(x["channel"], x["state"], x["last_error"]) for x in data["notifications"]} == {
+        ("email", "sent", None), ("webhook", "failed", "HTTP 500 from the webhook")}
+    html = pages.sync_detail(data, {}, can_act=False)
+    assert "<h2>Notifications</h2>" in html and "HTTP 500 from the webhook" in html
+    assert pages.notices_section([]) == ""
