@@ -71,8 +71,11 @@ def branch_sync():
 
         return plan_batch(get_current_context())
 
+    # multiple_outputs=False: a dict return would otherwise be pushed once more per key, an XCom API
+    # round trip each, in every one of the (branch, table) task instances; nothing reads those keys.
     @task(
         map_index_template="{{ label }}",
+        multiple_outputs=False,
         outlets=[AssetAlias(ASSET_ALIAS)],
         on_execute_callback=on_execute,
         on_success_callback=on_success,
@@ -93,7 +96,7 @@ def branch_sync():
 
     # The table assets are declared here so Airflow registers them at parse time; each sync task
     # emits its own table's event through the asset alias when it succeeds.
-    @task(trigger_rule="all_done", inlets=[table_asset(CONFIG, s) for s in CONFIG.tables])
+    @task(trigger_rule="all_done", multiple_outputs=False, inlets=[table_asset(CONFIG, s) for s in CONFIG.tables])
     def finalize() -> dict:
         from include.branch_sync.tasks import finalize as finalize_batch
 

@@ -58,13 +58,15 @@ def certificate_dispatch():
 
         return prepare_batch(get_current_context())
 
-    @task(map_index_template="{{ label }}", on_success_callback=refresh_counts, on_failure_callback=refresh_counts)
+    # multiple_outputs=False: one XCom per chunk, not one more per key of the returned dict.
+    @task(map_index_template="{{ label }}", multiple_outputs=False, on_success_callback=refresh_counts,
+          on_failure_callback=refresh_counts)
     def generate(job: dict) -> dict:
         from include.certificates.tasks import generate as generate_chunk
 
         return generate_chunk(job, get_current_context())
 
-    @task(trigger_rule="all_done")
+    @task(trigger_rule="all_done", multiple_outputs=False)
     def finalize() -> dict:
         from include.certificates.tasks import finalize as finalize_batch
 

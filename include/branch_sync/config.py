@@ -110,7 +110,8 @@ def _mtime(path: Path) -> float:
 @lru_cache(maxsize=8)
 def _load_cached(path: str, _mtime: float) -> SyncConfig:
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        # libyaml's safe loader when built in: every task process parses the config again (~6x faster).
+        raw = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         raise ConfigError(f"sync config {path} is not valid YAML: {exc}") from None
     return parse_config(raw, Path(path))

@@ -90,3 +90,36 @@ def test_branch_sync_with_17_branches_and_120_tables_stays_under_max_map_length(
     assert len(plan.pairs) == 17 * 118 + 2 == 2008
     longest = max(len(v) for v in (*plan.step1.values(), *plan.step2.values()))
     assert longest <= conf.getint("core", "max_map_length") < len(plan.pairs)
+
+
+def test_parsing_a_dag_file_pulls_in_no_provider_discovery():
+    """Every task process parses its DAG file again: an Asset with a scheme some provider could
+    normalize makes Airflow discover every provider's URI handlers there (importing boto3, ~0.8 s
+    per task instance); the table assets use the unnormalized ``x-`` scheme instead."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, importlib.util\n"
+             "import airflow.sdk\n"
+             "before = set(sys.modules)\n"
+             f"for path in sorted(__import__('pathlib').Path({str(DAGS_DIR)!r}).glob('*.py')):\n"
+             "    spec = importlib.util.spec_from_file_location(path.stem, path)\n"
+             "    spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+             "print(sorted(m for m in set(sys.modules) - before if m.startswith(('boto3', 'airflow.providers.amazon'))))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         cwd=str(DAGS_DIR.parent)).stdout.strip().splitlines()[-1]
+    assert out == "[]", f"parsing the DAG files imported {out}"
+
+
+def test_mapped_tasks_push_one_xcom_each():
+    """A ``-> dict`` TaskFlow task infers multiple_outputs and pushes an extra XCom per key (an API
+    round trip each) in every mapped task instance; nothing reads those keys."""
+    bag = _dagbag()
+    for dag_id, task_id in (("branch_sync", "finalize"), ("certificate_dispatch", "generate"),
+                            ("certificate_dispatch", "finalize")):
+        assert bag.dags[dag_id].get_task(task_id).multiple_outputs is False, (dag_id, task_id)
+    dag = bag.dags["branch_sync"]
+    sync_tasks = [t for t in dag.tasks if t.task_id.startswith(("step1.", "step2.")) and not t.task_id.endswith("_tables")]
+    assert sync_tasks and all(t.multiple_outputs is False for t in sync_tasks)
+    for asset in dag.get_task("finalize").inlets:
+        assert asset.uri.startswith("x-sync://"), asset.uri

@@ -77,7 +77,7 @@ def test_clear_failed_pair_resumes_the_same_run_and_batch(airflow_server_factory
     # each synced table announced itself as an asset event downstream DAGs can schedule on
     events = server.api("GET", "assets/events", params={"source_dag_id": DAG_ID, "source_run_id": run_id,
                                                         "limit": 100})["asset_events"]
-    assert {e["uri"] for e in events} >= {"sync://central_db/c_invoice", "sync://central_db/m_product"}
+    assert {e["uri"] for e in events} >= {"x-sync://central_db/c_invoice", "x-sync://central_db/m_product"}
 
 
 def test_unknown_param_names_are_refused_by_the_rest_api(airflow_server_factory, pg_database, tmp_path_factory):
