@@ -59,10 +59,12 @@ def _settings(text: str | None) -> Any:
 
 def cmd_whatsapp_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from include.branch_sync.report import dumps
+    from include.health.whatsapp.sightings import ensure_sightings_table
     from include.health.whatsapp.status import whatsapp_status
 
     db = open_database(args.app_conn, out)
     try:
+        ensure_sightings_table(db)
         status = whatsapp_status(db, args.workspace, _settings(args.settings))
     except Exception as exc:
         text = str(exc).lower()
@@ -76,6 +78,13 @@ def cmd_whatsapp_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> i
 
 
 _COLORS = {"connected": "32", "disconnected": "31", "qr_required": "33"}
+
+
+def _said(service: dict[str, Any]) -> str:
+    """What the service last said and since when (its own word beside the flap-guarded status)."""
+    if not service["status"]:
+        return "-"  # not asked yet (no reconcile run has read this session)
+    return f"{service['status']} since {service['since']}"
 
 
 def render(status: dict[str, Any], *, color: bool = False) -> str:
@@ -98,12 +107,13 @@ def render(status: dict[str, Any], *, color: bool = False) -> str:
         else:
             rc_text = EMPTY
         cells.append([str(a["id"]), str(a["workspace_id"]), a["session_id"] or EMPTY, a["phone_number"] or EMPTY,
-                      a["status"] + ("" if a["is_active"] else " (inactive)"), guard_text,
+                      a["status"] + ("" if a["is_active"] else " (inactive)"), _said(a["service"]), guard_text,
                       audit["auto_disconnected_at"] or EMPTY, truncate(audit["reason"] or EMPTY, 40),
                       audit["auto_reconnect_at"] or EMPTY, rc_text])
-        colors.append([None, None, None, None, _COLORS.get(a["status"]), None, None, None, None,
+        colors.append([None, None, None, None, _COLORS.get(a["status"]), _COLORS.get(a["service"]["status"]), None,
+                       None, None, None,
                        "31" if rc["state"] == "capped" else None])
-    lines.append(render_table(("ID", "Workspace", "Session", "Phone", "Status", "Flap guard", "Auto-disconnected",
+    lines.append(render_table(("ID", "Workspace", "Session", "Phone", "Status", "Service says", "Flap guard", "Auto-disconnected",
                                "Reason", "Auto-reconnect", "Reconnects"), cells, colors, color=color))
     totals = ", ".join(f"workspace {w}: " + ", ".join(f"{n} {s}" for s, n in sorted(c.items()))
                        for w, c in sorted(status["workspaces"].items()))

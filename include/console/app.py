@@ -82,6 +82,15 @@ def query_of(request: Request) -> dict[str, str]:
     return dict(request.query_params)
 
 
+def can_read(user: Any, dag_id: str) -> bool:
+    return get_auth_manager().is_authorized_dag(method="GET", access_entity=DagAccessEntity.RUN,
+                                                details=DagDetails(id=dag_id), user=user)
+
+
+def problem_page(status: int, text: str) -> HTMLResponse:
+    return HTMLResponse(pages.message(f"Error {status}", text), status_code=status)
+
+
 def can_act(user: Any, dag_id: str) -> bool:
     return get_auth_manager().is_authorized_dag(method="PUT", access_entity=DagAccessEntity.TASK_INSTANCE,
                                                 details=DagDetails(id=dag_id), user=user)
@@ -115,7 +124,7 @@ def create_app() -> FastAPI:
     def problem(request: Request, status: int, text: str) -> Response:
         if "/api/" in request.url.path:
             return JSONResponse({"detail": text}, status_code=status)
-        return HTMLResponse(pages.message(f"Error {status}", text), status_code=status)
+        return problem_page(status, text)
 
     def not_found(request: Request, exc: LookupError) -> Response:
         # the jobs' "no such batch" is a plain LookupError; a KeyError or IndexError is a bug (500)
@@ -140,9 +149,15 @@ def create_app() -> FastAPI:
         with _sync_db() as db:
             return read(db, lambda r: sync.batch_detail(r, batch_id, q, stuck_api(request)))
 
-    @app.get("/", dependencies=READ_SYNC)
-    def home() -> RedirectResponse:
-        return RedirectResponse(f"{PREFIX}/sync")
+    @app.get("/")
+    def home(user: GetUserDep) -> Response:
+        """The first section whose DAG the user may read: a user granted only some DAGs lands on
+        theirs, not on a 403."""
+        for dag_id, section in ((SYNC_DAG, "sync"), (CERT_DAG, "certificates"), (HEALTH_DAG, "whatsapp")):
+            if can_read(user, dag_id):
+                return RedirectResponse(f"{PREFIX}/{section}")
+        return problem_page(403, "You may read none of the back office DAGs "
+                                 f"({SYNC_DAG}, {CERT_DAG}, {HEALTH_DAG}); ask an admin for access.")
 
     @app.get("/api/sync/batches", dependencies=READ_SYNC)
     def api_sync_list(request: Request) -> JSONResponse:

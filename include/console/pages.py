@@ -301,11 +301,20 @@ def cert_detail(d: Mapping[str, Any], query: Mapping[str, Any], can_act: bool) -
 
 
 # -- WhatsApp ---------------------------------------------------------------------------------------------------
+def said(service: Mapping[str, Any]) -> str:
+    """The service's own word on the session, since when, and when it was last asked."""
+    if not service.get("status"):
+        return '<span class="muted">not asked yet</span>'
+    return (f'{badge(service["status"])} <span class="muted" title="last asked {esc(when(service["checked_at"]))}">'
+            f'since {esc(when(service["since"]))}</span>')
+
+
 def whatsapp(d: Mapping[str, Any], query: Mapping[str, Any]) -> str:
     spaces = "".join(f'<div><span>workspace {esc(w)}</span><b>' + " ".join(f"{badge(s)} {n}" for s, n in c.items())
                      + "</b></div>" for w, c in d["workspaces"].items())
     rows = [f'<tr><td class="n">{esc(a["workspace_id"])}</td><td class="mono">{esc(a["session_id"])}</td>'
             f'<td>{esc(a["phone_number"])}</td><td>{badge(a["status"])}{"" if a["is_active"] else " (inactive)"}</td>'
+            f'<td>{said(a["service"])}</td>'
             f'<td class="n">{a["flap_guard"]["missing_count"]} / {a["flap_guard"]["connected_count"]}</td>'
             f'<td>{esc(a["audit"]["auto_disconnected_at"] or "-")}</td><td class="err">{esc(a["audit"]["reason"] or "")}</td>'
             f'<td>{esc(a["audit"]["auto_reconnect_at"] or "-")}</td>'
@@ -315,7 +324,7 @@ def whatsapp(d: Mapping[str, Any], query: Mapping[str, Any]) -> str:
     choose = filter_links("/whatsapp", query, "workspace", [str(w) for w in d["workspaces"]],
                           None if d["workspace"] is None else str(d["workspace"]))
     body = (f'<h1>WhatsApp sessions</h1>{choose}<div class="summary">{spaces or "no accounts"}</div>'
-            + table(["Workspace", "Session", "Phone", "Database status", "Flap guard (missing / seen)",
+            + table(["Workspace", "Session", "Phone", "Database status", "Service says", "Flap guard (missing / seen)",
                      "Auto-disconnected at", "Reason", "Auto-reconnect at", "Reconnect attempts",
                      "Next attempt not before", "Updated (UTC)"], rows)
             + f'<p class="muted">Back-off: {duration(d["settings"]["reconnect_backoff_seconds"])} after the first attempt, '

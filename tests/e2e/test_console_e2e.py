@@ -26,7 +26,10 @@ TABLES = [
     {"table": "c_invoice", "model": "CInvoice", "primary_key": ["c_invoice_id"], "cursor": "updated"},
     {"table": "m_pricelist", "model": "MPricelist", "primary_key": ["m_pricelist_id"]},
 ]
-USERS = "admin:admin,vic:viewer,oscar:op"
+USERS = "admin:admin,vic:viewer,oscar:op,cora:op"
+# cora operates certificate_dispatch only (tests/e2e/dag_scoped_auth_manager.py): the console must
+# show her nothing of branch_sync or health_reconcile.
+SCOPES = "cora:certificate_dispatch"
 
 
 def token(server, user: str) -> str:
@@ -68,7 +71,8 @@ def console(airflow_server_factory, pg_database, mariadb_database, tmp_path_fact
     (uploads / "hadir.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     env = {f"AIRFLOW_CONN_{k.upper()}": v for k, v in uris.items()} | {
         "SYNC_CONFIG": str(config), "CERTIFICATE_UPLOAD_BASE": str(uploads), "CERTIFICATE_OUTPUT_BASE": str(output),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": USERS}
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": USERS, "E2E_DAG_SCOPES": SCOPES,
+        "AIRFLOW__CORE__AUTH_MANAGER": "tests.e2e.dag_scoped_auth_manager.DagScopedAuthManager"}
     server = airflow_server_factory(env)
     for conn in ("pgsql_aa", "pgsql_bb"):
         server.api("POST", "pools", json={"name": f"sync_{conn}", "slots": 2})
@@ -145,6 +149,28 @@ def test_auth_numbers_filters_and_bad_input(console):
     assert post(server, f"/api/sync/batches/{bid}/resume", viewer).status_code == 403
     tab = get(server, f"/run/{SYNC}/{console['sync_run']}", viewer, allow_redirects=False)
     assert tab.status_code in (302, 307) and tab.headers["location"].endswith(f"/sync/{bid}")
+
+
+def test_a_user_without_access_to_a_dag_sees_none_of_its_data(console):
+    server, bid, cert = console["server"], console["batch"]["batch_id"], console["cert"]
+    cora = token(server, "cora")
+    # the auth manager really scopes her: Airflow's own API lists only her DAG
+    dags = requests.get(f"{server.base_url}/api/v2/dags", headers={"Authorization": f"Bearer {cora}"}, timeout=60)
+    assert dags.status_code == 200 and [d["dag_id"] for d in dags.json()["dags"]] == [CERT]
+    refused = {path: get(server, path, cora) for path in (
+        "/api/sync/batches", "/sync", f"/api/sync/batches/{bid}", f"/sync/{bid}", f"/sync/{bid}/export.xlsx",
+        f"/sync/{bid}/export.csv", "/api/sync/history", "/history", "/api/whatsapp", "/whatsapp",
+        f"/run/{SYNC}/{console['sync_run']}")}
+    for path, resp in refused.items():
+        assert resp.status_code == 403, (path, resp.status_code)
+        assert bid not in resp.text and "records_processed" not in resp.text and "pgsql_" not in resp.text, path
+    assert post(server, f"/api/sync/batches/{bid}/resume", cora).status_code == 403
+    # her own DAG's data she reads, and the console's home leads her there, not to a 403
+    mine = get(server, f"/api/certificates/{cert['batch_id']}", cora)
+    assert mine.status_code == 200 and mine.json()["generated_count"] == cert["success_count"]
+    home = get(server, "/", cora, allow_redirects=False)
+    assert home.status_code in (302, 307) and home.headers["location"].endswith("/certificates")
+    assert get(server, "/", token(server, "vic"), allow_redirects=False).headers["location"].endswith("/sync")
 
 
 def test_browser_login_pages_filter_and_resume(console, tmp_path):

@@ -44,8 +44,11 @@ TABLE = TableDef(ACCOUNTS, (
 
 def ensure_accounts_table(db: Database) -> None:
     """Create ``whatsapp_accounts`` where it is missing (the web app owns it; an existing table,
-    whatever its exact columns, is left as it is)."""
+    whatever its exact columns, is left as it is), and this job's ``whatsapp_service_sessions``."""
+    from include.health.whatsapp.sightings import ensure_sightings_table
+
     ensure_tables(db, (TABLE,), what="create whatsapp_accounts")
+    ensure_sightings_table(db)
 
 
 def add_account(db: Database, session_id: str, workspace_id: int, *, status: str = "connected",

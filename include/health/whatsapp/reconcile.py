@@ -42,6 +42,7 @@ from include.health.whatsapp.metadata import (
     count_value,
 )
 from include.health.whatsapp.settings import ReconcileSettings
+from include.health.whatsapp.sightings import record_sightings
 from include.health.whatsapp.summary import ReconcileSummary, SessionAction
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,8 @@ def reconcile(db: Database, service: WhatsAppAdapter, *, workspace: int | str | 
             run.not_checked(account)
         else:
             run.account(account, remote.get(account.session_id))
+    if not dry_run:  # what the service said, beside the (flap-guarded) database status
+        record_sightings(db, [(a.id, a.session_id) for a in accounts], remote, unchecked, now)
     would = "would be " if dry_run else ""
     log.info("WhatsApp reconcile%s: %d checked, %d mismatches, %d %smarked disconnected, %d %smarked connected, "
              "%d %sreconnected, %d reconnects failed", " (dry run)" if dry_run else "", summary.checked,

@@ -1,5 +1,6 @@
 """Every WhatsApp account as the health job sees it (``whatsapp-status`` and the web console):
-database status, the flap-guard counts, the last audit entries, reconnect attempts and back-off.
+database status, what the service last said (``whatsapp_service_sessions``), the flap-guard
+counts, the last audit entries, reconnect attempts and back-off.
 Read from ``app_db.whatsapp_accounts`` in two statements (the totals per workspace and status,
 and the accounts, optionally one page of them); the rest is derived from each account's
 ``metadata`` (pure). Plain dicts out, timestamps ISO-8601 UTC."""
@@ -19,11 +20,17 @@ from include.health.whatsapp.metadata import (
     count_value, parse_metadata,
 )
 from include.health.whatsapp.settings import ReconcileSettings
+from include.health.whatsapp.sightings import SIGHTINGS
 
 
 def _iso(value: Any) -> str | None:
     parsed = parse_iso(value) if isinstance(value, str) else None
     return iso_z(parsed) if parsed else (None if value is None else str(value))
+
+
+def _iso_ts(value: Any) -> str | None:
+    parsed = Database.parse_ts(value)
+    return iso_z(parsed) if parsed else None
 
 
 def account_status(row: Mapping[str, Any], settings: ReconcileSettings, now: datetime) -> dict[str, Any]:
@@ -65,6 +72,10 @@ def account_status(row: Mapping[str, Any], settings: ReconcileSettings, now: dat
             "last_attempt_at": _iso(meta.get(LAST_RECONNECT_AT)), "last_error": meta.get(LAST_RECONNECT_ERROR),
             "next_attempt_at": iso_z(next_at) if next_at is not None else None, "state": reconnect_state,
         },
+        "service": {
+            "status": row.get("service_status"), "since": _iso_ts(row.get("status_since")),
+            "checked_at": _iso_ts(row.get("checked_at")),
+        },
         "metadata_unreadable": unparsed is not None,
     }
 
@@ -83,8 +94,10 @@ def whatsapp_status(db: Database, workspace: int | None = None, settings: Reconc
     def work(cur: Cursor) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         totals = cur.fetch(f"SELECT workspace_id, status, COUNT(*) AS n FROM {table} {where} "
                            f"GROUP BY workspace_id, status", params)
-        rows = cur.fetch(f"SELECT id, uuid, workspace_id, session_id, phone_number, status, is_active, metadata, "
-                         f"updated_at FROM {table} {where} ORDER BY id{page}", [*params, *page_params])
+        rows = cur.fetch(f"SELECT a.id, a.uuid, a.workspace_id, a.session_id, a.phone_number, a.status, a.is_active, "
+                         f"a.metadata, a.updated_at, s.service_status, s.status_since, s.checked_at FROM {table} a "
+                         f"LEFT JOIN {db.quote(SIGHTINGS)} s ON s.account_id = a.id {where.replace('workspace_id', 'a.workspace_id')} "
+                         f"ORDER BY a.id{page}", [*params, *page_params])
         return totals, rows
 
     totals, rows = db.run(work, what="read WhatsApp accounts")

@@ -309,6 +309,42 @@ def test_dry_run_writes_nothing_and_posts_nothing(db, service, standin):
     # with the flap guard on, a dry run does not count as a check either
     guarded = reconcile(db, service, dry_run=True, now=T0)
     assert actions(guarded, "webjs_1_once") == ["would_count_check"] and snapshot(db) == before
+    assert db.fetchall("SELECT * FROM whatsapp_service_sessions") == []  # nor records what the service said
+
+
+def test_what_the_service_last_said_is_kept_beside_the_flap_guarded_status(db, service, standin):
+    """The database status follows the service only after N agreeing reads; the service's own word,
+    and since when it has said it, is kept for every account read, so the console and the CLI show
+    a disconnect on its way."""
+    from include.health.whatsapp.status import whatsapp_status
+
+    add_account(db, "webjs_1_fading", 1)
+    add_account(db, "webjs_1_fine", 1)
+    add_account(db, "webjs_2_gone", 2)
+    standin.add_session("webjs_1_fading", "connected")
+    standin.add_session("webjs_1_fine", "connected")
+    reconcile(db, service, now=T0)
+    standin.set_session_status("webjs_1_fading", "disconnected")
+    t1 = T0 + timedelta(minutes=5)
+    reconcile(db, service, now=t1)
+
+    rows = {r["session_id"]: r for r in db.fetchall("SELECT * FROM whatsapp_service_sessions")}
+    assert {k: r["service_status"] for k, r in rows.items()} == {
+        "webjs_1_fading": "disconnected", "webjs_1_fine": "connected", "webjs_2_gone": "not_found"}
+    def second(value) -> str:
+        return Database.parse_ts(value).strftime("%Y-%m-%d %H:%M:%S")
+
+    assert second(rows["webjs_1_fading"]["status_since"]) == "2026-01-05 08:05:00"  # changed: since this run
+    assert second(rows["webjs_1_fine"]["status_since"]) == "2026-01-05 08:00:00"  # unchanged: since the first
+    assert second(rows["webjs_1_fine"]["checked_at"]) == "2026-01-05 08:05:00"
+
+    status = {a["session_id"]: a for a in whatsapp_status(db, now=t1)["accounts"]}
+    fading = status["webjs_1_fading"]
+    assert fading["status"] == "connected"  # one bad read: the flap guard holds the database status
+    assert fading["service"]["status"] == "disconnected" and fading["service"]["since"].startswith("2026-01-05T08:05")
+    assert fading["flap_guard"]["missing_count"] == 1
+    assert status["webjs_1_fine"]["service"]["since"].startswith("2026-01-05T08:00")
+    assert whatsapp_status(db, workspace=2, now=t1)["accounts"][0]["service"]["status"] == "not_found"
 
 
 # -- the service failing: nothing changes ----------------------------------------------------------

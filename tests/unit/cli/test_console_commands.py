@@ -75,7 +75,8 @@ def test_whatsapp_status(dbs, airflow_home):  # noqa: F811
     assert res.returncode == 0, res.stderr
     rows = table_rows(res.stdout)
     assert [r[2] for r in rows] == ["webjs_1_a", "webjs_1_b", "webjs_2_c"]
-    assert rows[0][5] == "missing 1/2" and rows[1][7] == "Session not found"
+    assert rows[0][6] == "missing 1/2" and rows[1][8] == "Session not found"
+    assert rows[0][5] == "-"  # no reconcile has asked the service about these sessions yet
     assert rows[2][4] == "qr_required (inactive)"
     assert run_cli("whatsapp-status", "--workspace", "one", conns=dbs, airflow_home=airflow_home).returncode == 2
 
