@@ -28,10 +28,11 @@ def _check_status(status: str | None) -> None:
         raise ValueError(f"unknown status {status!r}; known: {', '.join(BATCH_STATUSES)}")
 
 
-def list_batches(db: Database, limit: int = 50, offset: int = 0, status: str | None = None) -> list[dict[str, Any]]:
-    """A page of batches, newest first (optionally of one status), each with its counts derived
-    from its progress rows: one statement (the page is a derived table joined to the grouped
-    rows of its own batches, so no id list travels and the cost follows the page, not the table)."""
+def batch_rows(db: Database, limit: int = 50, offset: int = 0, status: str | None = None) -> list[dict[str, Any]]:
+    """A page of ``sync_batches`` rows, newest first (optionally of one status), each with its
+    counts derived from its progress rows (:func:`report.with_counts`): one statement (the page is
+    a derived table joined to the grouped rows of its own batches, so no id list travels and the
+    cost follows the page, not the table)."""
     if not 1 <= int(limit) <= MAX_PAGE or int(offset) < 0:
         raise ValueError(f"limit must be 1..{MAX_PAGE} and offset >= 0, got {limit!r}, {offset!r}")
     _check_status(status)
@@ -51,9 +52,18 @@ def list_batches(db: Database, limit: int = 50, offset: int = 0, status: str | N
     for r in rows:
         counts = None if r["n_total"] is None else {
             s: int(r[f"n_{s}"] or 0) for s in ("completed", "failed", "skipped", "in_progress", "pending")}
-        batch = {k: v for k, v in r.items() if not k.startswith("n_")}
-        out.append(report.batch_to_json(report.with_counts(batch, counts)))
+        out.append(report.with_counts({k: v for k, v in r.items() if not k.startswith("n_")}, counts))
     return out
+
+
+def list_batches(db: Database, limit: int = 50, offset: int = 0, status: str | None = None) -> list[dict[str, Any]]:
+    """:func:`batch_rows` in the stable JSON shape."""
+    return [report.batch_to_json(b) for b in batch_rows(db, limit, offset, status)]
+
+
+def progress_rows(db: Database, batch_id: str) -> list[dict[str, Any]]:
+    """Every ``sync_progress`` row of the batch in the order they ran (never-started rows last)."""
+    return db.fetchall(f"SELECT * FROM {db.quote(PROGRESS)} WHERE batch_id = %s ORDER BY {RAN_ORDER}", (batch_id,))
 
 
 def count_batches(db: Database, status: str | None = None) -> int:

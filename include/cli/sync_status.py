@@ -9,58 +9,15 @@ from datetime import timezone
 from typing import Any, TextIO
 
 from include.branch_sync import report
+from include.branch_sync.queries import MAX_PAGE, batch_rows, progress_rows
 from include.branch_sync.stuck import stuck_lines
-from include.branch_sync.tracking import BATCHES, PROGRESS, get_batch
+from include.branch_sync.tracking import get_batch
 from include.common.notify.store import notices_of
 from include.cli.common import (
     PROG, CliError, query_error, open_database, parse_tz, positive_int, resolve_conn_id, use_color,
 )
 
 
-# -- sync-status: queries --------------------------------------------------------------------------
-def _tables(db: Any) -> tuple[str, str]:
-    return db.quote(BATCHES), db.quote(PROGRESS)
-
-
-def fetch_latest_batches(db: Any, limit: int) -> list[dict[str, Any]]:
-    """Newest first: ``started_at`` descending (rows without one last), then ``batch_id``."""
-    batches, _ = _tables(db)
-    return db.fetchall(
-        f"SELECT * FROM {batches} "
-        f"ORDER BY CASE WHEN started_at IS NULL THEN 1 ELSE 0 END, started_at DESC, batch_id DESC "
-        f"LIMIT {int(limit)}"
-    )
-
-
-def fetch_progress(db: Any, batch_id: str) -> list[dict[str, Any]]:
-    """The batch's rows in the order they ran: ``started_at`` (never-started rows last), then
-    connection and table."""
-    _, progress = _tables(db)
-    return db.fetchall(
-        f"SELECT * FROM {progress} WHERE batch_id = %s "
-        f"ORDER BY CASE WHEN started_at IS NULL THEN 1 ELSE 0 END, started_at, connection_name, table_name",
-        (batch_id,),
-    )
-
-
-def fetch_status_counts(db: Any, batch_ids: Sequence[str]) -> dict[str, dict[str, int]]:
-    """``{batch_id: {status: rows}}`` from ``sync_progress`` (exact, unlike the batch counters)."""
-    if not batch_ids:
-        return {}
-    _, progress = _tables(db)
-    marks = ", ".join(["%s"] * len(batch_ids))
-    rows = db.fetchall(
-        f"SELECT batch_id, status, COUNT(*) AS n FROM {progress} WHERE batch_id IN ({marks}) "
-        f"GROUP BY batch_id, status",
-        tuple(batch_ids),
-    )
-    out: dict[str, dict[str, int]] = {}
-    for row in rows:
-        out.setdefault(str(row["batch_id"]), {})[str(row["status"])] = int(row["n"])
-    return out
-
-
-# -- sync-status: the command ----------------------------------------------------------------------
 def add_sync_status(sub: Any) -> None:
     p = sub.add_parser(
         "sync-status",
@@ -104,6 +61,8 @@ def cmd_sync_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         parser.error("--failed applies to one batch; it cannot be combined with --all")
     if args.limit is not None and not args.all:
         parser.error("--limit applies to --all")
+    if args.limit is not None and args.limit > MAX_PAGE:
+        parser.error(f"--limit is at most {MAX_PAGE} (got {args.limit})")
     color = not args.json and use_color(args.color, out)
 
     conn_id = resolve_conn_id(args.conn)
@@ -118,13 +77,11 @@ def cmd_sync_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _show_all(db: Any, conn_id: str, args: argparse.Namespace, out: TextIO, color: bool) -> int:
     try:
-        batches = fetch_latest_batches(db, args.limit or 20)
-        counts = fetch_status_counts(db, [str(b["batch_id"]) for b in batches])
+        batches = batch_rows(db, args.limit or 20)
     except CliError:
         raise
     except Exception as exc:
         raise query_error(exc, conn_id) from None
-    batches = [report.with_counts(b, counts.get(str(b["batch_id"]))) for b in batches]
     if args.json:
         out.write(report.dumps(report.batches_to_json(batches)) + "\n")
     else:
@@ -140,7 +97,7 @@ def _show_one(db: Any, conn_id: str, args: argparse.Namespace, out: TextIO, err:
                 raise CliError(f"batch {args.batch_id!r} not found in sync_batches of connection {conn_id!r} "
                                f"(list them with: {PROG} sync-status --all)")
         else:
-            latest = fetch_latest_batches(db, 1)
+            latest = batch_rows(db, 1)
             batch = latest[0] if latest else None
             if batch is None:
                 if args.json:
@@ -148,7 +105,7 @@ def _show_one(db: Any, conn_id: str, args: argparse.Namespace, out: TextIO, err:
                 else:
                     out.write(f"No sync batches found in connection {conn_id!r}.\n")
                 return 0
-        progress = fetch_progress(db, str(batch["batch_id"]))
+        progress = progress_rows(db, str(batch["batch_id"]))
         notices = notices_of(db, str(batch["batch_id"]))
     except CliError:
         raise

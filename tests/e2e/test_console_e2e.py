@@ -251,3 +251,72 @@ def test_browser_login_pages_filter_and_resume(console, tmp_path):
     assert (after["status"], after["completed_tables"], after["failed_tables"]) == ("completed", 5, 0)
     shutil.copy(tmp_path / "console-list.png", REPO / "docs" / "console.png")
     print("screenshots:", *shots, sep="\n  ")
+
+
+def test_resume_triggers_a_new_run_when_the_batch_run_is_gone(console):
+    """Resume on a failed batch whose DAG run was deleted: the console triggers branch_sync with
+    resume=<batch_id>, the new run finishes the same batch and skips its completed pairs."""
+    server = console["server"]
+    op = token(server, "oscar")
+    run_sql("pgsql_bb", "ALTER TABLE c_invoice RENAME TO c_invoice_moved")
+    try:
+        failed_run = server.trigger(SYNC, {})
+        assert server.wait_for_run(SYNC, failed_run, timeout=300) == "failed", server.failure_report(SYNC, failed_run)
+    finally:
+        run_sql("pgsql_bb", "ALTER TABLE c_invoice_moved RENAME TO c_invoice")
+    (batch,) = fetch("central_db", "SELECT * FROM sync_batches WHERE run_id = %s", (failed_run,))
+    bid = batch["batch_id"]
+    done_before = {(r["connection_name"], r["table_name"]): r["completed_at"] for r in fetch(
+        "central_db", "SELECT * FROM sync_progress WHERE batch_id = %s AND status = 'completed'", (bid,))}
+    assert len(done_before) == 4
+    server.api("DELETE", f"dags/{SYNC}/dagRuns/{failed_run}", expect_json=False)
+    resumed = post(server, f"/api/sync/batches/{bid}/resume", op)
+    assert resumed.status_code == 200, resumed.text
+    answer = resumed.json()
+    assert answer["action"] == "triggered" and answer["run_id"] != failed_run and bid in answer["message"]
+    new_run = server.get_run(SYNC, answer["run_id"])
+    assert new_run["conf"] == {"resume": bid}
+    assert server.wait_for_run(SYNC, answer["run_id"], timeout=300) == "success", server.failure_report(
+        SYNC, answer["run_id"])
+    (after,) = fetch("central_db", "SELECT * FROM sync_batches WHERE batch_id = %s", (bid,))
+    assert (after["status"], after["completed_tables"], after["failed_tables"]) == ("completed", 5, 0)
+    rows = fetch("central_db", "SELECT * FROM sync_progress WHERE batch_id = %s", (bid,))
+    assert len(rows) == 5  # the same batch, no new rows
+    for r in rows:  # the pairs completed before were skipped, not synced again
+        if (r["connection_name"], r["table_name"]) in done_before:
+            assert r["completed_at"] == done_before[(r["connection_name"], r["table_name"])]
+    detail = get(server, f"/api/sync/batches/{bid}", op).json()
+    assert detail["status"] == "completed" and detail["completed_tables"] == 5
+
+
+def test_retry_failed_participants_regenerates_them(console):
+    """A participant whose name the font cannot print fails alone; once the name is corrected,
+    Retry clears that chunk (and finalize) of the same run and the batch completes."""
+    server = console["server"]
+    op = token(server, "oscar")
+    uploads = Path(server.extra_env["CERTIFICATE_UPLOAD_BASE"])
+    lines = ["No,Nama,E-mail"] + [f"{i},{'Peserta 名前' if i == 5 else f'Peserta {i}'},r{i}@example.com"
+                                  for i in range(1, 7)]
+    (uploads / "retry.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run = server.trigger(CERT, {"data_source": "file", "file": "retry.csv", "event_name": "Rapat ulang",
+                                "event_date": "2026-11-30", "chunk_size": 3})
+    assert server.wait_for_run(CERT, run, timeout=300) == "success", server.failure_report(CERT, run)
+    (batch,) = fetch("app_db", "SELECT * FROM certificate_batches WHERE run_id = %s", (run,))
+    cid = batch["batch_id"]
+    assert (batch["status"], batch["success_count"], batch["failed_count"]) == ("completed_with_errors", 5, 1)
+    (bad,) = fetch("app_db", "SELECT * FROM certificates WHERE batch_id = %s AND status = 'failed'", (cid,))
+    assert "名" in (bad["error_message"] or "")
+    run_sql("app_db", "UPDATE certificates SET participant_name = 'Peserta Lima' WHERE batch_id = %s "
+                      "AND status = 'failed'", params=[(cid,)])
+    viewer = token(server, "vic")
+    assert post(server, f"/api/certificates/{cid}/retry", viewer).status_code == 403
+    retry = post(server, f"/api/certificates/{cid}/retry", op)
+    assert retry.status_code == 200, retry.text
+    answer = retry.json()
+    assert answer["action"] == "cleared" and answer["chunks"] == [bad["chunk_index"]] and answer["run_id"] == run
+    assert {(t["task_id"], t["map_index"]) for t in answer["task_instances"]} >= {("generate", bad["chunk_index"])}
+    assert server.wait_for_run(CERT, run, timeout=300) == "success", server.failure_report(CERT, run)
+    (after,) = fetch("app_db", "SELECT * FROM certificate_batches WHERE batch_id = %s", (cid,))
+    assert (after["status"], after["success_count"], after["failed_count"]) == ("completed", 6, 0)
+    pdf = get(server, f"/certificates/{cid}/pdf/{bad['row_number']}", viewer)
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
