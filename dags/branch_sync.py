@@ -10,6 +10,8 @@ labelled `connection.table`.
 * **step1.*** syncs the single-source tables, then **step2.*** syncs the per-branch tables (each
   branch's task runs in its own pool `sync_<conn_id>`, so a branch database sees at most that
   many connections).
+* **publish** emits one asset event per central table the run updated (`x-sync://<target>/<table>`,
+  through the alias `branch_sync_tables`), for downstream DAGs to schedule on.
 * **finalize** reconciles the tracking rows with Airflow's task states, derives the batch counts
   and fails the run if any table failed.
 
@@ -76,7 +78,6 @@ def branch_sync():
     @task(
         map_index_template="{{ label }}",
         multiple_outputs=False,
-        outlets=[AssetAlias(ASSET_ALIAS)],
         on_execute_callback=on_execute,
         on_success_callback=on_success,
         on_failure_callback=on_failure,
@@ -94,9 +95,16 @@ def branch_sync():
         """The tables this connection's sync task maps over in this run."""
         return selected
 
-    # The table assets are declared here so Airflow registers them at parse time; each sync task
-    # emits its own table's event through the asset alias when it succeeds.
-    @task(trigger_rule="all_done", multiple_outputs=False, inlets=[table_asset(CONFIG, s) for s in CONFIG.tables])
+    # The table assets are declared here so Airflow registers them at parse time; publish emits an
+    # event per central table this run updated, through the alias (one task: see tasks.publish).
+    @task(trigger_rule="all_done", multiple_outputs=False, outlets=[AssetAlias(ASSET_ALIAS)],
+          inlets=[table_asset(CONFIG, s) for s in CONFIG.tables])
+    def publish() -> dict:
+        from include.branch_sync.tasks import publish as publish_tables
+
+        return publish_tables(get_current_context())
+
+    @task(trigger_rule="all_done", multiple_outputs=False)
     def finalize() -> dict:
         from include.branch_sync.tasks import finalize as finalize_batch
 
@@ -117,8 +125,9 @@ def branch_sync():
                     pool=CONFIG.pool_name(connection),
                 ).partial(batch_id=planned["batch_id"], connection=connection).expand(table=selected)
         groups.append(group)
+    published = publish()
     done = finalize()
-    planned >> groups[0] >> groups[1] >> done
+    planned >> groups[0] >> groups[1] >> published >> done
 
 
 branch_sync()
