@@ -10,10 +10,9 @@ labelled `connection.table`.
 * **step1.*** syncs the single-source tables, then **step2.*** syncs the per-branch tables (each
   branch's task runs in its own pool `sync_<conn_id>`, so a branch database sees at most that
   many connections).
-* **publish** emits one asset event per central table the run updated (`x-sync://<target>/<table>`,
-  through the alias `branch_sync_tables`), for downstream DAGs to schedule on.
 * **finalize** reconciles the tracking rows with Airflow's task states, derives the batch counts
-  and fails the run if any table failed.
+  and fails the run if any table failed; when the batch completes it emits one asset event per
+  central table (`x-sync://<target>/<table>`, through the alias `branch_sync_tables`).
 
 **Resume** a broken run by clearing its failed tasks (only those pairs re-run, from their last
 committed chunk), or trigger a new run with `resume=<batch_id>` to finish an earlier batch.
@@ -95,16 +94,10 @@ def branch_sync():
         """The tables this connection's sync task maps over in this run."""
         return selected
 
-    # The table assets are declared here so Airflow registers them at parse time; publish emits an
-    # event per central table this run updated, through the alias (one task: see tasks.publish).
+    # The table assets are declared here so Airflow registers them at parse time; when the batch
+    # completes, finalize emits one event per central table through the alias (see tasks.publish_tables).
     @task(trigger_rule="all_done", multiple_outputs=False, outlets=[AssetAlias(ASSET_ALIAS)],
           inlets=[table_asset(CONFIG, s) for s in CONFIG.tables])
-    def publish() -> dict:
-        from include.branch_sync.tasks import publish as publish_tables
-
-        return publish_tables(get_current_context())
-
-    @task(trigger_rule="all_done", multiple_outputs=False)
     def finalize() -> dict:
         from include.branch_sync.tasks import finalize as finalize_batch
 
@@ -125,9 +118,8 @@ def branch_sync():
                     pool=CONFIG.pool_name(connection),
                 ).partial(batch_id=planned["batch_id"], connection=connection).expand(table=selected)
         groups.append(group)
-    published = publish()
     done = finalize()
-    planned >> groups[0] >> groups[1] >> published >> done
+    planned >> groups[0] >> groups[1] >> done
 
 
 branch_sync()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from include.branch_sync import notify, tracking
@@ -99,15 +98,12 @@ def sync(batch_id: str, connection: str, table: str, full_refresh: bool, context
     return result.as_dict()
 
 
-# -- publish ------------------------------------------------------------------------------------------------
-def tables_to_publish(progress: Sequence[Mapping[str, Any]], since: datetime | None,
-                      target_of: Callable[[str], str]) -> dict[str, dict[str, Any]]:
-    """``{target table: event extra}`` for the tables that pairs of this batch completed at or
-    after ``since`` (the start of this try of the run; every completed pair when None). Pure."""
+# -- the table events -------------------------------------------------------------------------------------
+def tables_to_publish(progress: Sequence[Mapping[str, Any]], target_of: Callable[[str], str]) -> dict[str, dict[str, Any]]:
+    """``{target table: event extra}`` for the tables that pairs of the batch completed (pure)."""
     out: dict[str, dict[str, Any]] = {}
     for row in progress:
-        completed = Database.parse_ts(row.get("completed_at"))
-        if row.get("status") != "completed" or (since is not None and (completed is None or completed < since)):
+        if row.get("status") != "completed":
             continue
         extra = out.setdefault(target_of(str(row["table_name"])), {
             "batch_id": row["batch_id"], "connections": [], "records_processed": 0})
@@ -118,32 +114,23 @@ def tables_to_publish(progress: Sequence[Mapping[str, Any]], since: datetime | N
     return out
 
 
-def publish(context: Mapping[str, Any]) -> dict[str, Any]:
-    """One asset event per central table that this try of the run updated, through the alias.
+def publish_tables(context: Mapping[str, Any], config: Any, progress: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One asset event per central table of a completed batch, through the alias; Airflow records
+    them when ``finalize`` succeeds, which happens once per batch (a failed batch is resumed until
+    it completes), so each table gets one event per batch, when all of its branches are in.
 
-    Why here and not in each sync task: Airflow 3.3 links an asset to the alias on its first
-    event, and two tasks doing that at once (the same table from two branches) collide on
+    Why here and not in each sync task: Airflow 3.3 links an asset to the alias on its first event,
+    and two tasks doing that at once (the same table from two branches) collide on
     ``asset_alias_asset``; the API server then marks the task failed, without retries, after its
-    work was done (seen at 17 branches x 120 tables: 8 of 2,040 pairs). One task emitting every
-    table's event has no one to collide with, and a downstream DAG gets one event per table and
-    run, not one per branch."""
+    work was done (the scale benchmark lost 8 of 2,040 pairs to it). One task has no one to
+    collide with."""
     from airflow.sdk import AssetAlias
 
-    planned = context["ti"].xcom_pull(task_ids="plan", key="return_value")
-    if not planned or "batch_id" not in planned:
-        log.warning("planning did not complete: no table to publish")
-        return {"tables": []}
-    config = load_config()
-    with Database(config.target) as db:
-        progress = tracking.get_progress(db, planned["batch_id"])
-    start = getattr(context.get("dag_run"), "start_date", None)
-    updated = tables_to_publish(progress, start, lambda name: config.table(name).target_table)
+    updated = tables_to_publish(progress, lambda name: config.table(name).target_table)
     events = context["outlet_events"][AssetAlias(ASSET_ALIAS)]  # type: ignore[index]
     for target, extra in sorted(updated.items()):
         events.add(table_asset(config, config.table(target)), extra=extra)
-    log.info("published %d table(s) updated by batch %s since %s: %s", len(updated), planned["batch_id"],
-             start, ", ".join(sorted(updated)) or "none")
-    return {"tables": sorted(updated)}
+    return sorted(updated)
 
 
 # -- finalize -----------------------------------------------------------------------------------------------
@@ -159,12 +146,14 @@ def finalize(context: Mapping[str, Any]) -> dict[str, Any]:
         raise AirflowFailException("planning did not complete (see the 'plan' task); no batch to finalize")
     batch_id = planned["batch_id"]
     task_states = ti.get_task_states(dag_id=dag_run.dag_id, run_ids=[dag_run.run_id]).get(dag_run.run_id, {})
-    with Database(load_config().target) as db:
+    config = load_config()
+    with Database(config.target) as db:
         repaired = tracking.reconcile_batch(db, batch_id, task_states, run_state="running")["repaired"]
         if repaired:
             log.warning("repaired %d progress rows from Airflow task states", repaired)
         result = tracking.finish_batch(db, batch_id)
-        failed = [r for r in tracking.get_progress(db, batch_id) if r["status"] == "failed"]
+        progress = tracking.get_progress(db, batch_id)
+        failed = [r for r in progress if r["status"] == "failed"]
         notify.announce(db, batch_id)  # never raises: a channel that fails is retried by health_reconcile
     log.info("Batch %s %s: %s of %s tables completed, %s failed", batch_id, result["status"],
              result.get("completed", 0), result["total"], result.get("failed", 0))
@@ -173,6 +162,7 @@ def finalize(context: Mapping[str, Any]) -> dict[str, Any]:
         raise AirflowFailException(
             f"batch {batch_id} {result['status']}: {len(failed)} of {result['total']} tables failed ({names}); "
             f"clear the failed tasks to resume this run, or trigger with resume={batch_id}")
+    result["published_tables"] = publish_tables(context, config, progress)
     return result
 
 

@@ -115,13 +115,13 @@ def test_mapped_tasks_push_one_xcom_each():
     """A ``-> dict`` TaskFlow task infers multiple_outputs and pushes an extra XCom per key (an API
     round trip each) in every mapped task instance; nothing reads those keys."""
     bag = _dagbag()
-    for dag_id, task_id in (("branch_sync", "finalize"), ("branch_sync", "publish"), ("certificate_dispatch", "generate"),
+    for dag_id, task_id in (("branch_sync", "finalize"), ("certificate_dispatch", "generate"),
                             ("certificate_dispatch", "finalize")):
         assert bag.dags[dag_id].get_task(task_id).multiple_outputs is False, (dag_id, task_id)
     dag = bag.dags["branch_sync"]
     sync_tasks = [t for t in dag.tasks if t.task_id.startswith(("step1.", "step2.")) and not t.task_id.endswith("_tables")]
     assert sync_tasks and all(t.multiple_outputs is False for t in sync_tasks)
-    for asset in dag.get_task("publish").inlets:
+    for asset in dag.get_task("finalize").inlets:
         assert asset.uri.startswith("x-sync://"), asset.uri
     # asset events come from one task (concurrent first events through an alias collide in 3.3)
-    assert [t.task_id for t in dag.tasks if t.outlets] == ["publish"]
+    assert [t.task_id for t in dag.tasks if t.outlets] == ["finalize"]
