@@ -175,6 +175,7 @@ def test_a_user_without_access_to_a_dag_sees_none_of_its_data(console):
 
 def test_browser_login_pages_filter_and_resume(console, tmp_path):
     from selenium import webdriver
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -238,7 +239,8 @@ def test_browser_login_pages_filter_and_resume(console, tmp_path):
         result = wait.until(lambda d: d.find_element(By.ID, "action-result") if d.find_element(
             By.ID, "action-result").text else None)
         assert "Cleared" in result.text and "step2.pgsql_bb[0]" in result.text, result.text
-        WebDriverWait(driver, 240, poll_frequency=2).until(
+        # the live refresh replaces the badge between finding it and reading it: a stale element is a retry
+        WebDriverWait(driver, 240, poll_frequency=2, ignored_exceptions=(StaleElementReferenceException,)).until(
             lambda d: d.find_element(By.CSS_SELECTOR, "#s-status .badge").get_attribute("data-status") == "completed")
         assert "5 of 5 tables, 100.0 %" in driver.find_element(By.ID, "truth").text
         shot("sync-detail-resumed")

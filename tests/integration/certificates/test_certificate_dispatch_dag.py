@@ -199,17 +199,19 @@ def _complete(uri: str, batch_id: str, rows: list[int]) -> None:
             cert.refresh_counts(db, batch_id)  # concurrent derivations, as the task callbacks do
 
 
-def test_2000_concurrent_completions_from_16_processes_are_counted_exactly(app):
+def test_600_concurrent_completions_from_8_processes_are_counted_exactly(app):
+    """Eight writers, each recording a participant and re-deriving the counts as the task
+    callbacks do, interleaved on the same batch row: no completion is lost or counted twice."""
     uri = os.environ["AIRFLOW_CONN_APP_DB"]
-    participants = [cert.Participant(i, f"P{i}") for i in range(1, 2001)]
+    participants = [cert.Participant(i, f"P{i}") for i in range(1, 601)]
     with Database("app_db") as db:
         cert.ensure_schema(db)
         cert.create_batch(db, "cert_20260101_000000_concurrn", dag_id="d", run_id="r", data_source="file",
                           source_file="x.csv", event_name="E", event_date="2026-01-01", participants=participants,
-                          chunk_size=125)
+                          chunk_size=75)
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_complete, args=(uri, "cert_20260101_000000_concurrn", list(range(i + 1, 2001, 16))))
-             for i in range(16)]
+    procs = [ctx.Process(target=_complete, args=(uri, "cert_20260101_000000_concurrn", list(range(i + 1, 601, 8))))
+             for i in range(8)]
     for p in procs:
         p.start()
     for p in procs:
@@ -218,7 +220,7 @@ def test_2000_concurrent_completions_from_16_processes_are_counted_exactly(app):
     with Database("app_db") as db:
         final = cert.finalize_batch(db, "cert_20260101_000000_concurrn")
     assert (final["processed"], final["success"], final["status"], final["progress_percentage"]) == (
-        2000, 2000, "completed", 100.0)
+        600, 600, "completed", 100.0)
 
 
 def test_killed_connections_and_short_idle_timeout_lose_no_participant(app, monkeypatch):
