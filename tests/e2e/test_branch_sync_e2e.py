@@ -101,6 +101,8 @@ def test_recalculate_progress_marks_a_batch_whose_run_was_deleted_interrupted(
     import sys
     import time
 
+    import requests
+
     from tests.e2e.airflow_server import ADMIN_USER
 
     from include.certificates import batches as cert
@@ -120,7 +122,7 @@ def test_recalculate_progress_marks_a_batch_whose_run_was_deleted_interrupted(
         cert.record_results(db, cert_batch, [(2, "generated", "/x.pdf", None)])
         cert.refresh_counts(db, cert_batch)
     config = write_config(tmp_path_factory.mktemp("e2e-rec") / "sync.yaml", "central_db", ["pgsql_aa"], TABLES[1:],
-                          retries=0)
+                          retries=0, stuck_after_seconds=1)
     env = {f"AIRFLOW_CONN_{k.upper()}": v for k, v in uris.items()} | {"SYNC_CONFIG": str(config)}
     server = airflow_server_factory(env)
     server.api("POST", "pools", json={"name": "sync_pgsql_aa", "slots": 0})  # the sync tasks can never start
@@ -133,13 +135,31 @@ def test_recalculate_progress_marks_a_batch_whose_run_was_deleted_interrupted(
         assert time.monotonic() < deadline, server.failure_report(DAG_ID, run_id)
         time.sleep(1)
     batch_id = fetch("central_db", "SELECT batch_id FROM sync_batches WHERE run_id = %s", (run_id,))[0]["batch_id"]
+    api_conn = json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": server.port, "login": ADMIN_USER,
+                           "password": server.password})
+    cli_env = {**__import__("os").environ, "AIRFLOW_CONN_AIRFLOW_API": api_conn, "SYNC_CONFIG": str(config)}
+
+    # the batch does not look fine while it waits: sync-status and the console page say why, from
+    # Airflow's own pools and task states (the pool has no slot)
+    time.sleep(2)  # past stuck_after_seconds
+    status = subprocess.run([sys.executable, "-m", "include.cli", "sync-status", batch_id, "--json"],
+                            capture_output=True, text=True, env=cli_env)
+    assert status.returncode == 0, status.stderr
+    stuck = json.loads(status.stdout)["stuck"]
+    assert stuck["diagnosed"] and stuck["waiting_pairs"] == 2, stuck
+    assert [(f["kind"], f["pool"]) for f in stuck["findings"]] == [("full_pool", "sync_pgsql_aa")], stuck
+    assert server.password not in status.stdout + status.stderr
+    login = requests.post(f"{server.base_url}/auth/token", json={"username": ADMIN_USER, "password": server.password},
+                          timeout=30)
+    page = requests.get(f"{server.base_url}/backoffice/api/sync/batches/{batch_id}", timeout=60,
+                        headers={"Authorization": f"Bearer {login.json()['access_token']}"})
+    assert page.status_code == 200, page.text
+    assert [(f["kind"], f["pool"]) for f in page.json()["stuck"]["findings"]] == [("full_pool", "sync_pgsql_aa")]
+
     # an operator marks the stuck run failed (no task callback runs for that) and deletes it
     server.api("PATCH", f"dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}", json={"state": "failed"})
     server.api("DELETE", f"dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}", expect_json=False)
 
-    api_conn = json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": server.port, "login": ADMIN_USER,
-                           "password": server.password})
-    cli_env = {**__import__("os").environ, "AIRFLOW_CONN_AIRFLOW_API": api_conn, "SYNC_CONFIG": str(config)}
     result = subprocess.run([sys.executable, "-m", "include.cli", "recalculate-progress", "--batch-id", batch_id,
                              "--batch-id", cert_batch, "--json"],
                             capture_output=True, text=True, env=cli_env)
