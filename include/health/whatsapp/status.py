@@ -88,15 +88,16 @@ def whatsapp_status(db: Database, workspace: int | None = None, settings: Reconc
     settings = settings or ReconcileSettings()
     now = (now or utcnow()).astimezone(timezone.utc)
     table = db.quote(ACCOUNTS)
-    where, params = ("WHERE workspace_id = %s", [int(workspace)]) if workspace is not None else ("", [])
+    # both statements name the accounts table ``a``, so one filter serves them
+    where, params = ("WHERE a.workspace_id = %s", [int(workspace)]) if workspace is not None else ("", [])
     page, page_params = ("", []) if limit is None else (" LIMIT %s OFFSET %s", [int(limit), int(offset)])
 
     def work(cur: Cursor) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        totals = cur.fetch(f"SELECT workspace_id, status, COUNT(*) AS n FROM {table} {where} "
-                           f"GROUP BY workspace_id, status", params)
+        totals = cur.fetch(f"SELECT a.workspace_id, a.status, COUNT(*) AS n FROM {table} a {where} "
+                           f"GROUP BY a.workspace_id, a.status", params)
         rows = cur.fetch(f"SELECT a.id, a.uuid, a.workspace_id, a.session_id, a.phone_number, a.status, a.is_active, "
                          f"a.metadata, a.updated_at, s.service_status, s.status_since, s.checked_at FROM {table} a "
-                         f"LEFT JOIN {db.quote(SIGHTINGS)} s ON s.account_id = a.id {where.replace('workspace_id', 'a.workspace_id')} "
+                         f"LEFT JOIN {db.quote(SIGHTINGS)} s ON s.account_id = a.id {where} "
                          f"ORDER BY a.id{page}", [*params, *page_params])
         return totals, rows
 
