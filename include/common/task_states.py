@@ -31,6 +31,10 @@ class TaskSdkStates:
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
         return dict(self.ti.get_task_states(dag_id=dag_id, run_ids=[run_id]).get(run_id, {}))
 
+    def pools(self) -> None:
+        """The Task SDK gives a task no read of the pools: None, "not known"."""
+        return None
+
 
 class ApiReads:
     """Run states, task states and pools read from the public REST API (``/api/v2``), over the

@@ -4,7 +4,10 @@ killed run), and WhatsApp alerts, once per episode, with a ``recovered`` message
 
 * the service unreachable for ``whatsapp_unreachable_checks`` runs in a row (subject ``service:``);
 * a session that has used up its reconnect attempts (subject ``session:<id>``), recovered when its
-  account is ``connected`` again.
+  account is ``connected`` again;
+* a running sync batch whose tables wait to start longer than ``stuck_after_seconds`` (subject
+  ``stuck:<batch_id>``, with the reasons and their fixes), recovered when none waits any more or
+  the batch has ended.
 
 The Variable ``backoffice_notifications`` is checked here against every DAG's events, so a typo
 in ``notify_on`` fails this task (and its failure alert names it) instead of silencing a channel.
@@ -21,10 +24,11 @@ from include.certificates import notify as certificate_notify
 from include.common.conn_ids import APP_DB, WHATSAPP_SERVICE
 from include.common.db import Database
 from include.common.notify import store
-from include.common.notify.notice import Notice, airflow_url
+from include.common.notify.notice import Notice, airflow_url, run_url
 from include.common.notify.send import observe
 from include.common.notify.settings import EPISODE_EVENTS, NotifySettings, load_settings
 from include.common.scrub import connection_secrets
+from include.common.text import format_duration, format_ts
 from include.health.spec import DAG_ID
 from include.health.whatsapp.accounts import ACCOUNTS
 from include.health.whatsapp.summary import ReconcileSummary
@@ -34,6 +38,7 @@ log = logging.getLogger(__name__)
 SOURCES = {**sync_notify.SOURCES, **certificate_notify.SOURCES, DAG_ID: EPISODE_EVENTS}
 SERVICE = "service:whatsapp"
 SESSION = "session:"
+STUCK = "stuck:"
 
 
 def checked_settings() -> NotifySettings:
@@ -52,9 +57,10 @@ def sweep(settings: NotifySettings) -> dict[str, list[str]]:
     return {"sync": sync, "certificates": certificates}
 
 
-def _notice(key: str, event: str, title: str, facts: list[tuple[str, str]]) -> Notice:
+def _notice(key: str, event: str, title: str, facts: list[tuple[str, str]],
+            links: dict[str, str] | None = None) -> Notice:
     return Notice(source=DAG_ID, key=key, event=event, title=title, facts=tuple(facts),
-                  links={"health_reconcile in Airflow": airflow_url(f"dags/{DAG_ID}")},
+                  links={**(links or {}), "health_reconcile in Airflow": airflow_url(f"dags/{DAG_ID}")},
                   data={"subject": key.split("@", 1)[0]}, secrets=tuple(connection_secrets(WHATSAPP_SERVICE)))
 
 
@@ -103,3 +109,47 @@ def session_checks(db: Database, settings: NotifySettings, summary: ReconcileSum
         results.append(observe(db, SESSION + session_id, bad=False, threshold=1, settings=settings,
                                make=make_recovered, check_id=run_id))
     return results
+
+
+def stuck_checks(db: Database, settings: NotifySettings, reports: list[dict[str, Any]],
+                 run_id: str) -> list[dict[str, Any]]:
+    """``reports``: :func:`include.branch_sync.stuck.running_reports` of the sync database ``db``.
+    A batch with overdue waiting tables opens (or keeps) its episode; an open episode whose batch
+    has none any more, or is no longer running, ends."""
+    results = []
+    stuck = {r["batch_id"]: r for r in reports if r["waiting_pairs"]}
+    for batch_id, report in stuck.items():
+        def make(episode: str, event: str, report: dict[str, Any] = report) -> Notice:
+            facts = [("Batch", report["batch_id"]), ("Run", str(report["run_id"])),
+                     ("Waiting since", f"{format_ts(report['waiting_since'])} UTC")]
+            if report["unavailable"]:
+                facts.append(("Why", f"cannot tell: {report['unavailable']}"))
+            for finding in report["findings"]:
+                facts.append(("Why", finding["message"]))
+                if finding["fix"]:
+                    facts.append(("Fix", finding["fix"]))
+            return _notice(episode, event, f"branch_sync batch {report['batch_id']}: {report['waiting_pairs']} "
+                           f"table(s) waiting to start for over {format_duration(report['stuck_after_seconds'])}",
+                           facts, links=_run_link(report))
+
+        results.append(observe(db, STUCK + batch_id, bad=True, threshold=1, settings=settings, make=make,
+                               detail=f"{report['waiting_pairs']} waiting", check_id=run_id))
+    store.ensure_schema(db)
+    for row in store.episodes(db, STUCK):
+        batch_id = row["subject"][len(STUCK):]
+        if batch_id in stuck:
+            continue
+
+        def make_recovered(episode: str, event: str, batch_id: str = batch_id) -> Notice:
+            return _notice(episode, event, f"branch_sync batch {batch_id}: no table waits too long any more",
+                           [("Batch", batch_id)])
+
+        results.append(observe(db, STUCK + batch_id, bad=False, threshold=1, settings=settings,
+                               make=make_recovered, check_id=run_id))
+    return results
+
+
+def _run_link(report: dict[str, Any]) -> dict[str, str]:
+    if not report.get("dag_id") or not report.get("run_id"):
+        return {}
+    return {"Airflow run": run_url(str(report["dag_id"]), str(report["run_id"]))}

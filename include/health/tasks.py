@@ -16,14 +16,15 @@ from typing import Any
 from include.branch_sync import tracking as sync_tracking
 from include.branch_sync.config import load_config
 from include.branch_sync.reconcile import reconcile_sync_batches
+from include.branch_sync.stuck import running_reports, stuck_lines
 from include.certificates import batches as certificate_batches
 from include.common.alerts import alert_settings
 from include.common.batches import delete_old_batches
 from include.common.clock import utcnow
-from include.common.conn_ids import APP_DB
+from include.common.conn_ids import AIRFLOW_API, APP_DB
 from include.common.db import Database
 from include.common.run_conf import refuse_unknown_conf  # each task checks the conf: none waits for another
-from include.common.task_states import TaskSdkStates
+from include.common.task_states import RestApiStates, TaskSdkStates
 from include.health import notices
 from include.health.spec import DAG_ID, VARIABLE
 from include.health.whatsapp.accounts import ensure_accounts_table
@@ -101,8 +102,10 @@ def _whatsapp_alerts(db: Database, run_id: str, *, error: str | None = None, sum
 
 def batch_progress(ti: Any, dry_run: bool) -> dict[str, Any]:
     """Repair running sync batches from Airflow's task states; interrupt those whose run ended;
-    then announce every recently finished batch whose notice is still unsent on some channel
-    (a bad notifications Variable fails the task after the repair, naming the key)."""
+    say why a running batch's tables wait to start too long (an ``alert`` episode per batch, logged
+    as errors: a run must never wait silently, e.g. on a pool that does not exist); then announce
+    every recently finished batch whose notice is still unsent on some channel (a bad
+    notifications Variable fails the task after the repair, naming the key)."""
     from airflow.sdk.exceptions import AirflowException
 
     try:
@@ -113,6 +116,12 @@ def batch_progress(ti: Any, dry_run: bool) -> dict[str, Any]:
     with Database(load_config().target) as db:
         sync_tracking.ensure_schema(db)
         results = reconcile_sync_batches(db, states, dry_run=dry_run)
+        stuck = running_reports(db, lambda: _stuck_reader(states), utcnow())
+        for report in stuck:
+            for line in stuck_lines(report):
+                log.error("batch %s: %s", report["batch_id"], line.strip())
+        if notify_settings and notify_settings.channels and not dry_run:
+            notices.stuck_checks(db, notify_settings, stuck, ti.run_id)
     with Database(APP_DB) as db:
         certificate_batches.ensure_schema(db)
         cert_results = certificate_batches.reconcile_batches(db, states.run_state, dry_run=dry_run)
@@ -124,7 +133,19 @@ def batch_progress(ti: Any, dry_run: bool) -> dict[str, Any]:
         raise AirflowException(f"batch notifications not sent: {notify_error}")
     announced = notices.sweep(notify_settings) if notify_settings and not dry_run else {}
     return {"sync_batches": results, "repaired": repaired, "interrupted": interrupted,
+            "stuck": {r["batch_id"]: [f["kind"] for f in r["findings"]] for r in stuck if r["waiting_pairs"]},
             "certificate_batches": cert_results, "notices_tried": announced}
+
+
+def _stuck_reader(sdk_states: TaskSdkStates) -> Any:
+    """What explains a stuck batch: the REST API (``airflow_api`` connection) names a missing or
+    full pool; without it the Task SDK gives the task states only."""
+    try:
+        return RestApiStates(AIRFLOW_API, timeout=10.0)
+    except Exception as exc:
+        log.info("pools not readable (%s: no working %r connection); stuck tables are explained from task "
+                 "states only", type(exc).__name__, AIRFLOW_API)
+        return sdk_states
 
 
 def housekeeping(dry_run: bool) -> dict[str, int]:

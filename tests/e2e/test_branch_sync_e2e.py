@@ -155,6 +155,17 @@ def test_recalculate_progress_marks_a_batch_whose_run_was_deleted_interrupted(
                         headers={"Authorization": f"Bearer {login.json()['access_token']}"})
     assert page.status_code == 200, page.text
     assert [(f["kind"], f["pool"]) for f in page.json()["stuck"]["findings"]] == [("full_pool", "sync_pgsql_aa")]
+    # and health_reconcile says it with nobody watching (its batch_progress; the WhatsApp task has
+    # no service here and fails, which does not concern this check)
+    health = server.trigger("health_reconcile", {})
+    server.unpause("health_reconcile")
+    server.wait_for_run("health_reconcile", health, timeout=300)
+    assert server.ti_states("health_reconcile", health)[("batch_progress", -1)] == "success"
+    told = server.api("GET", f"dags/health_reconcile/dagRuns/{quote(health, safe='')}/taskInstances/batch_progress/"
+                             "xcomEntries/return_value")["value"]
+    told = json.loads(told) if isinstance(told, str) else told
+    assert told["stuck"] == {batch_id: ["full_pool"]}, told
+    server.pause("health_reconcile")
 
     # an operator marks the stuck run failed (no task callback runs for that) and deletes it
     server.api("PATCH", f"dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}", json={"state": "failed"})

@@ -57,7 +57,7 @@ def celery_deployment(airflow_server_factory, pg_database, mariadb_database, tmp
         # A task the killed worker had received but not started stays `queued` in Airflow (its
         # message is unacknowledged in Redis until the broker's visibility timeout, 24 h): the
         # scheduler's stuck-in-queued check gives it back to the survivor, after 90 s here instead
-        # of the default 600 s, checked every 10 s instead of 120 s.
+        # of the deployment's 300 s (config/airflow-celery.env), checked every 10 s instead of 30 s.
         "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "90",
         "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "10"}
     server = airflow_server_factory(env, executor="CeleryExecutor")

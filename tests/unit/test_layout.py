@@ -23,8 +23,9 @@ from include.common.paths import REPO_ROOT
 INCLUDE = REPO_ROOT / "include"
 JOBS = ("branch_sync", "certificates", "health")
 TOP = ("cli", "demo", "console")
-# What the health job may read of the other jobs: their tracking and repair modules.
+# What the health job may read of the other jobs: their tracking, repair and stuck-report modules.
 HEALTH_MAY_READ = ("include.branch_sync.tracking", "include.branch_sync.reconcile", "include.branch_sync.config",
+                   "include.branch_sync.stuck",
                    "include.certificates.batches", "include.branch_sync.notify", "include.certificates.notify")
 DIALECT_HOMES = (INCLUDE / "common" / "db" / "dialects", INCLUDE / "branch_sync" / "writers")
 MAX_LINES = 400

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from include.branch_sync.stuck import POOLS_FIX, check_batch, diagnose, stuck_lines, waiting_pairs
+from include.branch_sync.pools import POOLS_COMMAND
+from include.branch_sync.stuck import check_batch, diagnose, stuck_lines, waiting_pairs
 
 START = datetime(2026, 1, 5, 1, 0, tzinfo=timezone.utc)
 NOW = START + timedelta(minutes=30)
@@ -39,7 +40,7 @@ def test_missing_pool_names_the_fix():
     findings = diagnose(BATCH, [row("pgsql_lmp", "c_invoice"), row("pgsql_lmp", "c_order", index=1)],
                         [pool("sync_pgsql_sby")], {"step2.pgsql_lmp_0": "scheduled"}, NOW)
     assert kinds(findings) == ["missing_pool"]
-    assert findings[0].fix == POOLS_FIX and findings[0].pool == "sync_pgsql_lmp"
+    assert findings[0].fix == POOLS_COMMAND and findings[0].pool == "sync_pgsql_lmp"
     assert "does not exist" in findings[0].message and "pgsql_lmp.c_order" in findings[0].message
     assert findings[0].pairs == ("pgsql_lmp.c_invoice", "pgsql_lmp.c_order")
 
@@ -70,6 +71,21 @@ def test_queued_scheduled_and_unscheduled_tasks():
     findings = diagnose(BATCH, rows, [pool("sync_pgsql_lmp")], states, NOW)
     assert kinds(findings) == ["no_worker", "no_executor_slot", "not_scheduled"]
     assert "worker" in findings[0].fix and "parallelism" in findings[1].fix and "scheduler" in findings[2].fix
+
+
+def test_pools_unknown_a_scheduled_task_names_its_pool_and_the_fix():
+    """Inside a task the pools cannot be read (None): a task scheduled and never queued may wait
+    on a missing pool; the finding says so, names the pools and gives the pools command."""
+    rows = [row("pgsql_lmp", "a", index=0), row("pgsql_sby", "b", index=0, task="step2.pgsql_sby"),
+            row("pgsql_lmp", "c", index=1)]
+    states = {"step2.pgsql_lmp_0": "scheduled", "step2.pgsql_sby_0": "scheduled", "step2.pgsql_lmp_1": "queued"}
+    findings = diagnose(BATCH, rows, None, states, NOW)
+    assert kinds(findings) == ["pool_or_slot", "no_worker"]
+    assert "sync_pgsql_lmp, sync_pgsql_sby" in findings[0].message and "may not exist" in findings[0].message
+    assert POOLS_COMMAND in findings[0].fix
+    assert findings[0].pairs == ("pgsql_lmp.a", "pgsql_sby.b")
+    known = diagnose(BATCH, rows, [pool("sync_pgsql_lmp"), pool("sync_pgsql_sby")], states, NOW)
+    assert kinds(known) == ["no_worker", "no_executor_slot"], "with the pools read, the pool is ruled out"
 
 
 def test_custom_threshold_and_pool_names():
@@ -112,3 +128,18 @@ def test_check_batch_reports_and_never_raises():
                         NOW - timedelta(minutes=29))
     assert quiet["waiting_pairs"] == 0 and made == [], "the API is not asked when nothing waits too long"
     assert check_batch(dict(BATCH, status="failed"), rows, Api(), NOW) is None
+    assert report["pools_known"] is True
+
+
+def test_check_batch_without_pools_says_so():
+    class TaskStatesOnly(Api):
+        def pools(self):
+            return None
+
+        def task_states(self, dag_id, run_id):
+            return {"step2.pgsql_lmp_0": "scheduled"}
+
+    report = check_batch(BATCH, [row("pgsql_lmp", "a")], TaskStatesOnly(), NOW)
+    assert report["diagnosed"] and report["pools_known"] is False
+    assert [f["kind"] for f in report["findings"]] == ["pool_or_slot"]
+    assert any("pools --apply" in line for line in stuck_lines(report))
