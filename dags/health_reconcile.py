@@ -9,7 +9,10 @@
   per session and per run. If the service is down, slow, answers 5xx, malformed JSON or 401,
   nothing changes and the task fails.
 * **batch_progress** repairs running `sync_batches` from Airflow's own task states (what a killed
-  worker never reported) and marks batches whose DAG run ended or vanished `interrupted`.
+  worker never reported) and marks batches whose DAG run ended or vanished `interrupted`. A running
+  batch whose tables wait to start longer than `stuck_after_seconds` is logged as an error and
+  alerted once (with `recovered` when they move): why (a missing or full pool, no worker, no
+  executor slot) and the fix, e.g. `python -m include.cli pools --apply`.
 * **housekeeping** deletes tracking rows of batches older than `retention_days` (default 30).
 
 `dry_run` writes nothing, calls nothing that changes state, and logs what it would do.

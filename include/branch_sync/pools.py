@@ -53,8 +53,9 @@ def check_pools(config: SyncConfig, connections: list[str], api_conn_id: str = A
 
     Tasks cannot read the metadata database, so the pools are read through the public REST API
     with the credentials of the Airflow connection ``api_conn_id`` (as ``recalculate-progress``
-    does). Without that connection nothing can be checked: a warning says so. Returns the pools
-    checked."""
+    does). Without that connection nothing can be checked here: a warning says so, and
+    ``health_reconcile`` alerts if the tables then wait to start longer than
+    ``stuck_after_seconds``. Returns the pools checked."""
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowFailException
 
@@ -63,7 +64,8 @@ def check_pools(config: SyncConfig, connections: list[str], api_conn_id: str = A
         BaseHook.get_connection(api_conn_id)
     except Exception:
         log.warning("pools %s not checked: no Airflow connection %r to the REST API; if one is missing the "
-                    "sync tasks will wait forever. Create them with: %s", ", ".join(names), api_conn_id, POOLS_COMMAND)
+                    "sync tasks will wait (health_reconcile alerts after stuck_after_seconds). Create them with: %s",
+                    ", ".join(names), api_conn_id, POOLS_COMMAND)
         return []
     try:
         api = RestApiStates(api_conn_id)
