@@ -141,6 +141,14 @@ def test_compose_has_two_celery_workers_and_creates_the_pools_at_init():
     assert replicas >= 2, workers
     for svc in workers.values():
         assert svc["command"].split() == harness.CELERY_WORKER_COMMAND  # same queue as the native workers
+    # the scheduler queues exactly what the workers can run: nothing waits in the broker, where a
+    # task queued past task_queued_timeout would be revoked and in the end failed
+    settings = harness.celery_settings()
+    slots = replicas * int(settings["AIRFLOW__CELERY__WORKER_CONCURRENCY"])
+    assert int(settings["AIRFLOW__CORE__PARALLELISM"]) == slots, (settings["AIRFLOW__CORE__PARALLELISM"], slots)
+    assert int(settings["AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG"]) <= slots
+    assert int(settings["AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT"]) > int(
+        settings["AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT"])
     hostnames = [svc.get("hostname") for svc in workers.values()]
     assert len(set(hostnames)) == len(hostnames) and all(hostnames)
     # task logs: every worker and the api-server share one logs volume
