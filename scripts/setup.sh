@@ -15,6 +15,9 @@ dpkg -s libmariadb-dev >/dev/null 2>&1 || packages+=(libmariadb-dev)    # mysqlc
 if [ "${1:-}" = "--dev" ]; then  # the console's browser test drives Debian's headless Chromium
   command -v chromium >/dev/null 2>&1 || packages+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || packages+=(chromium-driver)
+  # `docker-compose config` validates docker-compose.yaml (tests/test_deployment_files.py) where
+  # Docker's compose plugin is missing; it needs no Docker engine
+  { docker compose version || command -v docker-compose; } >/dev/null 2>&1 || packages+=(docker-compose)
 fi
 if command -v "$PYTHON" >/dev/null 2>&1; then
   "$PYTHON" -c 'import ensurepip' >/dev/null 2>&1 || packages+=(python3-venv)

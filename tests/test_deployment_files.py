@@ -161,15 +161,37 @@ def test_compose_has_two_celery_workers_and_creates_the_pools_at_init():
         assert services[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully", name
 
 
-def test_docker_compose_config_accepts_the_file():
+def _compose_binary() -> list[str] | None:
+    """Docker's compose plugin, else the standalone ``docker-compose`` (Debian's package, which
+    ``scripts/setup.sh --dev`` installs); neither needs a Docker engine for ``config``."""
     import shutil
+    import subprocess
+
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+        return [docker, "compose"]
+    standalone = shutil.which("docker-compose")
+    return [standalone] if standalone else None
+
+
+def test_docker_compose_config_accepts_the_file(tmp_path):
     import subprocess
 
     import pytest
 
-    docker = shutil.which("docker")
-    if not docker or subprocess.run([docker, "compose", "version"], capture_output=True).returncode != 0:
+    compose = _compose_binary()
+    if compose is None:
         pytest.skip("no docker compose binary on this machine")
-    result = subprocess.run([docker, "compose", "-f", str(ROOT / "docker-compose.yaml"), "config", "--quiet"],
+    result = subprocess.run([*compose, "-f", str(ROOT / "docker-compose.yaml"), "config", "--quiet"],
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
+    # and it does refuse a broken file (the check can fail)
+    broken = ROOT / f".compose-check-{tmp_path.name}.yaml"
+    broken.write_text((ROOT / "docker-compose.yaml").read_text().replace(
+        "condition: service_completed_successfully", "condition: when_it_feels_like_it"))
+    try:
+        refused = subprocess.run([*compose, "-f", str(broken), "config", "--quiet"], capture_output=True, text=True,
+                                 cwd=ROOT)
+    finally:
+        broken.unlink()
+    assert refused.returncode != 0 and "when_it_feels_like_it" in refused.stdout + refused.stderr
