@@ -1,14 +1,16 @@
 """The CLI (``python -m include.cli sync-status``) against real databases.
 
 The tracking tables are created and filled with :mod:`include.tracking` through an Airflow
-connection given in an ``AIRFLOW_CONN_*`` variable, then the CLI runs as a subprocess from the
-repo root, as a user would run it. SQLite, and PostgreSQL and MariaDB on 127.0.0.1 (fresh
+connection given in an ``AIRFLOW_CONN_*`` variable, then the CLI runs with only the connections a
+user's shell would give it (:func:`run_cli`: in this process, or as ``python -m include.cli`` where
+only a real process shows the behaviour). SQLite, and PostgreSQL and MariaDB on 127.0.0.1 (fresh
 databases from the ``pg_database`` / ``mariadb_database`` fixtures of tests/conftest.py, dropped
 afterwards). The same data gives the same output in every dialect.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -54,17 +56,40 @@ def use_conn(monkeypatch: pytest.MonkeyPatch, airflow_home: str):
 
 
 def run_cli(*args: str, conns: dict[str, str], airflow_home: str, extra_env: dict[str, str] | None = None,
-            ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_") and k != "NO_COLOR"}
-    env["AIRFLOW_HOME"] = airflow_home
-    env.pop("PYTHONPATH", None)  # the repo root is the working directory: `include` imports from there
-    for conn_id, uri in conns.items():
-        env[conn_env_var(conn_id)] = uri
-    env.update(extra_env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "include.cli", *args],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=180,
-    )
+            process: bool = False) -> subprocess.CompletedProcess[str]:
+    """The CLI with exactly the connections ``conns`` and ``extra_env`` in its environment, as a
+    shell would start it. In this process by default (``main(argv)`` with the environment swapped
+    for the call: Airflow is imported here already, which saves a start-up of about 2 s per call);
+    ``process=True`` runs ``python -m include.cli`` as a subprocess from the repo root, for what only
+    a real process shows (Airflow's own logging set-up, the import cost of ``--help``)."""
+    if process:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_") and k != "NO_COLOR"}
+        env["AIRFLOW_HOME"] = airflow_home
+        env.pop("PYTHONPATH", None)  # the repo root is the working directory: `include` imports from there
+        for conn_id, uri in conns.items():
+            env[conn_env_var(conn_id)] = uri
+        env.update(extra_env or {})
+        return subprocess.run(
+            [sys.executable, "-m", "include.cli", *args],
+            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=180,
+        )
+    from include.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        for key in [k for k in os.environ if k.startswith("AIRFLOW_CONN_") or k == "NO_COLOR"]:
+            patch.delenv(key)
+        for conn_id, uri in conns.items():
+            patch.setenv(conn_env_var(conn_id), uri)
+        for key, value in (extra_env or {}).items():
+            patch.setenv(key, value)
+        patch.chdir(REPO_ROOT)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):  # argparse writes to sys.*
+            try:
+                code = main(list(args), out=out, err=err)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    return subprocess.CompletedProcess(["include.cli", *args], code, out.getvalue(), err.getvalue())
 
 
 # -- the data --------------------------------------------------------------------------------------
@@ -175,7 +200,8 @@ def test_sqlite_uri_is_parsed_to_the_file_path(tmp_path: Path, use_conn):
 
 
 def test_latest_is_the_default(sqlite_db, airflow_home):
-    res = run_cli("sync-status", "--conn", "status_test", conns=sqlite_db, airflow_home=airflow_home)
+    res = run_cli("sync-status", "--conn", "status_test", conns=sqlite_db, airflow_home=airflow_home,
+                  process=True)  # once as a user runs it
     assert res.returncode == 0, res.stderr
     out = res.stdout
     assert "\x1b[" not in out, "no colour when stdout is not a terminal"
@@ -326,7 +352,8 @@ def test_missing_tracking_tables(tmp_path: Path, airflow_home):
 def test_unreachable_database_keeps_stdout_clean(airflow_home):
     """The retry warnings (Airflow logs to stdout by default) go to stderr; stdout stays empty."""
     conns = {"status_down": "postgresql://postgres:s3cr3t-pw@127.0.0.1:1/nowhere"}
-    res = run_cli("sync-status", "--json", "--conn", "status_down", conns=conns, airflow_home=airflow_home)
+    res = run_cli("sync-status", "--json", "--conn", "status_down", conns=conns, airflow_home=airflow_home,
+                  process=True)
     assert res.returncode == 1
     assert res.stdout == ""
     assert "reconnecting" in res.stderr and "status_down" in res.stderr
@@ -340,7 +367,7 @@ def test_usage_errors_and_fast_help(airflow_home):
         res = run_cli(*args, conns={}, airflow_home=airflow_home)
         assert res.returncode == 2, (args, res.stderr)
         assert res.stdout == ""
-    res = run_cli("sync-status", "--help", conns={}, airflow_home=airflow_home)
+    res = run_cli("sync-status", "--help", conns={}, airflow_home=airflow_home, process=True)
     assert res.returncode == 0 and "--failed" in res.stdout
     code = "import sys, include.cli; sys.exit('airflow' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT).returncode == 0, \
@@ -371,15 +398,6 @@ def server_uri(request: pytest.FixtureRequest) -> str:
     return factory("status_cli")
 
 
-def run_in_process(*args: str) -> tuple[int, str, str]:
-    """``main(argv)`` in this process (Airflow already imported here: saves a start-up per call)."""
-    from include.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(args), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
-
-
 def test_same_output_on_a_database_server(server_uri, sqlite_db, use_conn, airflow_home):
     """Dialect independence: PostgreSQL (aware timestamps) and MariaDB (naive UTC) give exactly
     the JSON and the text that SQLite (ISO text) gives for the same data."""
@@ -387,7 +405,6 @@ def test_same_output_on_a_database_server(server_uri, sqlite_db, use_conn, airfl
     populate("status_server")
     conns = {**sqlite_db, "status_server": server_uri}
 
-    # the real command line once per dialect
     lite = run_cli("sync-status", "--json", "--conn", "status_test", conns=conns, airflow_home=airflow_home)
     server = run_cli("sync-status", "--json", "--conn", "status_server", conns=conns, airflow_home=airflow_home)
     assert lite.returncode == 0 and server.returncode == 0, server.stderr
@@ -396,15 +413,15 @@ def test_same_output_on_a_database_server(server_uri, sqlite_db, use_conn, airfl
     assert doc["batch_id"] == NEW and doc["completed_tables"] == 2 and doc["failed_tables"] == 1
     assert doc["started_at"] == "2025-11-08T14:30:52.000000Z"
 
-    # every view, in process
     for args in (["--all", "--json"], [OLD, "--json"], [NEW, "--failed", "--json"], [NEW, "--failed"],
                  ["--all"], [], ["--color", "always"], ["--tz", "Asia/Jakarta"]):
-        lite_code, lite_out, _ = run_in_process("sync-status", *args, "--conn", "status_test")
-        code, out, err = run_in_process("sync-status", *args, "--conn", "status_server")
-        assert lite_code == 0 and code == 0, err
-        assert out == lite_out, args
+        lite = run_cli("sync-status", *args, "--conn", "status_test", conns=conns, airflow_home=airflow_home)
+        server = run_cli("sync-status", *args, "--conn", "status_server", conns=conns, airflow_home=airflow_home)
+        assert lite.returncode == 0 and server.returncode == 0, server.stderr
+        assert server.stdout == lite.stdout, args
         if "--json" in args:
-            json.loads(out)
+            json.loads(server.stdout)
 
-    code, out, err = run_in_process("sync-status", "sync_20990101_000000_nOtThErE", "--conn", "status_server")
-    assert code == 1 and out == "" and "not found" in err
+    res = run_cli("sync-status", "sync_20990101_000000_nOtThErE", "--conn", "status_server", conns=conns,
+                  airflow_home=airflow_home)
+    assert res.returncode == 1 and res.stdout == "" and "not found" in res.stderr
