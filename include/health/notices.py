@@ -102,13 +102,18 @@ def session_checks(db: Database, settings: NotifySettings, summary: ReconcileSum
         f"SELECT session_id FROM {db.quote(ACCOUNTS)} WHERE session_id IN ({marks}) AND status = 'connected'",
         open_sessions)}
     for session_id in sorted(connected):
-        def make_recovered(episode: str, event: str, session_id: str = session_id) -> Notice:
-            return _notice(episode, event, f"WhatsApp session {session_id} connected again",
-                           [("Session", session_id)])
-
-        results.append(observe(db, SESSION + session_id, bad=False, threshold=1, settings=settings,
-                               make=make_recovered, check_id=run_id))
+        results.append(_recovered(db, settings, SESSION + session_id, f"WhatsApp session {session_id} connected again",
+                                  [("Session", session_id)], run_id))
     return results
+
+
+def _recovered(db: Database, settings: NotifySettings, subject: str, title: str, facts: list[tuple[str, str]],
+               run_id: str) -> dict[str, Any]:
+    """A good check of ``subject``: its open episode ends with a ``recovered`` notice."""
+    def make(episode: str, event: str) -> Notice:
+        return _notice(episode, event, title, facts)
+
+    return observe(db, subject, bad=False, threshold=1, settings=settings, make=make, check_id=run_id)
 
 
 def stuck_checks(db: Database, settings: NotifySettings, reports: list[dict[str, Any]],
@@ -137,15 +142,10 @@ def stuck_checks(db: Database, settings: NotifySettings, reports: list[dict[str,
     store.ensure_schema(db)
     for row in store.episodes(db, STUCK):
         batch_id = row["subject"][len(STUCK):]
-        if batch_id in stuck:
-            continue
-
-        def make_recovered(episode: str, event: str, batch_id: str = batch_id) -> Notice:
-            return _notice(episode, event, f"branch_sync batch {batch_id}: no table waits too long any more",
-                           [("Batch", batch_id)])
-
-        results.append(observe(db, STUCK + batch_id, bad=False, threshold=1, settings=settings,
-                               make=make_recovered, check_id=run_id))
+        if batch_id not in stuck:
+            results.append(_recovered(db, settings, STUCK + batch_id,
+                                      f"branch_sync batch {batch_id}: no table waits too long any more",
+                                      [("Batch", batch_id)], run_id))
     return results
 
 
