@@ -93,17 +93,18 @@ def diagnose(batch: Mapping[str, Any], progress: Sequence[Mapping[str, Any]],
     waiting = waiting_pairs(batch, progress, now, stuck_after_seconds)
     if not waiting:
         return []
-    by_pool = {str(p.get("name")): p for p in pools or ()}
     findings: list[Finding] = []
-    rest: list[Mapping[str, Any]] = []
-    grouped: dict[str, list[Mapping[str, Any]]] = {}
-    for row, _ in waiting:
-        grouped.setdefault(pool_of(str(row["connection_name"])), []).append(row)
+    if pools is None:  # no pool can be ruled in or out: every waiting pair goes by its task state
+        rest: list[Mapping[str, Any]] = [row for row, _ in waiting]
+        grouped: dict[str, list[Mapping[str, Any]]] = {}
+    else:
+        rest = []
+        grouped = {}
+        for row, _ in waiting:
+            grouped.setdefault(pool_of(str(row["connection_name"])), []).append(row)
+    by_pool = {str(p.get("name")): p for p in pools or ()}
     since = format_ts(min(since for _, since in waiting))
     for pool, rows in grouped.items():
-        if pools is None:
-            rest += rows
-            continue
         info = by_pool.get(pool)
         label = tuple(f"{r['connection_name']}.{r['table_name']}" for r in rows)
         if info is None:
@@ -165,6 +166,11 @@ def diagnose(batch: Mapping[str, Any], progress: Sequence[Mapping[str, Any]],
     return findings
 
 
+def _client(api: Any | Callable[[], Any]) -> Any:
+    """An API client, or a callable that makes one, as the client."""
+    return api() if callable(api) and not hasattr(api, "pools") else api
+
+
 def check_batch(batch: Mapping[str, Any], progress: Sequence[Mapping[str, Any]], api: Any | Callable[[], Any],
                 now: datetime, *, stuck_after_seconds: float = 600,
                 pool_of: Callable[[str], str] = default_pool) -> dict[str, Any] | None:
@@ -184,7 +190,7 @@ def check_batch(batch: Mapping[str, Any], progress: Sequence[Mapping[str, Any]],
     if not waiting:
         return report
     try:
-        client = api() if callable(api) and not hasattr(api, "pools") else api
+        client = _client(api)
         pools = client.pools()
         states = client.task_states(str(batch.get("dag_id")), str(batch.get("run_id"))) \
             if batch.get("dag_id") and batch.get("run_id") else {}
@@ -234,7 +240,7 @@ def running_reports(db: Database, api: Any | Callable[[], Any], now: datetime) -
 
     def client() -> Any:
         if not made:
-            made.append(api() if callable(api) and not hasattr(api, "pools") else api)
+            made.append(_client(api))
         return made[0]
 
     reports = []
