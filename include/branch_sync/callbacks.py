@@ -21,28 +21,29 @@ from include.common.scrub import error_text
 log = logging.getLogger(__name__)
 
 
-def _pair_of(context: Mapping[str, Any]) -> tuple[str, str, str] | None:
-    """The (batch, connection, table) of the task instance. In the task process the mapped
-    arguments are resolved; in a callback the scheduler sent to the dag-processor (a worker died,
-    heartbeat timeout) they are not, and the pair is read from the row ``plan`` recorded for this
-    run's ``task_id[map_index]`` (:func:`tracking.assign_tasks`)."""
+def _unit_of(context: Mapping[str, Any]) -> tuple[str, str, list[str]] | None:
+    """The (batch, connection, tables) of the task instance's work unit. In the task process the
+    mapped arguments are resolved; in a callback the scheduler sent to the dag-processor (a worker
+    died, heartbeat timeout) they are not, and the unit is read from the rows ``plan`` recorded for
+    this run's ``task_id[map_index]`` (:func:`tracking.assign_tasks`)."""
     kwargs = getattr(context.get("task"), "op_kwargs", None) or {}
-    batch_id, connection, table = kwargs.get("batch_id"), kwargs.get("connection"), kwargs.get("table")
-    if all(isinstance(v, str) for v in (batch_id, connection, table)):
-        return batch_id, connection, table  # type: ignore[return-value]
+    batch_id, connection, unit = kwargs.get("batch_id"), kwargs.get("connection"), kwargs.get("unit")
+    tables = unit.get("tables") if isinstance(unit, Mapping) else None
+    if isinstance(batch_id, str) and isinstance(connection, str) and isinstance(tables, list) and tables:
+        return batch_id, connection, [str(t) for t in tables]
     ti = context.get("ti")
     map_index = getattr(ti, "map_index", None)
     if ti is not None and isinstance(map_index, int) and map_index >= 0:
         try:
             with Database(load_config().target) as db:
-                pair = tracking.pair_of_task(db, ti.dag_id, ti.run_id, ti.task_id, map_index)
+                pairs = tracking.pairs_of_task(db, ti.dag_id, ti.run_id, ti.task_id, map_index)
         except Exception as exc:
-            log.error("could not resolve the pair of %s[%s]: %s", ti.task_id, map_index,
+            log.error("could not resolve the unit of %s[%s]: %s", ti.task_id, map_index,
                       error_text(exc, load_config().target))
             return None
-        if pair:
-            return pair
-    log.warning("tracking callback without a resolved pair (kwargs: %s, map_index: %s)", sorted(kwargs), map_index)
+        if pairs:
+            return pairs[0][0], pairs[0][1], [table for _, _, table in pairs]
+    log.warning("tracking callback without a resolved unit (kwargs: %s, map_index: %s)", sorted(kwargs), map_index)
     return None
 
 
@@ -61,36 +62,26 @@ def _with_db(work: Any) -> None:
         log.error("could not update sync tracking: %s", error_text(exc, load_config().target))
 
 
-def on_execute(context: Mapping[str, Any]) -> None:
-    if pair := _pair_of(context):
-        _with_db(lambda db: tracking.mark_started(db, *pair))
-
-
-def on_success(context: Mapping[str, Any]) -> None:
-    if pair := _pair_of(context):
-        _with_db(lambda db: tracking.mark_finished(db, *pair, "completed"))
-
-
+# The unit's task records each table's start, end, counts and in-task retries itself; the callbacks
+# write only what Airflow decides about the whole unit, to the tables that had not finished.
 def on_failure(context: Mapping[str, Any]) -> None:
-    if pair := _pair_of(context):
-        error = error_text(context.get("exception") or Exception(f"{_LOST}; no retries left"), pair[1],
+    if unit := _unit_of(context):
+        error = error_text(context.get("exception") or Exception(f"{_LOST}; no retries left"), unit[1],
                            load_config().target)
-        _with_db(lambda db: tracking.mark_finished(db, *pair, "failed", error))
+        _with_db(lambda db: tracking.finish_open_pairs(db, *unit, "failed", error))
 
 
 def on_retry(context: Mapping[str, Any]) -> None:
-    if pair := _pair_of(context):
-        error = error_text(context.get("exception") or Exception(f"{_LOST}; Airflow retries this table"), pair[1],
+    if unit := _unit_of(context):
+        error = error_text(context.get("exception") or Exception(f"{_LOST}; Airflow retries this table"), unit[1],
                            load_config().target)
-        # The scheduler may send two callbacks for one lost try (heartbeat timeout, then the
-        # executor's report): without an exception, only a row still in_progress counts a retry.
-        lost = context.get("exception") is None
-        _with_db(lambda db: tracking.mark_retrying(db, *pair, error, only_in_progress=lost))
+        # Only a table still in_progress counts the retry: the scheduler may also report one lost try twice.
+        _with_db(lambda db: tracking.retry_open_pairs(db, *unit, error))
 
 
 def on_skipped(context: Mapping[str, Any]) -> None:
-    if pair := _pair_of(context):
-        _with_db(lambda db: tracking.mark_finished(db, *pair, "skipped"))
+    if unit := _unit_of(context):
+        _with_db(lambda db: tracking.finish_open_pairs(db, *unit, "skipped"))
 
 
 def on_dag_run_end(context: Mapping[str, Any]) -> None:

@@ -75,6 +75,16 @@ class Checkpoints:
             signature, 1 if complete else 0, self.batch_id, db.ts(utcnow())))
 
 
+def pairs_with_state(db: Database, connections: Sequence[str]) -> set[tuple[str, str]]:
+    """The (connection, table) pairs that hold a checkpoint: synced before, so a run with a cursor
+    reads them incrementally (the planning of work units expects that cost)."""
+    if not connections:
+        return set()
+    rows = db.fetchall(f"SELECT connection_name, table_name FROM {db.quote(STATE)} "
+                       f"WHERE connection_name IN ({', '.join(['%s'] * len(connections))})", tuple(connections))
+    return {(r["connection_name"], r["table_name"]) for r in rows}
+
+
 # -- key values: stored as JSON in sync_state, bound back with the column's exact type ----------------
 def encode_value(value: Any) -> list[Any]:
     """A tagged, JSON-safe form of one key value that decodes to the same type."""

@@ -42,6 +42,7 @@ class TableSpec:
     single_source: str | None = None
     lookback_seconds: int = 300
     delete_missing: bool = False  # incremental: delete target rows whose key the source lost
+    pack: bool = True  # False: this table always gets a task instance of its own (see units.py)
 
     @property
     def per_branch(self) -> bool:
@@ -70,6 +71,11 @@ class SyncConfig:
     retries: int = 3
     retry_delay_seconds: int = 30
     stuck_after_seconds: int = 600  # a pair waiting to start longer than this is diagnosed (sync-status)
+    # Work units (units.py): small tables of one connection and step share a task instance up to
+    # this expected cost and count; packing False is one table per task instance.
+    packing: bool = True
+    unit_target_seconds: float = 60.0
+    unit_max_tables: int = 40
 
     def table(self, name_or_model: str) -> TableSpec:
         for spec in self.tables:
@@ -142,7 +148,7 @@ def parse_config(raw: Any, path: Path) -> SyncConfig:
         if not isinstance(entry, dict):
             raise ConfigError(f"{at} must be a mapping")
         unknown = set(entry) - {"table", "model", "primary_key", "cursor", "single_source", "lookback_seconds",
-                                "delete_missing"}
+                                "delete_missing", "pack"}
         if unknown:
             raise ConfigError(f"{at} has unknown keys: {', '.join(sorted(unknown))}")
         table = entry.get("table")
@@ -176,7 +182,10 @@ def parse_config(raw: Any, path: Path) -> SyncConfig:
         if delete_missing and cursor is None:
             raise ConfigError(f"{at}.delete_missing applies to a table with a cursor (a table without one is "
                               f"refreshed whole, which deletes already)")
-        spec = TableSpec(table, model, pk, cursor, single, lookback, delete_missing)
+        pack = entry.get("pack", True)
+        if not isinstance(pack, bool):
+            raise ConfigError(f"{at}.pack must be true or false, got {pack!r}")
+        spec = TableSpec(table, model, pk, cursor, single, lookback, delete_missing, pack)
         for name in {spec.table, spec.model, spec.target_table}:
             if name in seen and seen[name] != spec.table:
                 raise ConfigError(f"{at}: name {name!r} is already used by table {seen[name]!r}")
@@ -197,6 +206,9 @@ def parse_config(raw: Any, path: Path) -> SyncConfig:
         retries=_int(raw.get("retries", 3), f"{where}: 'retries'", minimum=0),
         retry_delay_seconds=_int(raw.get("retry_delay_seconds", 30), f"{where}: 'retry_delay_seconds'", minimum=1),
         stuck_after_seconds=_int(raw.get("stuck_after_seconds", 600), f"{where}: 'stuck_after_seconds'", minimum=1),
+        packing=_bool(raw.get("packing", True), f"{where}: 'packing'"),
+        unit_target_seconds=_positive(raw.get("unit_target_seconds", 60), f"{where}: 'unit_target_seconds'"),
+        unit_max_tables=_int(raw.get("unit_max_tables", 40), f"{where}: 'unit_max_tables'", minimum=1),
     )
 
 
@@ -210,6 +222,18 @@ def _column(value: Any, where: str) -> str:
     if not isinstance(value, str) or not COLUMN_RE.match(value):
         raise ConfigError(f"{where}: {value!r} is not a valid column name")
     return value
+
+
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where} must be true or false, got {value!r}")
+    return value
+
+
+def _positive(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigError(f"{where} must be a number of seconds > 0, got {value!r}")
+    return float(value)
 
 
 def _int(value: Any, where: str, minimum: int) -> int:

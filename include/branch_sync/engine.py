@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import time
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -58,13 +59,18 @@ class SyncResult:
 
 
 def sync_pair(config: SyncConfig, spec: TableSpec, connection: str, batch_id: str | None = None, *,
-              full_refresh: bool = False) -> SyncResult:
-    """Sync the table of ``spec`` from branch ``connection`` into ``config.target``."""
+              full_refresh: bool = False, source: Database | None = None,
+              target: Database | None = None) -> SyncResult:
+    """Sync the table of ``spec`` from branch ``connection`` into ``config.target``; ``source`` and
+    ``target`` are open databases to reuse (a work unit syncs its tables over one of each), else
+    the pair opens and closes its own."""
     started = time.monotonic()
     if spec.single_source and connection != spec.single_source:
         raise PermanentError(f"table {spec.table!r} is read from {spec.single_source!r} only, not {connection!r}")
     branch_value = connection if spec.per_branch else None
-    with Database(connection) as source, Database(config.target) as target:
+    with ExitStack() as opened:
+        source = source or opened.enter_context(Database(connection))
+        target = target or opened.enter_context(Database(config.target))
         columns = source.run(lambda cur: source.dialect.describe(cur, spec.table), what="describe source table")
         if columns is None:
             raise PermanentError(f"source table {spec.table!r} does not exist on connection {connection!r}")

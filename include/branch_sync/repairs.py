@@ -41,7 +41,9 @@ def plan_repairs(rows: Sequence[Mapping[str, Any]], batch_status: str | None,
 
     ``task_states`` is Airflow's map for the batch's current run (``task_id`` or
     ``task_id_mapindex`` -> state); ``run_state`` the run's state, or None when the run no longer
-    exists. A pair whose task ended repairs to its final status (what a callback never wrote);
+    exists. The task is the pair's work unit, shared by its tables: a pair still open whose task
+    ended repairs to the task's final status (what a callback never wrote), while a pair that
+    ended keeps what it recorded (its unit may fail for another table);
     when the run has ended or vanished, pairs still open are failed with the reason and the batch
     becomes ``interrupted``."""
     repairs: list[Repair] = []
@@ -51,6 +53,8 @@ def plan_repairs(rows: Sequence[Mapping[str, Any]], batch_status: str | None,
         after[pair] = row["status"]
         if row["map_index"] is None or not row["task_id"]:
             continue  # not part of the current run
+        if row["status"] not in OPEN_PAIR_STATUSES:
+            continue  # a table that ended recorded its own end; its unit's state speaks for the others
         state = task_states.get(f"{row['task_id']}_{row['map_index']}")
         if state is None and task_states.get(row["task_id"]) in ("failed", "upstream_failed"):
             state = "upstream_failed"  # the mapped task never expanded

@@ -9,11 +9,13 @@ the batch counts.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from include.branch_sync import notify, tracking
-from include.branch_sync.config import ConfigError, load_config, plan_pairs
+from include.branch_sync import notify, tracking, units
+from include.branch_sync.checkpoint import pairs_with_state
+from include.branch_sync.config import ConfigError, SyncConfig, load_config, plan_pairs
 from include.branch_sync.pools import check_pools
 from include.branch_sync.engine import sync_pair
 from include.branch_sync.spec import (
@@ -72,30 +74,155 @@ def plan(context: Mapping[str, Any]) -> dict[str, Any]:
             tracking.start_batch(db, batch_id, dag_run.dag_id, dag_run.run_id, options, pairs)
             remaining = pairs
             log.info("Created new batch: %s (%d pairs)", batch_id, len(pairs))
-        tracking.assign_tasks(db, batch_id, remaining)
+        planned = plan_units(config, db, remaining, bool(params.get("full_refresh")))
+        tracking.assign_tasks(db, batch_id, planned.assignments)
     out: dict[str, Any] = {"batch_id": batch_id}
     for step, conns in step_connections(config).items():
         for conn in conns:
-            out[xcom_key(step, conn)] = [p.table for p in remaining if p.task_id == task_id_for(step, conn)]
+            out[xcom_key(step, conn)] = [u.as_arg() for u in planned.units.get(task_id_for(step, conn), [])]
+    log.info("%d pairs in %d work units (packing %s, target %.0f s, at most %d tables)", len(remaining),
+             sum(len(u) for u in planned.units.values()), "on" if config.packing else "off",
+             config.unit_target_seconds, config.unit_max_tables)
     return out
 
 
-def sync(batch_id: str, connection: str, table: str, full_refresh: bool, context: Mapping[str, Any]) -> dict[str, Any]:
-    """Sync one pair; permanent errors fail at once, transient ones are left to Airflow's retries."""
+class PlannedUnits:
+    """The work units of a run: ``units`` per sync task id, in map-index order, and each pair's
+    assignment to its unit's task instance."""
+
+    def __init__(self) -> None:
+        self.units: dict[str, list[units.Unit]] = {}
+        self.assignments: list[tracking.Assignment] = []
+
+
+def plan_units(config: SyncConfig, target: Database, pairs: Sequence[tracking.Pair], full_refresh: bool) -> PlannedUnits:
+    """Group each sync task's pairs (one connection, one step) into work units by expected cost
+    (``units.pack``): the cost from the pair's history in ``sync_progress`` for the mode it will run
+    in, else from the source's row estimate, else the default."""
+    by_task: dict[str, list[tracking.Pair]] = {}
+    for pair in pairs:
+        by_task.setdefault(pair.task_id, []).append(pair)
+    connections = sorted({p.connection for p in pairs})
+    synced = pairs_with_state(target, connections)
+    history: dict[tuple[str, str, str], list[float]] = {}
+    for (conn, table, sync_mode), durations in tracking.pair_history(target, connections, units.HISTORY_RUNS).items():
+        if mode := units.mode_class(sync_mode):
+            history.setdefault((conn, table, mode), []).extend(durations)
+
+    def mode_of(pair: tracking.Pair) -> str:
+        spec = config.table(pair.table)
+        full = full_refresh or spec.cursor is None or (pair.connection, pair.table) not in synced
+        return units.FULL if full else units.INCREMENTAL
+
+    def past(pair: tracking.Pair, mode: str) -> list[float]:
+        return history.get((pair.connection, pair.table, mode), [])[:units.HISTORY_RUNS]
+
+    modes = {pair: mode_of(pair) for pair in pairs}
+    need_estimate: dict[str, list[str]] = {}
+    for pair, mode in modes.items():
+        if mode == units.FULL and not past(pair, mode) and config.packing:
+            need_estimate.setdefault(pair.connection, []).append(pair.table)
+    estimates = {conn: _row_estimates(conn, tables) for conn, tables in need_estimate.items()}
+
+    planned = PlannedUnits()
+    for task_id, task_pairs in by_task.items():
+        connection = task_pairs[0].connection
+        costs = {p.table: units.expected_cost(modes[p], past(p, modes[p]),
+                                              estimates.get(connection, {}).get(p.table))[0] for p in task_pairs}
+        packed = units.pack(connection, costs, target_seconds=config.unit_target_seconds,
+                            max_tables=config.unit_max_tables if config.packing else 1,
+                            alone=[p.table for p in task_pairs if not config.table(p.table).pack])
+        planned.units[task_id] = packed
+        by_table = {p.table: p for p in task_pairs}
+        for index, unit in enumerate(packed):
+            planned.assignments += [tracking.Assignment(by_table[t], index, round(costs[t], 3)) for t in unit.tables]
+    return planned
+
+
+def _row_estimates(connection: str, tables: Sequence[str]) -> dict[str, int]:
+    """The source catalog's row estimates, a planning hint: a branch that cannot answer now costs
+    its tables the default estimate (its sync task then reports the real error)."""
+    try:
+        with Database(connection, retries=0) as source:
+            return source.run(lambda cur: source.dialect.row_estimates(cur, tables), what="read row estimates")
+    except Exception as exc:
+        log.warning("no row estimates from %s for planning work units (%s); using the default cost",
+                    connection, error_text(exc, connection))
+        return {}
+
+
+def sync_unit(batch_id: str, connection: str, unit: Mapping[str, Any], full_refresh: bool,
+              context: Mapping[str, Any]) -> None:
+    """Sync the tables of one work unit, one after another, each in a log section of its own.
+
+    A unit of one table behaves as a task per table always did: a transient error goes to
+    Airflow's retries, a permanent one fails the task at once, and the callbacks write the row.
+    In a unit of several tables each table has its own tries: a transient error retries that
+    table in this task with exponential back-off (the config's ``retries`` and
+    ``retry_delay_seconds``), a permanent one fails it at once, and the next table goes on; the
+    task fails at the end, naming the tables that failed. Tables already ``completed`` in this
+    batch (an Airflow retry, a cleared unit) are skipped, so only the others run again, each from
+    its last committed chunk."""
     from airflow.sdk.exceptions import AirflowFailException
 
     config = load_config()
-    context["label"] = f"{connection}.{table}"  # type: ignore[index]
+    tables = [str(t) for t in unit["tables"]]
+    context["label"] = units.unit_label(connection, tables)  # type: ignore[index]
+    alone = len(tables) == 1
+    failed: list[str] = []
+    # One connection to the branch and one to central serve every table of the unit.
+    with Database(connection) as source, Database(config.target) as target:
+        done = tracking.statuses(target, batch_id, connection, tables)
+        for table in tables:
+            if done.get(table) == "completed":
+                log.info("%s from %s: already completed in batch %s", table, connection, batch_id)
+                continue
+            log.info("::group::%s from %s", table, connection)
+            try:
+                error = _sync_table(config, source, target, batch_id, connection, table, full_refresh, alone)
+            finally:
+                log.info("::endgroup::")
+            if error:
+                failed.append(f"{table} ({error})")
+    if failed:
+        raise AirflowFailException(f"{len(failed)} of {len(tables)} tables of this unit failed: "
+                                   + "; ".join(failed)[:2000])
+
+
+def _sync_table(config: SyncConfig, source: Database, target: Database, batch_id: str, connection: str, table: str,
+                full_refresh: bool, alone: bool) -> str | None:
+    """One table of a unit through its tries; returns the error that failed it, None when done."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    tracking.mark_started(target, batch_id, connection, table)
     log.info("SyncAll: Starting for %s from %s (batch %s)", table, connection, batch_id)
-    try:
-        spec = config.table(table)
-        result = sync_pair(config, spec, connection, batch_id, full_refresh=full_refresh)
-    except Exception as exc:
-        if is_transient(exc):
-            raise
-        raise AirflowFailException(f"{type(exc).__name__}: {error_text(exc, connection, config.target)}") from None
-    log.info("SyncAll: Completed for %s from %s", table, connection)
-    return result.as_dict()
+    attempt = 0
+    while True:
+        try:
+            result = sync_pair(config, config.table(table), connection, batch_id, full_refresh=full_refresh,
+                               source=source, target=target)
+        except Exception as exc:
+            source.close()  # the next try, or table, starts on fresh connections
+            target.close()
+            error = f"{type(exc).__name__}: {error_text(exc, connection, config.target)}"
+            if alone:  # Airflow's retries and the callbacks, as one task per table
+                if is_transient(exc):
+                    raise
+                raise AirflowFailException(error) from None
+            if is_transient(exc) and attempt < config.retries:
+                attempt += 1
+                delay = min(config.retry_delay_seconds * 2 ** (attempt - 1), 600)
+                log.warning("%s from %s failed (%s); try %d of %d in %d s", table, connection, error, attempt + 1,
+                            config.retries + 1, delay)
+                tracking.mark_retrying_in_task(target, batch_id, connection, table, error)
+                time.sleep(delay)
+                continue
+            log.error("%s from %s failed: %s", table, connection, error)
+            tracking.mark_finished(target, batch_id, connection, table, "failed", error)
+            return error
+        tracking.mark_finished(target, batch_id, connection, table, "completed", sync_mode=result.mode)
+        log.info("SyncAll: Completed for %s from %s", table, connection)
+        return None
 
 
 # -- the table events -------------------------------------------------------------------------------------

@@ -67,6 +67,8 @@ TABLES = (
         ("task_id", "name", False),
         ("map_index", "int", False),
         ("updated_at", "ts", False),
+        ("sync_mode", "status", False),  # initial | incremental | full_refresh: the history units plan by
+        ("expected_seconds", "float", False),  # the cost plan expected when it formed the work units
     ), key=("batch_id", "connection_name", "table_name"), defaults=_COUNT_DEFAULTS,
         indexes=(("ix_sync_progress_status", ("status",)),)),
 )
@@ -83,6 +85,16 @@ class Pair:
     table: str
     model: str
     task_id: str
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """The task instance (``task_id[map_index]``, the pair's work unit) that syncs a pair in the
+    current run, and the cost the plan expected of it."""
+
+    pair: Pair
+    map_index: int
+    expected_seconds: float | None = None
 
 
 def start_batch(db: Database, batch_id: str, dag_id: str, run_id: str, options: Mapping[str, Any],
@@ -136,36 +148,64 @@ def resume_batch(db: Database, batch_id: str, dag_id: str, run_id: str, options:
     return remaining
 
 
-def assign_tasks(db: Database, batch_id: str, pairs: Iterable[Pair]) -> None:
-    """Record which task instance (task id, map index) syncs each pair in the current run; pairs
-    outside this run (completed in an earlier run of a resumed batch) get no map index, so no
-    task state of this run is ever read as theirs."""
-    indexes: dict[str, int] = {}
-    rows = []
-    for p in pairs:
-        index = indexes.get(p.task_id, 0)
-        indexes[p.task_id] = index + 1
-        rows.append((p.task_id, index, batch_id, p.connection, p.table))
+def assign_tasks(db: Database, batch_id: str, assignments: Iterable[Assignment]) -> None:
+    """Record which task instance (task id, map index: the work unit) syncs each pair in the
+    current run; pairs outside this run (completed in an earlier run of a resumed batch) get no
+    map index, so no task state of this run is ever read as theirs."""
+    rows = [(a.pair.task_id, a.map_index, a.expected_seconds, batch_id, a.pair.connection, a.pair.table)
+            for a in assignments]
 
     def write(cur: Cursor) -> None:
         cur.execute(f"UPDATE {db.quote(PROGRESS)} SET map_index = NULL WHERE batch_id = %s", (batch_id,))
         if rows:
-            cur.executemany(f"UPDATE {db.quote(PROGRESS)} SET task_id = %s, map_index = %s WHERE {_PAIR}",
-                            rows)
+            cur.executemany(f"UPDATE {db.quote(PROGRESS)} SET task_id = %s, map_index = %s, expected_seconds = %s "
+                            f"WHERE {_PAIR}", rows)
 
     db.run(write, what="record task of each pair")
 
 
-def pair_of_task(db: Database, dag_id: str, run_id: str, task_id: str, map_index: int) -> tuple[str, str, str] | None:
-    """``(batch_id, connection, table)`` that the task instance ``task_id[map_index]`` of this run
-    syncs, as :func:`assign_tasks` recorded it; None when no row says so."""
-    row = db.fetchone(
+def pairs_of_task(db: Database, dag_id: str, run_id: str, task_id: str, map_index: int) -> list[tuple[str, str, str]]:
+    """``(batch_id, connection, table)`` of every pair the task instance ``task_id[map_index]`` of
+    this run syncs (its work unit), as :func:`assign_tasks` recorded them."""
+    rows = db.fetchall(
         f"SELECT p.batch_id, p.connection_name, p.table_name FROM {db.quote(PROGRESS)} p "
         f"JOIN {db.quote(BATCHES)} b ON b.batch_id = p.batch_id "
-        f"WHERE b.dag_id = %s AND b.run_id = %s AND p.task_id = %s AND p.map_index = %s",
+        f"WHERE b.dag_id = %s AND b.run_id = %s AND p.task_id = %s AND p.map_index = %s "
+        f"ORDER BY p.table_name",
         (dag_id, run_id, task_id, map_index),
     )
-    return (row["batch_id"], row["connection_name"], row["table_name"]) if row else None
+    return [(r["batch_id"], r["connection_name"], r["table_name"]) for r in rows]
+
+
+def statuses(db: Database, batch_id: str, connection: str, tables: Iterable[str]) -> dict[str, str]:
+    """``{table: status}`` of some of a connection's pairs in a batch."""
+    tables = list(tables)
+    if not tables:
+        return {}
+    rows = db.fetchall(
+        f"SELECT table_name, status FROM {db.quote(PROGRESS)} WHERE batch_id = %s AND connection_name = %s "
+        f"AND table_name IN ({', '.join(['%s'] * len(tables))})", (batch_id, connection, *tables))
+    return {r["table_name"]: r["status"] for r in rows}
+
+
+def pair_history(db: Database, connections: Iterable[str], runs: int) -> dict[tuple[str, str, str], list[float]]:
+    """``{(connection, table, sync_mode): durations}`` of the last ``runs`` completed syncs of
+    each pair and mode (newest first), for planning work units by expected cost. Rows recorded
+    without a mode (before units existed) are not history: their mode is unknown."""
+    connections = list(connections)
+    if not connections:
+        return {}
+    rows = db.fetchall(
+        f"SELECT connection_name, table_name, sync_mode, duration_seconds FROM ("
+        f"SELECT connection_name, table_name, sync_mode, duration_seconds, ROW_NUMBER() OVER ("
+        f"PARTITION BY connection_name, table_name, sync_mode ORDER BY completed_at DESC) AS n "
+        f"FROM {db.quote(PROGRESS)} WHERE status = 'completed' AND sync_mode IS NOT NULL "
+        f"AND duration_seconds IS NOT NULL AND connection_name IN ({', '.join(['%s'] * len(connections))})"
+        f") recent WHERE n <= %s", (*connections, runs))
+    out: dict[tuple[str, str, str], list[float]] = {}
+    for r in rows:
+        out.setdefault((r["connection_name"], r["table_name"], r["sync_mode"]), []).append(float(r["duration_seconds"]))
+    return out
 
 
 def _insert_pending(db: Database, cur: Cursor, batch_id: str, pairs: list[Pair], now: Any) -> None:
@@ -204,12 +244,16 @@ def mark_started(db: Database, batch_id: str, connection: str, table: str) -> No
 
 
 def mark_finished(db: Database, batch_id: str, connection: str, table: str, status: str,
-                  error: str | None = None) -> None:
-    """A try ended as ``completed``, ``failed`` or ``skipped``; duration from the row's start."""
-    db.run(lambda cur: _finish_pair(cur, batch_id, connection, table, status, error), what=f"mark pair {status}")
+                  error: str | None = None, sync_mode: str | None = None) -> None:
+    """A try ended as ``completed``, ``failed`` or ``skipped``; duration from the row's start;
+    ``sync_mode`` (initial, incremental, full_refresh) of a completed sync, the history that
+    work units are planned by."""
+    db.run(lambda cur: _finish_pair(cur, batch_id, connection, table, status, error, sync_mode),
+           what=f"mark pair {status}")
 
 
-def _finish_pair(cur: Cursor, batch_id: str, connection: str, table: str, status: str, error: str | None) -> None:
+def _finish_pair(cur: Cursor, batch_id: str, connection: str, table: str, status: str, error: str | None,
+                 sync_mode: str | None = None) -> None:
     if status not in ("completed", "failed", "skipped"):
         raise ValueError(f"not a final pair status: {status}")
     db = cur.db
@@ -224,9 +268,9 @@ def _finish_pair(cur: Cursor, batch_id: str, connection: str, table: str, status
     duration = (now - started).total_seconds() if started else None
     cur.execute(
         f"UPDATE {db.quote(PROGRESS)} SET status = %s, completed_at = %s, duration_seconds = %s, "
-        f"error_message = %s, updated_at = %s WHERE {_PAIR}",
-        (status, db.ts(now), duration, (error or None) and scrub(error)[:ERROR_MAX], db.ts(now), batch_id,
-         connection, table),
+        f"error_message = %s, sync_mode = %s, updated_at = %s WHERE {_PAIR}",
+        (status, db.ts(now), duration, (error or None) and scrub(error)[:ERROR_MAX], sync_mode, db.ts(now),
+         batch_id, connection, table),
     )
     _derive_batch_counts(cur, batch_id)  # the batch row shows true progress while it runs
 
@@ -237,6 +281,50 @@ def mark_retrying(db: Database, batch_id: str, connection: str, table: str, erro
     ``only_in_progress``: only a row still ``in_progress`` (the scheduler may report one lost try twice)."""
     db.run(lambda cur: _retry_pair(cur, batch_id, connection, table, error, only_in_progress),
            what="mark pair retrying")
+
+
+def finish_open_pairs(db: Database, batch_id: str, connection: str, tables: Iterable[str], status: str,
+                      error: str | None = None) -> None:
+    """What Airflow decided about a whole work unit (failed, skipped) for its tables that had not
+    finished: rows ``pending`` or ``in_progress`` end as ``status``; a table that completed or
+    failed on its own keeps what it recorded."""
+    tables = list(tables)
+
+    def write(cur: Cursor) -> None:
+        open_tables = _open_tables(cur, batch_id, connection, tables)
+        for table in open_tables:
+            _finish_pair(cur, batch_id, connection, table, status, error)
+
+    db.run(write, what=f"mark unit's open pairs {status}")
+
+
+def retry_open_pairs(db: Database, batch_id: str, connection: str, tables: Iterable[str], error: str) -> None:
+    """Airflow retries a work unit: its tables still ``in_progress`` (the one the try was in) go
+    back to ``pending`` with ``retry_count`` + 1; the others keep their status (a completed table
+    is skipped by the next try; one not yet started was not tried)."""
+    tables = list(tables)
+    db.run(lambda cur: [_retry_pair(cur, batch_id, connection, table, error, only_in_progress=True)
+                        for table in tables], what="mark unit's pairs retrying")
+
+
+def _open_tables(cur: Cursor, batch_id: str, connection: str, tables: list[str]) -> list[str]:
+    if not tables:
+        return []
+    rows = cur.fetch(
+        f"SELECT table_name FROM {cur.db.quote(PROGRESS)} WHERE batch_id = %s AND connection_name = %s "
+        f"AND status IN ({', '.join(['%s'] * len(OPEN_PAIR_STATUSES))}) "
+        f"AND table_name IN ({', '.join(['%s'] * len(tables))})",
+        (batch_id, connection, *OPEN_PAIR_STATUSES, *tables))
+    return sorted(r["table_name"] for r in rows)
+
+
+def mark_retrying_in_task(db: Database, batch_id: str, connection: str, table: str, error: str) -> None:
+    """A table of a work unit failed transiently and its task tries it again after a back-off:
+    ``retry_count`` + 1 and the error, while the row stays ``in_progress``."""
+    db.execute(
+        f"UPDATE {db.quote(PROGRESS)} SET retry_count = retry_count + 1, error_message = %s, updated_at = %s "
+        f"WHERE {_PAIR}", (scrub(error)[:ERROR_MAX], db.ts(utcnow()), batch_id, connection, table),
+        what="mark pair retrying in its task")
 
 
 def _retry_pair(cur: Cursor, batch_id: str, connection: str, table: str, error: str,

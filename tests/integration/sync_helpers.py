@@ -65,3 +65,16 @@ def table_rows(conn_id: str, table: str, order_by: list[str], branch: str | None
         rows = db.fetchall(f"SELECT * FROM {db.quote(table)}{where} ORDER BY "
                            + ", ".join(db.quote(c) for c in order_by), (branch,) if branch else ())
     return [{k: normalize(v) for k, v in r.items() if k not in drop} for r in rows]
+
+
+def one_table_per_unit(pairs: list[Any]) -> list[Any]:
+    """Assignments of pairs to task instances as ``plan`` makes them with packing off: each pair
+    its own work unit, numbered within its task."""
+    from include.branch_sync.tracking import Assignment
+
+    counters: dict[str, int] = {}
+    out = []
+    for pair in pairs:
+        out.append(Assignment(pair, counters.get(pair.task_id, 0)))
+        counters[pair.task_id] = counters.get(pair.task_id, 0) + 1
+    return out

@@ -12,7 +12,7 @@ from include.branch_sync import tracking
 from include.common.clock import utcnow
 from include.common.db import Database
 from include.health.whatsapp.accounts import add_account, ensure_accounts_table
-from tests.integration.sync_helpers import fetch, run_sql, write_config
+from tests.integration.sync_helpers import fetch, one_table_per_unit, run_sql, write_config
 from tools.whatsapp_standin import StandinService
 
 API_KEY = "k3y-Never-Logged"
@@ -130,7 +130,7 @@ def test_progress_repair_interrupts_batches_of_vanished_runs_and_clean_up_keeps_
     pairs = [tracking.Pair("pgsql_aa", "c_invoice", "CInvoice", "step2.pgsql_aa")]
     with Database("central_db") as db:
         tracking.start_batch(db, "sync_20260101_000000_vanished", "branch_sync", "manual__gone", {}, pairs)
-        tracking.assign_tasks(db, "sync_20260101_000000_vanished", pairs)
+        tracking.assign_tasks(db, "sync_20260101_000000_vanished", one_table_per_unit(pairs))
         tracking.mark_started(db, "sync_20260101_000000_vanished", "pgsql_aa", "c_invoice")
         for batch_id, days in (("sync_20250101_000000_oldbatch", 45), ("sync_20261101_000000_newbatch", 3)):
             tracking.start_batch(db, batch_id, "branch_sync", f"run_{batch_id}", {}, pairs)

@@ -12,7 +12,7 @@ from tests.integration.health.test_health_reconcile_dag import (  # noqa: F401
     API_KEY, accounts, load_dag, ti_states, world,
 )
 from tests.integration.notify_helpers import mail_text, notices, set_channels
-from tests.integration.sync_helpers import fetch
+from tests.integration.sync_helpers import fetch, one_table_per_unit
 
 
 def test_a_killed_run_s_batch_is_interrupted_and_announced_once(world, smtp_server, webhook_server,  # noqa: F811
@@ -23,7 +23,7 @@ def test_a_killed_run_s_batch_is_interrupted_and_announced_once(world, smtp_serv
         # the run's worker was killed and the run deleted: one pair done, one still in progress
         pairs = [tracking.Pair("pgsql_aa", t, t, "step2.pgsql_aa") for t in ("c_invoice", "c_invoiceline")]
         tracking.start_batch(db, batch_id, "branch_sync", "manual__killed", {}, pairs)
-        tracking.assign_tasks(db, batch_id, pairs)
+        tracking.assign_tasks(db, batch_id, one_table_per_unit(pairs))
         tracking.mark_started(db, batch_id, "pgsql_aa", "c_invoice")
         tracking.mark_finished(db, batch_id, "pgsql_aa", "c_invoice", "completed")
         tracking.mark_started(db, batch_id, "pgsql_aa", "c_invoiceline")

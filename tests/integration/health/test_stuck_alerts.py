@@ -19,7 +19,7 @@ from include.common.db import Database
 from include.common.task_states import TaskSdkStates
 from include.health import notices
 from include.common.notify.settings import load_settings
-from tests.integration.sync_helpers import fetch, write_config
+from tests.integration.sync_helpers import fetch, one_table_per_unit, write_config
 
 TABLES = [{"table": t, "model": t, "primary_key": ["id"]} for t in ("c_invoice", "c_order", "m_product")]
 
@@ -49,7 +49,7 @@ def test_a_batch_waiting_on_its_pool_alerts_once_with_the_fix_and_recovers(pg_da
         for batch_id, conn in ((stuck_id, "pgsql_aa"), (fine_id, "pgsql_bb")):
             pairs = [tracking.Pair(conn, t["table"], t["model"], f"step2.{conn}") for t in TABLES]
             tracking.start_batch(db, batch_id, "branch_sync", f"manual__{batch_id}", {}, pairs)
-            tracking.assign_tasks(db, batch_id, pairs)
+            tracking.assign_tasks(db, batch_id, one_table_per_unit(pairs))
         for table in ("c_invoice", "c_order", "m_product"):  # the other batch's tables all started
             tracking.mark_started(db, fine_id, "pgsql_bb", table)
     sdk = RunStates({"step2.pgsql_aa_0": "scheduled", "step2.pgsql_aa_1": "scheduled", "step2.pgsql_aa_2": "queued",
@@ -97,7 +97,7 @@ def test_an_episode_ends_when_its_batch_is_no_longer_running(pg_database, connec
         tracking.ensure_schema(db)
         pair = tracking.Pair("pgsql_aa", "c_invoice", "c_invoice", "step2.pgsql_aa")
         tracking.start_batch(db, batch_id, "branch_sync", "manual__gone", {}, [pair])
-        tracking.assign_tasks(db, batch_id, [pair])
+        tracking.assign_tasks(db, batch_id, one_table_per_unit([pair]))
         notices.stuck_checks(db, settings, running_reports(db, sdk, utcnow() + timedelta(minutes=5)), "scheduled__1")
         assert [b["event"] for b in webhook_server.bodies] == ["alert"]
         db.execute(f"UPDATE {db.quote(tracking.BATCHES)} SET status = 'interrupted' WHERE batch_id = %s", (batch_id,))

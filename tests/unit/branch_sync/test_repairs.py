@@ -53,3 +53,14 @@ def test_a_vanished_run_with_nothing_open_only_finalizes_a_running_batch():
 def test_rows_outside_the_current_run_are_never_read_as_its_tasks():
     plan = plan_repairs([row("t0", "completed", None)], "running", {"step2.pgsql_a_0": "failed"}, "running")
     assert plan.repairs == ()
+
+
+def test_a_failed_unit_changes_only_its_tables_that_had_not_finished():
+    """Tables of one work unit share its task instance: the unit failed because one table failed,
+    the tables that completed or failed on their own keep what they recorded, and only the table
+    the unit never reached is failed from the task state."""
+    rows = [row("t0", "completed", 0), row("t1", "failed", 0, "permanent"), row("t2", "pending", 0),
+            row("t3", "completed", 1)]
+    plan = plan_repairs(rows, "running", {"step2.pgsql_a_0": "failed", "step2.pgsql_a_1": "success"}, "running")
+    assert plan.repairs == (Repair("pgsql_a", "t2", "finish", "failed",
+                                   "the task ended without reporting (worker lost?)"),)

@@ -110,6 +110,11 @@ class Dialect(ABC):
         (case, accents, trailing spaces), as (column, collation); empty where none does."""
         return []
 
+    def row_estimates(self, cur: Any, tables: Sequence[str]) -> dict[str, int]:
+        """``{table: rows}`` from the catalog's statistics (no scan) for the tables it knows;
+        empty where the dialect keeps none. A planning hint, never a count."""
+        return {}
+
     def unique_keys(self, cur: Any, table: str) -> list[tuple[str, ...]]:
         """The column sets the table's unique indexes (whole columns, no predicate) guarantee
         unique; empty where the dialect cannot tell, so the caller verifies the data instead."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from include.common.db.columns import TEMPORAL_KINDS, Column, Unbounded, column_from, kind_of, numbers
@@ -100,6 +101,14 @@ class PostgresDialect(Dialect):
             columns.append(column_from(r["name"], r["type"], kind, nums=nums, pg_type=pg_type,
                                        nullable=not r["notnull"]))
         return columns
+
+    def row_estimates(self, cur: Any, tables: Sequence[str]) -> dict[str, int]:
+        # reltuples is -1 for a table never analyzed or vacuumed (PostgreSQL 14+): no estimate
+        rows = cur.fetch(
+            "SELECT t.name, c.reltuples FROM unnest(%s::text[], %s::text[]) AS t(name, quoted) "
+            "JOIN pg_class c ON c.oid = to_regclass(t.quoted) WHERE c.reltuples >= 0",
+            (list(tables), [self.quote(t) for t in tables]))
+        return {r["name"]: int(r["reltuples"]) for r in rows}
 
     def unique_keys(self, cur: Any, table: str) -> list[tuple[str, ...]]:
         rows = cur.fetch(
