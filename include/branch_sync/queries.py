@@ -17,7 +17,7 @@ _ORDER = "CASE WHEN {p}started_at IS NULL THEN 1 ELSE 0 END, {p}started_at DESC,
 RAN_ORDER = "CASE WHEN started_at IS NULL THEN 1 ELSE 0 END, started_at, connection_name, table_name"
 PAIR_COLUMNS = ("connection_name, table_name, model_name, status, records_processed, records_skipped, "
                 "records_deleted, error_message, started_at, completed_at, duration_seconds, retry_count, task_id, "
-                "map_index, updated_at")
+                "map_index, updated_at, sync_mode, expected_seconds")
 # The columns a detail page may be sorted on (callers map their own words onto these).
 SORTABLE = ("connection_name", "table_name", "model_name", "status", "records_processed", "records_skipped",
             "records_deleted", "duration_seconds", "retry_count", "started_at")
@@ -128,6 +128,6 @@ def batch_detail(db: Database, batch_id: str, failed_only: bool = False, *, stat
         "connections": sorted(c["value"] for c in raw["choices"] if c["kind"] == "c"),
         "tables_available": sorted(c["value"] for c in raw["choices"] if c["kind"] == "t"),
         "matching": int(raw["matching"] or 0),
-        "tables": [report.progress_to_json(r) for r in raw["rows"]],
+        "tables": [report.progress_to_json(r, batch) for r in raw["rows"]],
     })
     return out

@@ -35,6 +35,7 @@ from include.common.text import (
     BOLD, EMPTY, NA, STATUS_COLORS, as_float, as_int, colorize, format_count, format_duration, format_ts, iso_utc,
     percentage, render_table, status_color, to_utc, truncate, tz_label,
 )
+from include.common.task_states import ui_task_path
 
 RULE = "=" * 68
 RUNNING = "Running.."
@@ -244,10 +245,18 @@ def _sorted(d: Mapping[str, Any]) -> dict[str, Any]:
     return {k: d[k] for k in sorted(d)}
 
 
-def progress_to_json(row: Mapping[str, Any]) -> dict[str, Any]:
-    """One ``sync_progress`` row: ints, floats, ISO-8601 UTC timestamps, the full error text."""
+def progress_to_json(row: Mapping[str, Any], batch: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One ``sync_progress`` row: ints, floats, ISO-8601 UTC timestamps, the full error text; with
+    the ``batch``, ``log``: the UI path of the task instance of the table's work unit in the
+    batch's current run (None for a table that run does not sync)."""
     map_index = row.get("map_index")
+    log = None
+    if batch is not None and batch.get("run_id") and row.get("task_id") and map_index is not None:
+        log = ui_task_path(batch.get("dag_id") or "branch_sync", batch["run_id"], row["task_id"], map_index)
     return _sorted({
+        "log": log,
+        "sync_mode": row.get("sync_mode"),
+        "expected_seconds": as_float(row.get("expected_seconds")),
         "connection_name": row.get("connection_name"),
         "table_name": row.get("table_name"),
         "model_name": row.get("model_name"),
@@ -264,6 +273,20 @@ def progress_to_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "map_index": None if map_index is None else int(map_index),
         "updated_at": iso_utc(row.get("updated_at")),
     })
+
+
+def failed_log_lines(batch: Mapping[str, Any], progress: Sequence[Mapping[str, Any]]) -> list[str]:
+    """``Logs of the failed tables:`` each failed table's work unit (``task_id[map_index]``) and
+    the path of its task instance in Airflow's UI, where the table's log section is."""
+    lines = []
+    for row in progress:
+        if row.get("status") != "failed":
+            continue
+        path = progress_to_json(row, batch)["log"]
+        if path:
+            lines.append(f"  {row['connection_name']}.{row['table_name']}: {row['task_id']}[{row['map_index']}] "
+                         f"{path}")
+    return ["", "Logs of the failed tables (in Airflow's UI):", *lines] if lines else []
 
 
 def batch_to_json(batch: Mapping[str, Any], progress: Sequence[Mapping[str, Any]] | None = None, *,
@@ -287,7 +310,7 @@ def batch_to_json(batch: Mapping[str, Any], progress: Sequence[Mapping[str, Any]
         **counts,
     }
     if progress is not None:
-        out["tables"] = [progress_to_json(r) for r in progress
+        out["tables"] = [progress_to_json(r, batch) for r in progress
                          if not failed_only or str(r.get("status") or "") == "failed"]
     return _sorted(out)
 

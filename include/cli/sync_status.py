@@ -119,7 +119,8 @@ def _show_one(db: Any, conn_id: str, args: argparse.Namespace, out: TextIO, err:
         out.write(report.dumps(doc) + "\n")
     else:
         out.write(report.render_batch_detail(batch, progress, failed_only=args.failed, color=color,
-                                             error_width=args.error_width, tz=args.tz, notes=stuck_lines(stuck)))
+                                             error_width=args.error_width, tz=args.tz,
+                                             notes=[*stuck_lines(stuck), *report.failed_log_lines(batch, progress)]))
         out.write(render_notifications(notices))
     return 0
 

@@ -9,6 +9,17 @@ from urllib.parse import quote
 from include.common.conn_ids import AIRFLOW_API
 
 
+def ui_run_path(dag_id: Any, run_id: Any) -> str:
+    """The path of a DAG run's page in Airflow's UI (relative to its base URL)."""
+    return f"/dags/{quote(str(dag_id), safe='')}/runs/{quote(str(run_id), safe='')}"
+
+
+def ui_task_path(dag_id: Any, run_id: Any, task_id: Any, map_index: Any) -> str:
+    """The path of a task instance's page (its log) in Airflow's UI; a mapped instance by its index."""
+    base = f"{ui_run_path(dag_id, run_id)}/tasks/{quote(str(task_id), safe='')}"
+    return f"{base}/mapped/{int(map_index)}" if map_index is not None and int(map_index) >= 0 else base
+
+
 class TaskStateSource(Protocol):
     def run_state(self, dag_id: str, run_id: str) -> str | None:
         """The run's state, or None when the run no longer exists."""

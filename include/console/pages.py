@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
 
 from include.branch_sync.tracking import BATCH_STATUSES
+from include.common.task_states import ui_run_path, ui_task_path
 from include.console import charts
 from include.console.html import (
     badge, count, duration, esc, filter_links, layout, pager, progress_bar, table, url, when,
@@ -17,13 +17,8 @@ from include.console.params import CERT_BATCH_STATUSES, CERT_ROW_STATUSES
 RESUMABLE = ("failed", "interrupted")
 
 
-def run_link(dag_id: Any, run_id: Any) -> str:
-    return f"/dags/{quote(str(dag_id), safe='')}/runs/{quote(str(run_id), safe='')}"
-
-
-def ti_link(dag_id: Any, run_id: Any, task_id: Any, map_index: Any) -> str:
-    base = f"{run_link(dag_id, run_id)}/tasks/{quote(str(task_id), safe='')}"
-    return f"{base}/mapped/{int(map_index)}" if map_index is not None and int(map_index) >= 0 else base
+run_link = ui_run_path
+ti_link = ui_task_path  # a table's "log" is its work unit's task instance
 
 
 def _live_duration(b: Mapping[str, Any]) -> str:

@@ -68,6 +68,23 @@ def test_a_unit_retries_a_transient_table_in_task_fails_a_permanent_one_and_fini
     for row in (flaky, fine):
         assert row["sync_mode"] in ("incremental", "full_refresh") and row["duration_seconds"] >= 0
 
+    # sync-status links each table's log to its unit's task instance
+    import io
+    import json
+
+    from include.cli import main as cli
+
+    out = io.StringIO()
+    assert cli(["sync-status", batch["batch_id"], "--json", "--api-conn", "no_such_api"], out=out, err=io.StringIO()) == 0
+    logs = {t["table_name"]: t["log"] for t in json.loads(out.getvalue())["tables"]}
+    task_id, map_index = bad["task_id"], bad["map_index"]
+    assert set(logs.values()) == {f"/dags/branch_sync/runs/{second.run_id}/tasks/{task_id}/mapped/{map_index}"
+                                  .replace("+", "%2B").replace(":", "%3A")}
+    text = io.StringIO()
+    assert cli(["sync-status", batch["batch_id"], "--api-conn", "no_such_api", "--color", "never"], out=text,
+               err=io.StringIO()) == 0
+    assert f"pgsql_bb.c_invoiceline: {task_id}[{map_index}]" in text.getvalue()
+
     # resume: only the failed table runs again, the completed ones keep their rows
     run_sql("pgsql_bb", "ALTER TABLE c_invoiceline_old RENAME TO c_invoiceline")
     done_before = {k: r["completed_at"] for k, r in rows.items() if r["status"] == "completed"}
