@@ -167,7 +167,7 @@ def sync_unit(batch_id: str, connection: str, unit: Mapping[str, Any], full_refr
 
     config = load_config()
     tables = [str(t) for t in unit["tables"]]
-    context["label"] = units.unit_label(connection, tables)  # type: ignore[index]
+    context["label"] = unit.get("label") or units.unit_label(connection, tables[-1], len(tables))  # type: ignore[index]
     alone = len(tables) == 1
     failed: list[str] = []
     # One connection to the branch and one to central serve every table of the unit.

@@ -54,7 +54,9 @@ def expected_cost(mode: str, history: Sequence[float], row_estimate: int | None)
 
 @dataclass(frozen=True)
 class Unit:
-    """Tables of one connection and one step that one task instance syncs in this order."""
+    """Tables of one connection and one step that one task instance syncs, in this order: the
+    cheapest first, so most of a unit's tables are done early and a failure or a lost worker late
+    in a long table leaves them completed (a retry skips them)."""
 
     connection: str
     tables: tuple[str, ...]
@@ -62,17 +64,17 @@ class Unit:
 
     @property
     def label(self) -> str:
-        """The map label in the UI: ``pgsql_lmp: c_invoice +11``."""
-        return unit_label(self.connection, self.tables)
+        """The map label in the UI, naming the unit's largest table: ``pgsql_lmp: c_invoice +11``."""
+        return unit_label(self.connection, self.tables[-1], len(self.tables))
 
     def as_arg(self) -> dict[str, object]:
         """The mapped argument of the unit's task instance (JSON for XCom)."""
         return {"tables": list(self.tables), "label": self.label, "expected_seconds": round(self.cost, 3)}
 
 
-def unit_label(connection: str, tables: Sequence[str]) -> str:
-    more = f" +{len(tables) - 1}" if len(tables) > 1 else ""
-    return f"{connection}: {tables[0]}{more}" if tables else connection
+def unit_label(connection: str, table: str, count: int) -> str:
+    more = f" +{count - 1}" if count > 1 else ""
+    return f"{connection}: {table}{more}"
 
 
 def pack(connection: str, costs: Mapping[str, float], *, target_seconds: float, max_tables: int,
@@ -83,7 +85,8 @@ def pack(connection: str, costs: Mapping[str, float], *, target_seconds: float, 
     cost plus its own at most ``target_seconds``, fewer than ``max_tables`` tables); a table that
     does not fit an empty unit (expected to exceed the target) and the tables of ``alone``
     (packing turned off for them) get a unit of their own. ``max_tables`` 1 turns packing off.
-    The units come out largest first, so the long ones start early."""
+    The units come out largest first, so the long ones start early; inside a unit the tables run
+    cheapest first."""
     if max_tables < 1:
         raise ValueError("max_tables must be at least 1")
     alone = set(alone)
@@ -106,5 +109,6 @@ def pack(connection: str, costs: Mapping[str, float], *, target_seconds: float, 
         units.append([table])
         totals.append(cost)
         solo.append(True)
-    out = [Unit(connection, tuple(members), total) for members, total in zip(units, totals)]
+    out = [Unit(connection, tuple(sorted(members, key=lambda t: (costs[t], t))), total)
+           for members, total in zip(units, totals)]
     return sorted(out, key=lambda u: (-u.cost, u.tables))

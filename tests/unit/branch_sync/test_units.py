@@ -26,7 +26,8 @@ def test_the_target_bounds_a_unit_before_the_maximum_does():
 def test_a_table_expected_to_exceed_the_target_runs_alone():
     costs = {"big": 120.0, "medium": 8.0, "a": 1.0, "b": 1.0}
     packed = units.pack("pgsql_a", costs, target_seconds=10, max_tables=40)
-    assert [u.tables for u in packed] == [("big",), ("medium", "a", "b")]
+    assert [u.tables for u in packed] == [("big",), ("a", "b", "medium")]  # cheapest first inside a unit
+    assert [u.label for u in packed] == ["pgsql_a: big", "pgsql_a: medium +2"]  # named by the largest
 
 
 def test_tables_with_packing_off_run_alone_and_packing_off_is_one_table_per_unit():
@@ -46,8 +47,10 @@ def test_packing_is_deterministic_whatever_the_order_of_the_input():
         rng.shuffle(items)
         assert units.pack("pgsql_a", dict(items), target_seconds=30, max_tables=15) == first
     assert all(len(u.tables) <= 15 and (u.cost <= 30 or len(u.tables) == 1) for u in first)
-    # largest first inside a unit and across units
+    # largest units first; inside a unit the cheapest table first
     assert [u.cost for u in first] == sorted((u.cost for u in first), reverse=True)
+    for unit in first:
+        assert [costs[t] for t in unit.tables] == sorted(costs[t] for t in unit.tables)
 
 
 def test_ties_are_broken_by_name():
@@ -55,11 +58,13 @@ def test_ties_are_broken_by_name():
     assert [u.tables for u in packed] == [("a", "b"), ("c",)]
 
 
-def test_labels_name_the_connection_and_the_tables():
-    assert units.unit_label("pgsql_lmp", ["c_invoice", *[f"t{i}" for i in range(11)]]) == "pgsql_lmp: c_invoice +11"
-    assert units.unit_label("pgsql_lmp", ["c_invoice"]) == "pgsql_lmp: c_invoice"
-    unit = units.Unit("pgsql_lmp", ("a", "b"), 2.5)
-    assert unit.as_arg() == {"tables": ["a", "b"], "label": "pgsql_lmp: a +1", "expected_seconds": 2.5}
+def test_labels_name_the_connection_and_the_largest_table():
+    costs = {"c_invoice": 9.0, **{f"t{i:02d}": 0.1 for i in range(11)}}
+    (unit,) = units.pack("pgsql_lmp", costs, target_seconds=60, max_tables=40)
+    assert unit.label == "pgsql_lmp: c_invoice +11"
+    assert units.unit_label("pgsql_lmp", "c_invoice", 1) == "pgsql_lmp: c_invoice"
+    assert unit.as_arg() == {"tables": [*(f"t{i:02d}" for i in range(11)), "c_invoice"],
+                             "label": "pgsql_lmp: c_invoice +11", "expected_seconds": 10.1}
 
 
 @pytest.mark.parametrize(("mode", "history", "estimate", "source"), [
