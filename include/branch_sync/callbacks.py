@@ -13,7 +13,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from include.branch_sync import notify, tracking
+from include.branch_sync import tracking
 from include.branch_sync.config import load_config
 from include.common.db import Database
 from include.common.scrub import error_text
@@ -91,6 +91,9 @@ def on_dag_run_end(context: Mapping[str, Any]) -> None:
     dag_run = context.get("dag_run")
     if dag_run is None:
         return
+    # imported here: every sync task instance parses the DAG file, which imports this module, and
+    # only the dag-processor's run-end callback announces
+    from include.branch_sync import notify
 
     def work(db: Database) -> None:
         row = db.fetchone(f"SELECT batch_id, status FROM {db.quote(tracking.BATCHES)} WHERE dag_id = %s AND run_id = %s",
