@@ -7,6 +7,10 @@ record counts are added in the same transaction as the rows they count (see the 
 The batch is finalized in one function, :func:`finish_batch`; :func:`reconcile_batch` repairs the
 rows from Airflow's task states by a pure plan (:func:`include.branch_sync.repairs.plan_repairs`)
 applied in one transaction.
+
+Kept whole: every way a progress row or its batch changes state (plan, a table's start and end in
+its work unit, in-task and Airflow retries, the callbacks' decisions for a unit, repairs and the
+finalize) is here, so one reading shows all of them and the statuses they share.
 """
 
 from __future__ import annotations
