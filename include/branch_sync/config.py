@@ -70,6 +70,7 @@ class SyncConfig:
     retries: int = 3
     retry_delay_seconds: int = 30
     stuck_after_seconds: int = 600  # a pair waiting to start longer than this is diagnosed (sync-status)
+    verify_schedule: str | None = None  # when sync_verify runs by itself (None: triggered only)
 
     def table(self, name_or_model: str) -> TableSpec:
         for spec in self.tables:
@@ -186,6 +187,9 @@ def parse_config(raw: Any, path: Path) -> SyncConfig:
     schedule = raw.get("schedule")
     if schedule is not None and not isinstance(schedule, str):
         raise ConfigError(f"{where}: 'schedule' must be a cron expression, a preset such as '@daily', or null")
+    verify_schedule = raw.get("verify_schedule")
+    if verify_schedule is not None and not isinstance(verify_schedule, str):
+        raise ConfigError(f"{where}: 'verify_schedule' must be a cron expression, a preset such as '@weekly', or null")
     return SyncConfig(
         path=path,
         target=target,
@@ -197,6 +201,7 @@ def parse_config(raw: Any, path: Path) -> SyncConfig:
         retries=_int(raw.get("retries", 3), f"{where}: 'retries'", minimum=0),
         retry_delay_seconds=_int(raw.get("retry_delay_seconds", 30), f"{where}: 'retry_delay_seconds'", minimum=1),
         stuck_after_seconds=_int(raw.get("stuck_after_seconds", 600), f"{where}: 'stuck_after_seconds'", minimum=1),
+        verify_schedule=verify_schedule,
     )
 
 
