@@ -150,6 +150,8 @@ def test_drift_is_found_classified_repaired_and_a_second_run_is_clean(central):
     assert counts(found[("pgsql_aa", "measures")]) == {**CLEAN, "status": "drift", "changed_rows": 1}
     assert counts(found[("pgsql_bb", "items")]) == CLEAN and counts(found[("pgsql_bb", "measures")]) == CLEAN
 
+    _check_verify_status(items["verification_id"])
+
     repaired = rows_of(run({"repair": True}))
     assert counts(repaired[("pgsql_aa", "items")]) == {"status": "repaired", "missing_rows": 1, "extra_rows": 2,
                                                        "changed_rows": 10, "not_yet_synced": 1, "repaired_rows": 13}
@@ -189,3 +191,26 @@ def test_an_unreachable_branch_fails_only_its_pairs_with_the_reason(central, con
     assert failed["status"] == "failed" and failed["retry_count"] == 1, failed
     assert "Sup3rSecretPw" not in failed["error_message"]
     assert "refused" in failed["error_message"].lower() or "connect" in failed["error_message"].lower()
+
+
+def _check_verify_status(verification_id):
+    """``verify-status``: the latest verification of every table, as JSON and as text."""
+    import io
+
+    from include.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["verify-status", "--json"], out=out, err=err) == 0, err.getvalue()
+    latest = {(p["connection"], p["table"]): p for p in json.loads(out.getvalue())}
+    assert latest[("pgsql_aa", "items")]["verification_id"] == verification_id
+    assert (latest[("pgsql_aa", "items")]["status"], latest[("pgsql_aa", "items")]["drift_rows"]) == ("drift", 13)
+    assert latest[("pgsql_bb", "items")]["status"] == "clean"
+    out = io.StringIO()
+    assert main(["verify-status", verification_id, "--color", "never"], out=out, err=err) == 0
+    text = out.getvalue()
+    assert 'pgsql_aa.codes changed: {"code": "ABC"} (label)' in text and "5 tables, 3 with drift not repaired." in text
+    out = io.StringIO()
+    assert main(["verify-status", "--runs", "--json"], out=out, err=err) == 0
+    assert json.loads(out.getvalue())[0]["status"] == "drift"
+    assert main(["verify-status", "verify_20200101_000000_abcdefgh"], out=io.StringIO(), err=err) == 1
+    assert "not found in sync_verifications" in err.getvalue()
