@@ -18,13 +18,14 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from include.branch_sync.checkpoint import Checkpoints, decode_value
 from include.branch_sync.config import SyncConfig, TableSpec
 from include.branch_sync.engine import _minus_lookback
-from include.branch_sync.reader import SourceReader
+from include.branch_sync.reader import SourceReader, prefetched
 from include.branch_sync.writers import Counts, writer_for
 from include.common.db import Cursor, Database, PermanentError
 from include.common.db.columns import TEMPORAL_KINDS, Column
@@ -33,6 +34,7 @@ from include.sync_verify.fields import Side, build_sides, normalise
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 IN_LIST = 500  # buckets or keys per IN list: bounded statements whatever the drift
 STREAM_ROWS = 10_000
 
@@ -158,14 +160,14 @@ class _Pair:
         self.rows = (0, 0)
 
     def find(self, portable: bool) -> tuple[diff.Findings, str]:
-        self.rows = (_count(self.src), _count(self.dst))
+        self.rows = _both(_count, self.src, self.dst)
         findings = diff.Findings()
         if not portable:
             self._merge(findings, None, ())
             return findings, "stream"
         depth, within, parent = diff.first_depth(max(self.rows)), (), 0
         while True:
-            a, b = _buckets(self.src, depth, parent, within), _buckets(self.dst, depth, parent, within)
+            a, b = _both(lambda side: _buckets(side, depth, parent, within), self.src, self.dst)
             step = diff.next_step(diff.differing(a, b), depth, max(self.rows))
             if step.action == "done":
                 return findings, "checksum"
@@ -183,6 +185,15 @@ class _Pair:
         for d in diff.compare(_rows(self.src, depth, buckets, self.spec.cursor),
                               _rows(self.dst, depth, buckets, None), self.names):
             findings.add(d, self.mark, key_names)
+
+
+def _both(work: Callable[[Side], T], src: Side, dst: Side) -> tuple[T, T]:
+    """``work`` on both sides at once (each on its own connection): the two databases scan side
+    by side, so a pair costs about its slower side, not the sum of both."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-central") as pool:
+        central = pool.submit(work, dst)
+        source = work(src)
+        return source, central.result()
 
 
 def _count(side: Side) -> int:
@@ -211,7 +222,14 @@ def _buckets(side: Side, depth: int, parent: int, within: Sequence[str]) -> dict
 
 
 def _rows(side: Side, depth: int | None, buckets: Sequence[str], cursor: str | None) -> Iterator[diff.Row]:
-    """The side's rows (of the given buckets, or all) ordered by key hash, streamed."""
+    """The side's rows (of the given buckets, or all) ordered by key hash, streamed; the next
+    batch is read in a thread while this one is compared (both databases work at once)."""
+    for batch in prefetched(_row_batches(side, depth, buckets, cursor), depth=2):
+        yield from batch
+
+
+def _row_batches(side: Side, depth: int | None, buckets: Sequence[str], cursor: str | None
+                 ) -> Iterator[list[diff.Row]]:
     q = side.db.quote
     keys = [q(f.column.name) for f in side.keys]
     fields = [f.sql or q(f.column.name) for f in (*side.keys, *side.values)]
@@ -228,10 +246,12 @@ def _rows(side: Side, depth: int | None, buckets: Sequence[str], cursor: str | N
             batch = raw.fetchmany(STREAM_ROWS)
             if not batch:
                 break
+            out = []
             for r in batch:
                 values = r[1 + n_keys:1 + n_keys + len(all_fields)]
                 texts = tuple(_text(v) if f.sql else normalise(v, f.column) for f, v in zip(all_fields, values))
-                yield diff.Row(_text(r[0]), tuple(r[1:1 + n_keys]), texts, r[-1] if cursor else None)
+                out.append(diff.Row(_text(r[0]), tuple(r[1:1 + n_keys]), texts, r[-1] if cursor else None))
+            yield out
     finally:
         raw.close()
 

@@ -214,3 +214,19 @@ def _check_verify_status(verification_id):
     assert json.loads(out.getvalue())[0]["status"] == "drift"
     assert main(["verify-status", "verify_20200101_000000_abcdefgh"], out=io.StringIO(), err=err) == 1
     assert "not found in sync_verifications" in err.getvalue()
+
+
+def test_drift_found_then_repaired_is_told_once_each_and_a_clean_run_tells_nothing(central, webhook_server,
+                                                                                   monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_BACKOFFICE_NOTIFICATIONS", json.dumps(
+        {"webhook": {"http_conn_id": "ops_webhook", "timeout_seconds": 5}}))
+    run({"tables": ["codes"]})
+    assert webhook_server.bodies == []  # clean: nothing to tell
+    run_sql("central_db", "DELETE FROM codes WHERE code = 'abc '")
+    found = rows_of(run({"tables": ["codes"]}))[("pgsql_aa", "codes")]
+    repaired = rows_of(run({"tables": ["codes"], "repair": True}))[("pgsql_aa", "codes")]
+    assert [(b["event"], b["key"]) for b in webhook_server.bodies] == [
+        ("drift", found["verification_id"]), ("repaired", repaired["verification_id"])]
+    assert webhook_server.bodies[0]["failed_items"] == [{"name": "pgsql_aa.codes", "reason": "1 missing"}]
+    assert webhook_server.bodies[1]["summary"]["repaired_rows"] == 1
+    assert "backoffice/verify/" + found["verification_id"] in webhook_server.bodies[0]["text"]
