@@ -91,7 +91,7 @@ def sync_verify():
     planned = plan()
     with TaskGroup(GROUP, tooltip="one mapped task per connection, in its pool") as group:
         for connection in CONFIG.connections:
-            selected = units.override(task_id=f"{connection}_units")(planned[connection])
+            selected = units.override(task_id=f"{connection}_tables")(planned[connection])
             verify.override(task_id=task_id_for(connection).split(".", 1)[1], pool=CONFIG.pool_name(connection)
                             ).partial(verification_id=planned["verification_id"], connection=connection
                                       ).expand(tables=selected)
