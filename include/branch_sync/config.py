@@ -223,6 +223,28 @@ def _int(value: Any, where: str, minimum: int) -> int:
     return value
 
 
+def list_param(params: Any, name: str) -> list[str]:
+    """A DAG's list param of names (a list, or a comma-separated string from a trigger form)."""
+    value = params.get(name) or []
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"param {name!r} must be a list of names, got {value!r}")
+    return value
+
+
+def connection_passwords() -> list[str | None]:
+    """The passwords of the target and every source connection, never to appear in a notice
+    (empty when the config cannot be read: the notice is then scrubbed of the usual patterns)."""
+    from include.common.scrub import connection_secrets
+
+    try:
+        config = load_config()
+        return connection_secrets(config.target, *config.connections)
+    except Exception:
+        return []
+
+
 @dataclass(frozen=True)
 class SyncPlan:
     """The (connection, table) pairs one run syncs, in the seed's order: step 1, then step 2."""

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from include.branch_sync import notify, tracking
-from include.branch_sync.config import ConfigError, load_config, plan_pairs
+from include.branch_sync.config import list_param, load_config, plan_pairs
 from include.branch_sync.pools import check_pools
 from include.branch_sync.engine import sync_pair
 from include.branch_sync.spec import (
@@ -31,14 +31,6 @@ from include.common.scrub import error_text
 
 log = logging.getLogger(__name__)
 
-def _list_param(params: Mapping[str, Any], name: str) -> list[str]:
-    value = params.get(name) or []
-    if isinstance(value, str):
-        value = [v.strip() for v in value.split(",") if v.strip()]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"param {name!r} must be a list of names, got {value!r}")
-    return value
-
 
 def plan(context: Mapping[str, Any]) -> dict[str, Any]:
     """Validate the params against the config, create (or resume) the batch and its pending rows,
@@ -46,7 +38,7 @@ def plan(context: Mapping[str, Any]) -> dict[str, Any]:
     refuse_unknown_conf(context)
     params = context["params"]
     config = load_config()
-    selection = plan_pairs(config, _list_param(params, "connections"), _list_param(params, "tables"),
+    selection = plan_pairs(config, list_param(params, "connections"), list_param(params, "tables"),
                            bool(params.get("skip_step1")))
     dag_run = context["dag_run"]
     options = {k: params.get(k) for k in ("connections", "tables", "skip_step1", "full_refresh", "resume")}

@@ -96,10 +96,10 @@ def build_sides(source: Database, target: Database, table: str, target_table: st
                 d_sql = target.dialect.native_text(target.quote(column.name))
         src_fields.append(Field(column, s_sql))
         dst_fields.append(Field(column, d_sql))
-    if source.dialect.md5_hex("x") is None or target.dialect.md5_hex("x") is None:
-        raise PermanentError(f"table {table!r}: verification hashes rows in SQL (MD5), which "
-                             f"{source.dialect.name if source.dialect.md5_hex('x') is None else target.dialect.name} "
-                             f"does not have")
+    for db in (source, target):
+        if db.dialect.md5_hex("x") is None:
+            raise PermanentError(f"table {table!r}: verification hashes rows in SQL (MD5), which connection "
+                                 f"{db.conn_id!r} ({db.dialect.name}) does not have")
     for f in src_fields:
         if f.column.name in key and f.sql is None:
             raise PermanentError(f"table {table!r}: key column {f.column.name!r} ({f.column.source_type}) has no "

@@ -7,12 +7,11 @@ finds it sent (the channel's row is claimed before sending).
 
 from __future__ import annotations
 
-from include.branch_sync.config import load_config
+from include.branch_sync.config import connection_passwords
 from include.common.db import Database
 from include.common.notify import notice as notices
 from include.common.notify.send import announce_batch
 from include.common.notify.settings import CHECK_EVENTS, NotifySettings
-from include.common.scrub import connection_secrets
 from include.common.text import format_count
 from include.sync_verify import tracking
 from include.sync_verify.spec import DAG_ID
@@ -56,15 +55,8 @@ def build(db: Database, verification_id: str) -> notices.Notice | None:
     data = {"verification_id": verification_id, "dag_id": DAG_ID, "run_id": run_id, "status": event,
             "summary": summary}
     return notices.Notice(source=DAG_ID, key=verification_id, event=event, title=title, facts=facts, items=items,
-                          item_count=len(drifted), links=links, data=data, secrets=tuple(_secrets()))
+                          item_count=len(drifted), links=links, data=data, secrets=tuple(connection_passwords()))
 
-
-def _secrets() -> list[str | None]:
-    try:
-        config = load_config()
-        return connection_secrets(config.target, *config.connections)
-    except Exception:
-        return []
 
 
 def announce(db: Database, verification_id: str, settings: NotifySettings | None = None) -> dict[str, str]:

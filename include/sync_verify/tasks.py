@@ -13,7 +13,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from include.branch_sync.config import ConfigError, SyncConfig, load_config, plan_pairs
+from include.branch_sync.config import SyncConfig, list_param, load_config, plan_pairs
 from include.branch_sync.pools import check_pools
 from include.common.batches import batch_id_for_run
 from include.common.clock import utcnow
@@ -25,15 +25,6 @@ from include.sync_verify.engine import verify_pair
 from include.sync_verify.spec import task_id_for
 
 log = logging.getLogger(__name__)
-
-
-def _list_param(params: Mapping[str, Any], name: str) -> list[str]:
-    value = params.get(name) or []
-    if isinstance(value, str):
-        value = [v.strip() for v in value.split(",") if v.strip()]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"param {name!r} must be a list of names, got {value!r}")
-    return value
 
 
 def plan_units(config: SyncConfig, connections: Sequence[str], tables: Sequence[str]) -> dict[str, list[list[str]]]:
@@ -51,7 +42,7 @@ def plan(context: Mapping[str, Any]) -> dict[str, Any]:
     refuse_unknown_conf(context)
     params = context["params"]
     config = load_config()
-    units = plan_units(config, _list_param(params, "connections"), _list_param(params, "tables"))
+    units = plan_units(config, list_param(params, "connections"), list_param(params, "tables"))
     check_pools(config, list(units))
     dag_run = context["dag_run"]
     verification_id = batch_id_for_run("verify", dag_run.dag_id, dag_run.run_id,
