@@ -76,6 +76,7 @@ class SyncConfig:
     packing: bool = True
     unit_target_seconds: float = 60.0
     unit_max_tables: int = 40
+    verify_schedule: str | None = None  # when sync_verify runs by itself (None: triggered only)
 
     def table(self, name_or_model: str) -> TableSpec:
         for spec in self.tables:
@@ -195,6 +196,9 @@ def parse_config(raw: Any, path: Path) -> SyncConfig:
     schedule = raw.get("schedule")
     if schedule is not None and not isinstance(schedule, str):
         raise ConfigError(f"{where}: 'schedule' must be a cron expression, a preset such as '@daily', or null")
+    verify_schedule = raw.get("verify_schedule")
+    if verify_schedule is not None and not isinstance(verify_schedule, str):
+        raise ConfigError(f"{where}: 'verify_schedule' must be a cron expression, a preset such as '@weekly', or null")
     return SyncConfig(
         path=path,
         target=target,
@@ -209,6 +213,7 @@ def parse_config(raw: Any, path: Path) -> SyncConfig:
         packing=_bool(raw.get("packing", True), f"{where}: 'packing'"),
         unit_target_seconds=_positive(raw.get("unit_target_seconds", 60), f"{where}: 'unit_target_seconds'"),
         unit_max_tables=_int(raw.get("unit_max_tables", 40), f"{where}: 'unit_max_tables'", minimum=1),
+        verify_schedule=verify_schedule,
     )
 
 
@@ -240,6 +245,28 @@ def _int(value: Any, where: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{where} must be an integer >= {minimum}, got {value!r}")
     return value
+
+
+def list_param(params: Any, name: str) -> list[str]:
+    """A DAG's list param of names (a list, or a comma-separated string from a trigger form)."""
+    value = params.get(name) or []
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"param {name!r} must be a list of names, got {value!r}")
+    return value
+
+
+def connection_passwords() -> list[str | None]:
+    """The passwords of the target and every source connection, never to appear in a notice
+    (empty when the config cannot be read: the notice is then scrubbed of the usual patterns)."""
+    from include.common.scrub import connection_secrets
+
+    try:
+        config = load_config()
+        return connection_secrets(config.target, *config.connections)
+    except Exception:
+        return []
 
 
 @dataclass(frozen=True)

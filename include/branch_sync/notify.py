@@ -10,13 +10,12 @@ from __future__ import annotations
 
 
 from include.branch_sync import tracking
-from include.branch_sync.config import load_config
+from include.branch_sync.config import connection_passwords
 from include.branch_sync.spec import DAG_ID
 from include.common.db import Database
 from include.common.notify import notice as notices
 from include.common.notify.send import announce_batch, sweep_batches
 from include.common.notify.settings import NotifySettings
-from include.common.scrub import connection_secrets
 
 FINAL_STATUSES = ("completed", "failed", "interrupted")
 CONSOLE_PATH = "backoffice/sync/{batch_id}"
@@ -43,16 +42,8 @@ def build(db: Database, batch_id: str) -> notices.Notice | None:
         records={k: int(v or 0) for k, v in totals.items()}, duration_seconds=batch["duration_seconds"],
         error=batch["error_message"],
         failed_items=[(f"{r['connection_name']}.{r['table_name']}", r["error_message"]) for r in failed],
-        failed_total=counts["failed"], console_path=CONSOLE_PATH.format(batch_id=batch_id), secrets=_secrets())
+        failed_total=counts["failed"], console_path=CONSOLE_PATH.format(batch_id=batch_id), secrets=connection_passwords())
 
-
-def _secrets() -> list[str | None]:
-    """The passwords of the target and every branch connection: never in a notice."""
-    try:
-        config = load_config()
-        return connection_secrets(config.target, *config.connections)
-    except Exception:
-        return []
 
 
 def announce(db: Database, batch_id: str, settings: NotifySettings | None = None) -> dict[str, str]:

@@ -14,8 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from include.branch_sync import notify, tracking, units
-from include.branch_sync.checkpoint import pairs_with_state
-from include.branch_sync.config import ConfigError, SyncConfig, load_config, plan_pairs
+from include.branch_sync.config import SyncConfig, list_param, load_config, plan_pairs
 from include.branch_sync.pools import check_pools
 from include.branch_sync.engine import sync_pair
 from include.branch_sync.spec import (
@@ -33,14 +32,6 @@ from include.common.scrub import error_text
 
 log = logging.getLogger(__name__)
 
-def _list_param(params: Mapping[str, Any], name: str) -> list[str]:
-    value = params.get(name) or []
-    if isinstance(value, str):
-        value = [v.strip() for v in value.split(",") if v.strip()]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"param {name!r} must be a list of names, got {value!r}")
-    return value
-
 
 def plan(context: Mapping[str, Any]) -> dict[str, Any]:
     """Validate the params against the config, create (or resume) the batch and its pending rows,
@@ -48,16 +39,12 @@ def plan(context: Mapping[str, Any]) -> dict[str, Any]:
     refuse_unknown_conf(context)
     params = context["params"]
     config = load_config()
-    selection = plan_pairs(config, _list_param(params, "connections"), _list_param(params, "tables"),
+    selection = plan_pairs(config, list_param(params, "connections"), list_param(params, "tables"),
                            bool(params.get("skip_step1")))
     dag_run = context["dag_run"]
     options = {k: params.get(k) for k in ("connections", "tables", "skip_step1", "full_refresh", "resume")}
     check_pools(config, [*selection.step1, *selection.step2])  # a missing pool fails the run here, loudly
-    pairs = [
-        tracking.Pair(conn, table, config.table(table).model, task_id_for(step, conn))
-        for step, by_conn in (("step1", selection.step1), ("step2", selection.step2))
-        for conn, tables in by_conn.items() for table in tables
-    ]
+    pairs = units.selection_pairs(config, selection)
     with Database(config.target) as db:
         tracking.ensure_schema(db)
         resume = params.get("resume")
@@ -74,7 +61,7 @@ def plan(context: Mapping[str, Any]) -> dict[str, Any]:
             tracking.start_batch(db, batch_id, dag_run.dag_id, dag_run.run_id, options, pairs)
             remaining = pairs
             log.info("Created new batch: %s (%d pairs)", batch_id, len(pairs))
-        planned = plan_units(config, db, remaining, bool(params.get("full_refresh")))
+        planned = units.plan_units(config, db, remaining, bool(params.get("full_refresh")))
         tracking.assign_tasks(db, batch_id, planned.assignments)
     out: dict[str, Any] = {"batch_id": batch_id}
     for step, conns in step_connections(config).items():
@@ -84,71 +71,6 @@ def plan(context: Mapping[str, Any]) -> dict[str, Any]:
              sum(len(u) for u in planned.units.values()), "on" if config.packing else "off",
              config.unit_target_seconds, config.unit_max_tables)
     return out
-
-
-class PlannedUnits:
-    """The work units of a run: ``units`` per sync task id, in map-index order, and each pair's
-    assignment to its unit's task instance."""
-
-    def __init__(self) -> None:
-        self.units: dict[str, list[units.Unit]] = {}
-        self.assignments: list[tracking.Assignment] = []
-
-
-def plan_units(config: SyncConfig, target: Database, pairs: Sequence[tracking.Pair], full_refresh: bool) -> PlannedUnits:
-    """Group each sync task's pairs (one connection, one step) into work units by expected cost
-    (``units.pack``): the cost from the pair's history in ``sync_progress`` for the mode it will run
-    in, else from the source's row estimate, else the default."""
-    by_task: dict[str, list[tracking.Pair]] = {}
-    for pair in pairs:
-        by_task.setdefault(pair.task_id, []).append(pair)
-    connections = sorted({p.connection for p in pairs})
-    synced = pairs_with_state(target, connections)
-    history: dict[tuple[str, str, str], list[float]] = {}
-    for (conn, table, sync_mode), durations in tracking.pair_history(target, connections, units.HISTORY_RUNS).items():
-        if mode := units.mode_class(sync_mode):
-            history.setdefault((conn, table, mode), []).extend(durations)
-
-    def mode_of(pair: tracking.Pair) -> str:
-        spec = config.table(pair.table)
-        full = full_refresh or spec.cursor is None or (pair.connection, pair.table) not in synced
-        return units.FULL if full else units.INCREMENTAL
-
-    def past(pair: tracking.Pair, mode: str) -> list[float]:
-        return history.get((pair.connection, pair.table, mode), [])[:units.HISTORY_RUNS]
-
-    modes = {pair: mode_of(pair) for pair in pairs}
-    need_estimate: dict[str, list[str]] = {}
-    for pair, mode in modes.items():
-        if mode == units.FULL and not past(pair, mode) and config.packing:
-            need_estimate.setdefault(pair.connection, []).append(pair.table)
-    estimates = {conn: _row_estimates(conn, tables) for conn, tables in need_estimate.items()}
-
-    planned = PlannedUnits()
-    for task_id, task_pairs in by_task.items():
-        connection = task_pairs[0].connection
-        costs = {p.table: units.expected_cost(modes[p], past(p, modes[p]),
-                                              estimates.get(connection, {}).get(p.table))[0] for p in task_pairs}
-        packed = units.pack(connection, costs, target_seconds=config.unit_target_seconds,
-                            max_tables=config.unit_max_tables if config.packing else 1,
-                            alone=[p.table for p in task_pairs if not config.table(p.table).pack])
-        planned.units[task_id] = packed
-        by_table = {p.table: p for p in task_pairs}
-        for index, unit in enumerate(packed):
-            planned.assignments += [tracking.Assignment(by_table[t], index, round(costs[t], 3)) for t in unit.tables]
-    return planned
-
-
-def _row_estimates(connection: str, tables: Sequence[str]) -> dict[str, int]:
-    """The source catalog's row estimates, a planning hint: a branch that cannot answer now costs
-    its tables the default estimate (its sync task then reports the real error)."""
-    try:
-        with Database(connection, retries=0) as source:
-            return source.run(lambda cur: source.dialect.row_estimates(cur, tables), what="read row estimates")
-    except Exception as exc:
-        log.warning("no row estimates from %s for planning work units (%s); using the default cost",
-                    connection, error_text(exc, connection))
-        return {}
 
 
 def sync_unit(batch_id: str, connection: str, unit: Mapping[str, Any], full_refresh: bool,

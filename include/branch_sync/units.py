@@ -12,13 +12,26 @@ its last completed runs of the same mode: incremental, or a whole-table read), f
 row estimate (a whole-table read of a table the pair never synced), else a default
 (:func:`expected_cost`). :func:`pack` then fills units largest first (first-fit decreasing) up to
 ``unit_target_seconds`` and ``unit_max_tables``; the same costs always give the same units.
+Both are pure; :func:`plan_units` beside them reads the costs (``sync_progress``, ``sync_state``,
+the branches' catalogs) and packs every sync task's pairs. ``branch_sync`` and ``sync_verify``
+map over the units it plans.
 """
 
 from __future__ import annotations
 
+import logging
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+from include.branch_sync import tracking
+from include.branch_sync.checkpoint import pairs_with_state
+from include.branch_sync.config import SyncConfig, SyncPlan
+from include.branch_sync.spec import task_id_for
+from include.common.db import Database
+from include.common.scrub import error_text
+
+log = logging.getLogger(__name__)
 
 # A table with neither history nor a row estimate: about what a small pair takes (measured with
 # benchmarks/bench_scale.py: 0.1-0.2 s of SQL for a tiny table).
@@ -112,3 +125,77 @@ def pack(connection: str, costs: Mapping[str, float], *, target_seconds: float, 
     out = [Unit(connection, tuple(sorted(members, key=lambda t: (costs[t], t))), total)
            for members, total in zip(units, totals)]
     return sorted(out, key=lambda u: (-u.cost, u.tables))
+
+
+# -- the costs read, and every sync task's pairs packed ------------------------------------------------
+class PlannedUnits:
+    """The work units of a run: ``units`` per sync task id, in map-index order, and each pair's
+    assignment to its unit's task instance."""
+
+    def __init__(self) -> None:
+        self.units: dict[str, list[Unit]] = {}
+        self.assignments: list[tracking.Assignment] = []
+
+
+def selection_pairs(config: SyncConfig, selection: SyncPlan) -> list[tracking.Pair]:
+    """The pairs of a run's selection, each with the sync task (step and connection) that syncs it."""
+    return [tracking.Pair(conn, table, config.table(table).model, task_id_for(step, conn))
+            for step, by_conn in (("step1", selection.step1), ("step2", selection.step2))
+            for conn, tables in by_conn.items() for table in tables]
+
+
+def plan_units(config: SyncConfig, target: Database, pairs: Sequence[tracking.Pair], full_refresh: bool) -> PlannedUnits:
+    """Group each sync task's pairs (one connection, one step) into work units by expected cost
+    (``pack``): the cost from the pair's history in ``sync_progress`` for the mode it will run in,
+    else from the source's row estimate, else the default."""
+    tracking.ensure_schema(target)
+    by_task: dict[str, list[tracking.Pair]] = {}
+    for pair in pairs:
+        by_task.setdefault(pair.task_id, []).append(pair)
+    connections = sorted({p.connection for p in pairs})
+    synced = pairs_with_state(target, connections)
+    history: dict[tuple[str, str, str], list[float]] = {}
+    for (conn, table, sync_mode), durations in tracking.pair_history(target, connections, HISTORY_RUNS).items():
+        if mode := mode_class(sync_mode):
+            history.setdefault((conn, table, mode), []).extend(durations)
+
+    def mode_of(pair: tracking.Pair) -> str:
+        spec = config.table(pair.table)
+        full = full_refresh or spec.cursor is None or (pair.connection, pair.table) not in synced
+        return FULL if full else INCREMENTAL
+
+    def past(pair: tracking.Pair, mode: str) -> list[float]:
+        return history.get((pair.connection, pair.table, mode), [])[:HISTORY_RUNS]
+
+    modes = {pair: mode_of(pair) for pair in pairs}
+    need_estimate: dict[str, list[str]] = {}
+    for pair, mode in modes.items():
+        if mode == FULL and not past(pair, mode) and config.packing:
+            need_estimate.setdefault(pair.connection, []).append(pair.table)
+    estimates = {conn: _row_estimates(conn, tables) for conn, tables in need_estimate.items()}
+
+    planned = PlannedUnits()
+    for task_id, task_pairs in by_task.items():
+        connection = task_pairs[0].connection
+        costs = {p.table: expected_cost(modes[p], past(p, modes[p]),
+                                              estimates.get(connection, {}).get(p.table))[0] for p in task_pairs}
+        packed = pack(connection, costs, target_seconds=config.unit_target_seconds,
+                            max_tables=config.unit_max_tables if config.packing else 1,
+                            alone=[p.table for p in task_pairs if not config.table(p.table).pack])
+        planned.units[task_id] = packed
+        by_table = {p.table: p for p in task_pairs}
+        for index, unit in enumerate(packed):
+            planned.assignments += [tracking.Assignment(by_table[t], index, round(costs[t], 3)) for t in unit.tables]
+    return planned
+
+
+def _row_estimates(connection: str, tables: Sequence[str]) -> dict[str, int]:
+    """The source catalog's row estimates, a planning hint: a branch that cannot answer now costs
+    its tables the default estimate (its sync task then reports the real error)."""
+    try:
+        with Database(connection, retries=0) as source:
+            return source.run(lambda cur: source.dialect.row_estimates(cur, tables), what="read row estimates")
+    except Exception as exc:
+        log.warning("no row estimates from %s for planning work units (%s); using the default cost",
+                    connection, error_text(exc, connection))
+        return {}

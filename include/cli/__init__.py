@@ -29,6 +29,11 @@ Commands (more are registered the same way, see :data:`COMMANDS`):
     Every WhatsApp account: database status, flap-guard counts, last audit entries, reconnect
     attempts and back-off.
 
+``verify-status [verification_id] [--runs [--limit N]] [--json] [--conn CONN_ID]``
+    Verifications of central against the branches (``sync_verifications``): by default the latest
+    verification of every table (missing, extra, changed, not yet synced, repaired; drift in red),
+    one run's pairs with a sample of differing keys, or the recent runs. Unknown id: exit 1.
+
 ``pools [--apply]``
     The per-branch pools of branch_sync (``sync_<conn_id>``), printed or created.
 
@@ -51,6 +56,7 @@ from include.cli.stats import add_sync_stats
 from include.cli.pools import add_pools
 from include.cli.progress import add_recalculate_progress
 from include.cli.sync_status import add_sync_status
+from include.cli.verify_status import add_verify_status
 from include.cli.whatsapp_status import add_whatsapp_status
 
 __all__ = ["COMMANDS", "build_parser", "main", "use_color"]
@@ -61,7 +67,7 @@ __all__ = ["COMMANDS", "build_parser", "main", "use_color"]
 # default. Add commands such as ``recalculate-progress`` or ``export-report`` here.
 COMMANDS: list[Callable[[Any], None]] = [add_sync_status, add_recalculate_progress, add_pools, add_export,
                                            add_sync_stats, add_cert_status,
-                                           add_whatsapp_status]
+                                           add_whatsapp_status, add_verify_status]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,6 +25,9 @@ STATUS_COLORS: dict[str, str] = {
     "interrupted": "35",
     "pending": "90",
     "skipped": "36",
+    "clean": "32",  # a verification: nothing differs
+    "drift": "31",  # a verification found rows that differ
+    "repaired": "36",
 }
 _RESET = "\x1b[0m"
 BOLD = "1"

@@ -31,14 +31,16 @@ from include.certificates.spec import DAG_ID as CERT_DAG
 from include.common.conn_ids import APP_DB
 from include.common.db import Database
 from include.common.spreadsheet_export import write_csv, write_xlsx
-from include.console import actions, certs, pages, params, sync
+from include.console import actions, certs, pages, params, sync, verify
 from include.console.html import PREFIX, esc
 from include.console.reader import read
 from include.health.spec import DAG_ID as HEALTH_DAG
 from include.health.whatsapp.status import whatsapp_status
+from include.sync_verify.spec import DAG_ID as VERIFY_DAG
 
 READ_SYNC = [Depends(requires_access_dag("GET", DagAccessEntity.RUN, SYNC_DAG))]
 READ_CERT = [Depends(requires_access_dag("GET", DagAccessEntity.RUN, CERT_DAG))]
+READ_VERIFY = [Depends(requires_access_dag("GET", DagAccessEntity.RUN, VERIFY_DAG))]
 READ_HEALTH = [Depends(requires_access_dag("GET", DagAccessEntity.RUN, HEALTH_DAG))]
 ACT_SYNC = [Depends(requires_access_dag("PUT", DagAccessEntity.TASK_INSTANCE, SYNC_DAG))]
 ACT_CERT = [Depends(requires_access_dag("PUT", DagAccessEntity.TASK_INSTANCE, CERT_DAG))]
@@ -62,6 +64,12 @@ def _open(conn_id: str, ensure: Callable[[Database], None]) -> Database:
 
 def _sync_db() -> Database:
     from include.branch_sync.tracking import ensure_schema
+
+    return _open(sync_conn(), ensure_schema)
+
+
+def _verify_db() -> Database:
+    from include.sync_verify.tracking import ensure_schema
 
     return _open(sync_conn(), ensure_schema)
 
@@ -201,6 +209,42 @@ def create_app() -> FastAPI:
         q = params.history(query_of(request))
         with _sync_db() as db:
             return read(db, lambda r: sync.history(r, q))
+
+    # -- verification ----------------------------------------------------------------------------------------
+    def verify_overview() -> tuple[dict[str, Any], int]:
+        with _verify_db() as db:
+            return read(db, verify.overview)
+
+    def verify_run(verification_id: str) -> tuple[dict[str, Any], int]:
+        params.batch_id(verification_id, "verify")
+        with _verify_db() as db:
+            return read(db, lambda r: verify.run_detail(r, verification_id))
+
+    @app.get("/api/verify", dependencies=READ_VERIFY)
+    def api_verify() -> JSONResponse:
+        return _json(*verify_overview())
+
+    @app.get("/verify", dependencies=READ_VERIFY, response_class=HTMLResponse)
+    def page_verify() -> str:
+        return verify.overview_page(verify_overview()[0])
+
+    @app.get("/api/verify/{verification_id}", dependencies=READ_VERIFY)
+    def api_verify_run(verification_id: str) -> JSONResponse:
+        return _json(*verify_run(verification_id))
+
+    @app.get("/verify/{verification_id}", dependencies=READ_VERIFY, response_class=HTMLResponse)
+    def page_verify_run(verification_id: str) -> str:
+        return verify.run_page(verify_run(verification_id)[0])
+
+    @app.get("/verify/{verification_id}/export.{fmt}", dependencies=READ_VERIFY)
+    def verify_export(verification_id: str, fmt: str) -> Response:
+        fmt = _format(fmt)
+        params.batch_id(verification_id, "verify")
+        with _verify_db() as db:
+            sheets, _ = read(db, lambda r: verify.sheets(r, verification_id))
+        out = io.BytesIO()
+        write_xlsx(sheets, out) if fmt == "xlsx" else write_csv(sheets[0], out)
+        return _download(out.getvalue(), f"{verification_id}.{fmt}", fmt)
 
     # -- certificates ----------------------------------------------------------------------------------------
     def cert_list(request: Request) -> tuple[dict[str, Any], int]:

@@ -23,6 +23,7 @@ BADGES: dict[str, tuple[str, str]] = {
     "interrupted": ("#fae8ff", "#86198f"), "completed_with_errors": ("#fae8ff", "#86198f"),
     "pending": ("#f3f4f6", "#4b5563"),
     "skipped": ("#cffafe", "#155e75"),
+    "clean": ("#dcfce7", "#166534"), "drift": ("#fee2e2", "#991b1b"), "repaired": ("#cffafe", "#155e75"),
 }
 
 CSS = """
@@ -55,7 +56,7 @@ background:#fee2e2;color:#991b1b}.pager{margin:10px 0;display:flex;gap:12px;alig
 a{color:#1d4ed8}.chart-title{font-weight:600;margin:0 0 4px}form.inline{display:inline}select,input{font:inherit;padding:3px 6px}
 """
 
-NAV = (("sync", "Sync batches"), ("history", "History"), ("certificates", "Certificates"),
+NAV = (("sync", "Sync batches"), ("history", "History"), ("verify", "Verification"), ("certificates", "Certificates"),
        ("whatsapp", "WhatsApp sessions"))
 
 

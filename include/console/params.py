@@ -15,6 +15,7 @@ from include.certificates.status import STATUSES as CERT_BATCH_STATUSES
 
 SYNC_BATCH_RE = re.compile(r"^sync_\d{8}_\d{6}_[A-Za-z0-9]{1,32}$")
 CERT_BATCH_RE = re.compile(r"^cert_\d{8}_\d{6}_[A-Za-z0-9]{1,32}$")
+VERIFY_RE = re.compile(r"^verify_\d{8}_\d{6}_[A-Za-z0-9]{8}$")
 MAX_PER_PAGE = 500
 MAX_PAIRS_PER_PAGE = 5000
 MAX_HISTORY = 500
@@ -33,8 +34,9 @@ class Conflict(RuntimeError):
 
 
 def batch_id(value: str, kind: str = "sync") -> str:
-    pattern, example = ((SYNC_BATCH_RE, "sync_20251108_143052_aB3dEf9h") if kind == "sync"
-                        else (CERT_BATCH_RE, "cert_20261120_090000_Xy12Ab34"))
+    pattern, example = {"sync": (SYNC_BATCH_RE, "sync_20251108_143052_aB3dEf9h"),
+                        "verify": (VERIFY_RE, "verify_20261120_010000_Xy12Ab34")}.get(
+        kind, (CERT_BATCH_RE, "cert_20261120_090000_Xy12Ab34"))
     if not isinstance(value, str) or not pattern.match(value):
         raise BadRequest(f"malformed {kind} batch id {value!r}: expected the form {example}")
     return value

@@ -30,12 +30,13 @@ from include.common.notify.settings import EPISODE_EVENTS, NotifySettings, load_
 from include.common.scrub import connection_secrets
 from include.common.text import format_duration, format_ts
 from include.health.spec import DAG_ID
+from include.sync_verify import notify as verify_notify
 from include.health.whatsapp.accounts import ACCOUNTS
 from include.health.whatsapp.summary import ReconcileSummary
 
 log = logging.getLogger(__name__)
 
-SOURCES = {**sync_notify.SOURCES, **certificate_notify.SOURCES, DAG_ID: EPISODE_EVENTS}
+SOURCES = {**sync_notify.SOURCES, **certificate_notify.SOURCES, **verify_notify.SOURCES, DAG_ID: EPISODE_EVENTS}
 SERVICE = "service:whatsapp"
 SESSION = "session:"
 STUCK = "stuck:"

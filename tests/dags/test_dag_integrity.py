@@ -3,6 +3,8 @@ query while parsing, tags, retries and docs present; branch_sync scales past max
 
 from __future__ import annotations
 
+from include.branch_sync.config import load_config
+
 import socket
 import time
 from pathlib import Path
@@ -70,6 +72,17 @@ def test_branch_sync_pools_labels_and_callbacks():
             assert getattr(task, name), f"{task.task_id} lacks {name}"
     assert dag.max_active_runs == 1
     assert dag.get_task("finalize").trigger_rule == "all_done"
+
+
+def test_sync_verify_runs_each_connection_in_its_sync_pool_with_callbacks():
+    dag = _dagbag().dags["sync_verify"]
+    verify_tasks = [t for t in dag.tasks if t.task_id.startswith("verify.") and not t.task_id.endswith("_units")]
+    assert {t.task_id for t in verify_tasks} == {f"verify.{c}" for c in load_config().connections}
+    for task in verify_tasks:
+        assert task.pool == f"sync_{task.task_id.split('.', 1)[1]}"  # the sync's pool: no extra connections
+        assert task.on_failure_callback and task.on_retry_callback
+    assert dag.get_task("finalize").trigger_rule == "all_done" and dag.max_active_runs == 1
+    assert dag.params["repair"] is False
 
 
 def test_branch_sync_with_17_branches_and_120_tables_stays_under_max_map_length(tmp_path, monkeypatch):

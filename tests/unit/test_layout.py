@@ -2,7 +2,8 @@
 the source itself, so a change that breaks them fails here rather than in review.
 
 * ``include.common`` imports no job; a job imports ``common`` and, for the health job only, the
-  other jobs' tracking, repair and notice modules; ``cli`` and ``demo`` sit on top and nothing imports them.
+  other jobs' tracking, repair and notice modules, for ``sync_verify`` the sync's config, reader,
+  writers, engine, checkpoint and pools; ``cli`` and ``demo`` sit on top and nothing imports them.
 * No dialect name is compared outside ``include/common/db/dialects/`` and the sync writers: callers
   ask the dialect object.
 * A DAG file imports its job's ``spec`` (and ``callbacks``) at parse time, ``tasks`` only inside
@@ -21,12 +22,17 @@ import pytest
 from include.common.paths import REPO_ROOT
 
 INCLUDE = REPO_ROOT / "include"
-JOBS = ("branch_sync", "certificates", "health")
+JOBS = ("branch_sync", "certificates", "health", "sync_verify")
 TOP = ("cli", "demo", "console")
 # What the health job may read of the other jobs: their tracking, repair and stuck-report modules.
 HEALTH_MAY_READ = ("include.branch_sync.tracking", "include.branch_sync.reconcile", "include.branch_sync.config",
                    "include.branch_sync.stuck",
-                   "include.certificates.batches", "include.branch_sync.notify", "include.certificates.notify")
+                   "include.certificates.batches", "include.branch_sync.notify", "include.certificates.notify",
+                   "include.sync_verify.notify")
+# What the verification job reuses of the sync: it reads and writes exactly as a sync does.
+VERIFY_MAY_READ = ("include.branch_sync.config", "include.branch_sync.columns", "include.branch_sync.reader",
+                   "include.branch_sync.writers", "include.branch_sync.engine", "include.branch_sync.checkpoint",
+                   "include.branch_sync.pools", "include.branch_sync.units", "include.branch_sync.spec")
 DIALECT_HOMES = (INCLUDE / "common" / "db" / "dialects", INCLUDE / "branch_sync" / "writers")
 MAX_LINES = 400
 
@@ -78,7 +84,8 @@ def import_violations(name: str, source: str) -> list[str]:
         elif own in JOBS and package in TOP:
             bad.append(target)
         elif own in JOBS and package in JOBS:
-            if not (own == "health" and target.startswith(HEALTH_MAY_READ)):
+            if not ((own == "health" and target.startswith(HEALTH_MAY_READ))
+                    or (own == "sync_verify" and target.startswith(VERIFY_MAY_READ))):
                 bad.append(target)
     return bad
 
@@ -130,6 +137,11 @@ def test_the_import_check_catches_a_kernel_that_knows_a_job():
     # what the rules allow
     assert import_violations("include.health.tasks", "from include.certificates import batches\n") == []
     assert import_violations("include.cli.progress", "from include.branch_sync import reconcile\n") == []
+    assert import_violations("include.sync_verify.engine", "from include.branch_sync.writers import writer_for\n") == []
+    assert import_violations("include.sync_verify.engine", "from include.branch_sync import tracking\n") == [
+        "include.branch_sync.tracking"]
+    assert import_violations("include.branch_sync.engine", "from include.sync_verify import diff\n") == [
+        "include.sync_verify.diff"]
 
 
 def test_the_dialect_check_catches_a_comparison():

@@ -23,7 +23,8 @@ VARIABLE = "backoffice_notifications"
 # Every event a notice can be about: the final batch statuses, and an alert episode's two ends.
 BATCH_EVENTS = ("completed", "completed_with_errors", "failed", "interrupted")
 EPISODE_EVENTS = ("alert", "recovered")
-EVENTS = BATCH_EVENTS + EPISODE_EVENTS
+CHECK_EVENTS = ("drift", "repaired")  # a check of data found differences, or found and repaired them
+EVENTS = BATCH_EVENTS + EPISODE_EVENTS + CHECK_EVENTS
 DEFAULT_SMTP_CONN_ID = "smtp_default"
 DEFAULT_TIMEOUT_SECONDS = 10.0
 DEFAULT_UNREACHABLE_CHECKS = 3

@@ -123,3 +123,40 @@ class Dialect(ABC):
     @abstractmethod
     def column_type(self, column: Column, *, is_key: bool = False) -> str:
         """The DDL type of a (possibly foreign) column in this dialect."""
+
+    # -- canonical row text (verification checksums) ---------------------------------------------------
+    # A verification hashes each row inside both databases; the two hashes agree only if both
+    # render a value as the same text. These methods give that rendering; None where the dialect
+    # has none, and the caller then compares those values client-side (see include/sync_verify).
+    def canonical_text(self, expr: str, column: Column) -> str | None:
+        """SQL text of ``expr`` (a column holding values of the source ``column``, as a sync stores
+        them here) that every dialect renders alike: integers and trimmed decimals in plain digits,
+        booleans 1/0, timestamps as UTC ``YYYY-MM-DD HH:MM:SS.ffffff``, bytes as lower hex; NULL
+        stays NULL. None where no rendering agrees across dialects (floats, JSON)."""
+        return None
+
+    def native_text(self, expr: str) -> str | None:
+        """The value as this dialect's own text (agrees only with the same dialect); None if none."""
+        return None
+
+    def md5_hex(self, expr: str) -> str | None:
+        """Lower-case hex MD5 of the UTF-8 bytes of a text expression; None where SQL has no MD5."""
+        return None
+
+    def hex_int(self, expr: str) -> str:
+        """The non-negative integer of a text of up to 15 hex digits."""
+        raise NotImplementedError(f"{self.name} has no hex-to-integer conversion")
+
+    def concat(self, parts: Sequence[str]) -> str:
+        """Concatenation of text expressions (NULL if any part is NULL)."""
+        return " || ".join(parts)
+
+    def char_length(self, expr: str) -> str:
+        return f"CHAR_LENGTH({expr})"
+
+    def text_of_int(self, expr: str) -> str:
+        return f"CAST({expr} AS {self.text_cast})"
+
+    def bytewise(self, expr: str) -> str:
+        """``expr`` ordered byte by byte (ORDER BY), whatever the database's collation."""
+        return expr

@@ -143,6 +143,46 @@ class MySqlDialect(Dialect):
             keys.setdefault(r["idx"], []).append(r["col"])
         return [tuple(cols) for cols in keys.values() if all(cols)]  # an expression part has no column
 
+    def canonical_text(self, expr: str, column: Column) -> str | None:
+        kind = column.kind
+        if kind in ("int2", "int4", "int8"):
+            return f"CAST({expr} AS CHAR)"
+        if kind in ("text", "uuid", "interval"):  # uuid and interval are stored as their text here
+            return f"CONVERT({expr} USING utf8mb4)"
+        if kind == "decimal":
+            text = f"CAST({expr} AS CHAR)"
+            return (f"CASE WHEN LOCATE('.', {text}) > 0 THEN TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM {text})) "
+                    f"ELSE {text} END")
+        if kind == "bool":
+            return f"CASE WHEN {expr} IS NULL THEN NULL WHEN {expr} <> 0 THEN '1' ELSE '0' END"
+        if kind == "date":
+            return f"DATE_FORMAT({expr}, '%%Y-%%m-%%d')"
+        if kind in ("timestamp", "timestamptz"):  # the session is in UTC; DATETIME holds UTC
+            return f"DATE_FORMAT({expr}, '%%Y-%%m-%%d %%H:%%i:%%s.%%f')"
+        if kind == "time":
+            return f"TIME_FORMAT({expr}, '%%H:%%i:%%s.%%f')"
+        if kind == "bytes":
+            return f"LOWER(HEX({expr}))"
+        return None  # float (1e20 here, 1e+20 in PostgreSQL), json (stored as the writer's text)
+
+    def native_text(self, expr: str) -> str | None:
+        return f"CAST({expr} AS CHAR)"
+
+    def md5_hex(self, expr: str) -> str | None:
+        return f"MD5(CONVERT({expr} USING utf8mb4))"
+
+    def hex_int(self, expr: str) -> str:
+        return f"CAST(CONV({expr}, 16, 10) AS UNSIGNED)"
+
+    def concat(self, parts: Sequence[str]) -> str:
+        return f"CONCAT({', '.join(parts)})"
+
+    def text_of_int(self, expr: str) -> str:
+        return f"CAST({expr} AS CHAR)"
+
+    def bytewise(self, expr: str) -> str:
+        return f"BINARY {expr}"
+
     def column_type(self, column: Column, *, is_key: bool = False) -> str:
         if column.kind == "text":
             if column.length and column.length <= 16383:

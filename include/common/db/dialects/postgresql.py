@@ -118,6 +118,49 @@ class PostgresDialect(Dialect):
             (self.quote(table),))
         return [tuple(r["cols"]) for r in rows]
 
+    def canonical_text(self, expr: str, column: Column) -> str | None:
+        kind = column.kind
+        if kind in ("int2", "int4", "int8", "uuid", "interval"):
+            return f"CAST({expr} AS text)"
+        if kind == "text":
+            if (column.pg_type or "").startswith("character(") or column.pg_type == "character":
+                # a cast to text drops char(n)'s padding, which the sync stores (COPY, tuples)
+                return f"CASE WHEN {expr} IS NULL THEN NULL ELSE concat({expr}) END"
+            return f"CAST({expr} AS text)"
+        if kind == "decimal":
+            return f"CAST(trim_scale({expr}) AS text)"
+        if kind == "bool":
+            return f"CASE WHEN {expr} IS NULL THEN NULL WHEN {expr} THEN '1' ELSE '0' END"
+        if kind == "date":
+            return f"to_char({expr}, 'YYYY-MM-DD')"
+        if kind == "timestamp":
+            return f"to_char({expr}, 'YYYY-MM-DD HH24:MI:SS.US')"
+        if kind == "timestamptz":
+            return f"to_char({expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
+        if kind == "time":
+            return f"to_char(CAST({expr} AS time), 'HH24:MI:SS.US')"
+        if kind == "bytes":
+            return f"encode({expr}, 'hex')"
+        return None  # float (1e+20 here, 1e20 in MariaDB), json (key order, spacing, escapes)
+
+    def native_text(self, expr: str) -> str | None:
+        return f"CAST({expr} AS text)"
+
+    def md5_hex(self, expr: str) -> str | None:
+        return f"md5({expr})"
+
+    def hex_int(self, expr: str) -> str:
+        return f"CAST(CAST('x' || {expr} AS bit(60)) AS bigint)"
+
+    def char_length(self, expr: str) -> str:
+        return f"length({expr})"
+
+    def text_of_int(self, expr: str) -> str:
+        return f"CAST({expr} AS text)"
+
+    def bytewise(self, expr: str) -> str:
+        return f'{expr} COLLATE "C"'
+
     def column_type(self, column: Column, *, is_key: bool = False) -> str:
         if column.pg_type:
             return column.pg_type  # PostgreSQL to PostgreSQL keeps the exact type

@@ -1,0 +1,286 @@
+"""Verify one (branch, table) pair against its rows in central, and repair it on request.
+
+The branch is read in one REPEATABLE READ snapshot (the sync's own reader), central in another;
+nothing is copied. Both sides count their rows and add up, per bucket of key hashes, a checksum
+of their rows' canonical text, inside each database (one GROUP BY scan each). Buckets that differ
+are split until they hold few rows, whose canonical fields are then fetched from both sides,
+merged by key hash and compared value by value (``diff``). A pair with a column that has no
+rendering common to both dialects is streamed whole instead (``fields``).
+
+Repair writes the differing rows through the sync's writer (``writers.writer_for``: the same
+upsert a sync does) and deletes the extra ones, limited to the pair's rows, in one central
+transaction that also records the result, so the repaired count is exact.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any, TypeVar
+
+from include.branch_sync.checkpoint import Checkpoints, decode_value
+from include.branch_sync.config import SyncConfig, TableSpec
+from include.branch_sync.engine import _minus_lookback
+from include.branch_sync.reader import SourceReader, prefetched
+from include.branch_sync.writers import Counts, writer_for
+from include.common.db import Cursor, Database, PermanentError
+from include.common.db.columns import TEMPORAL_KINDS, Column
+from include.sync_verify import diff
+from include.sync_verify.fields import Side, build_sides, normalise
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+IN_LIST = 500  # buckets or keys per IN list: bounded statements whatever the drift
+STREAM_ROWS = 10_000
+
+
+@dataclass
+class PairResult:
+    connection: str
+    table: str
+    method: str  # checksum | stream
+    branch_rows: int
+    central_rows: int
+    missing: int
+    extra: int
+    changed: int
+    not_yet_synced: int
+    repaired: int
+    sample: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    note: str | None = None  # why the pair was streamed instead of checksummed
+
+    @property
+    def drift(self) -> int:
+        return self.missing + self.extra + self.changed
+
+    @property
+    def status(self) -> str:
+        if self.drift == 0:
+            return "clean"
+        return "repaired" if self.repaired else "drift"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "status": self.status}
+
+
+Record = Callable[[Cursor, PairResult], None]
+
+
+def verify_pair(config: SyncConfig, spec: TableSpec, connection: str, *, repair: bool = False,
+                record: Record | None = None) -> PairResult:
+    """Compare the pair; with ``repair`` write its drift through the sync's writer. ``record``
+    writes the result in the central transaction that repairs (or in one of its own)."""
+    started = time.monotonic()
+    if spec.single_source and connection != spec.single_source:
+        raise PermanentError(f"table {spec.table!r} is read from {spec.single_source!r} only, not {connection!r}")
+    branch_value = connection if spec.per_branch else None
+    with Database(connection) as source, Database(config.target) as snapshot, Database(config.target) as central:
+        columns = source.run(lambda cur: source.dialect.describe(cur, spec.table), what="describe branch table")
+        if columns is None:
+            raise PermanentError(f"branch table {spec.table!r} does not exist on connection {connection!r}")
+        target_columns = central.run(lambda cur: central.dialect.describe(cur, spec.target_table),
+                                     what="describe central table")
+        if target_columns is None:
+            raise PermanentError(f"central table {spec.target_table!r} does not exist: run branch_sync for it first")
+        src, dst, portable = build_sides(source, snapshot, spec.table, spec.target_table, columns, target_columns,
+                                         spec.primary_key, branch_value)
+        state = Checkpoints(central, connection, spec.table, spec.cursor, None).load()
+        reader = SourceReader(source, spec.table, columns, branch_value,
+                              copy_format=source.dialect.same_copy_format(central.dialect), chunk_rows=config.chunk_rows)
+        reader.begin(None)
+        snapshot.dialect.begin_snapshot(snapshot.raw, None)
+        try:
+            mark = _watermark(reader, spec, state)
+            pair = _Pair(src, dst, spec, mark)
+            findings, method = pair.find(portable)
+            snapshot.close()  # central's read snapshot ends before any write
+            result = PairResult(connection, spec.table, method, pair.rows[0], pair.rows[1], findings.missing,
+                                findings.extra, findings.changed, findings.not_yet_synced, 0, findings.sample,
+                                note=None if portable else _stream_note(src))
+            if repair and findings.drift:
+                writer = writer_for(central, spec.target_table, columns, spec.target_key, branch_value,
+                                    {c.name: c.source_type for c in target_columns})
+                with central.transaction() as cur:
+                    written = _repair(cur, reader, writer, dst, spec.primary_key, findings)
+                    result.repaired = written
+                    result.seconds = round(time.monotonic() - started, 3)
+                    if record:
+                        record(cur, result)
+            else:
+                result.seconds = round(time.monotonic() - started, 3)
+                if record:
+                    central.run(lambda cur: record(cur, result), what="record verification")
+        finally:
+            reader.end()
+    log.info("verified %s.%s (%s): %d at the branch, %d in central; %d missing, %d extra, %d changed, "
+             "%d not yet synced, %d repaired in %.1fs", connection, spec.table, result.method, result.branch_rows,
+             result.central_rows, result.missing, result.extra, result.changed, result.not_yet_synced,
+             result.repaired, result.seconds)
+    return result
+
+
+def _stream_note(src: Side) -> str:
+    names = [f"{f.column.name} ({f.column.kind})" for f in (*src.keys, *src.values) if f.sql is None]
+    return f"streamed: no checksum text common to both databases for {', '.join(names)}"
+
+
+def _watermark(reader: SourceReader, spec: TableSpec, state: Any) -> diff.Watermark:
+    """The pair's watermark, its values read back through the branch in the cursor's own type
+    (a checkpoint may hold a value as the source's text)."""
+    if spec.cursor is None:
+        return diff.Watermark(synced=state is not None, has_cursor=False)
+    if state is None or not state.key:
+        return diff.Watermark(synced=False)
+    column = next(c for c in reader.columns if c.name == spec.cursor)
+    cur = Cursor(reader.db, reader.db.raw.cursor())
+
+    def typed(tagged: Sequence[Any]) -> Any:
+        if tagged[0] != "pg":
+            return decode_value(tagged)
+        sql, param = reader._bind(column, tagged)  # the source's text, cast to the column's type there
+        return cur.scalar(f"SELECT {sql} AS v", [param])
+
+    cursor = typed(state.key[0])
+    since = None
+    if state.clock and spec.lookback_seconds and column.kind in TEMPORAL_KINDS:
+        since = _minus_lookback(typed(json.loads(state.clock)), spec.lookback_seconds)
+    return diff.Watermark(synced=True, cursor=cursor, lookback_from=since)
+
+
+class _Pair:
+    def __init__(self, src: Side, dst: Side, spec: TableSpec, mark: diff.Watermark):
+        self.src, self.dst, self.spec, self.mark = src, dst, spec, mark
+        self.names = [f.column.name for f in (*src.keys, *src.values)]
+        self.rows = (0, 0)
+
+    def find(self, portable: bool) -> tuple[diff.Findings, str]:
+        self.rows = _both(_count, self.src, self.dst)
+        findings = diff.Findings()
+        if not portable:
+            self._merge(findings, None, ())
+            return findings, "stream"
+        depth, within, parent = diff.first_depth(max(self.rows)), (), 0
+        while True:
+            a, b = _both(lambda side: _buckets(side, depth, parent, within), self.src, self.dst)
+            step = diff.next_step(diff.differing(a, b), depth, max(self.rows))
+            if step.action == "done":
+                return findings, "checksum"
+            if step.action == "stream":
+                self._merge(findings, None, ())
+                return findings, "checksum"
+            if step.action == "fetch":
+                for i in range(0, len(step.buckets), IN_LIST):
+                    self._merge(findings, depth, step.buckets[i:i + IN_LIST])
+                return findings, "checksum"
+            parent, within, depth = depth, step.buckets, step.depth
+
+    def _merge(self, findings: diff.Findings, depth: int | None, buckets: Sequence[str]) -> None:
+        key_names = [f.column.name for f in self.src.keys]
+        for d in diff.compare(_rows(self.src, depth, buckets, self.spec.cursor),
+                              _rows(self.dst, depth, buckets, None), self.names):
+            findings.add(d, self.mark, key_names)
+
+
+def _both(work: Callable[[Side], T], src: Side, dst: Side) -> tuple[T, T]:
+    """``work`` on both sides at once (each on its own connection): the two databases scan side
+    by side, so a pair costs about its slower side, not the sum of both."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-central") as pool:
+        central = pool.submit(work, dst)
+        source = work(src)
+        return source, central.result()
+
+
+def _count(side: Side) -> int:
+    cur = Cursor(side.db, side.db.raw.cursor())
+    return int(cur.scalar(f"SELECT COUNT(*) AS n FROM {side.db.quote(side.table)}{side.filter()}", side.params))
+
+
+def _in_buckets(side: Side, depth: int, buckets: Sequence[str]) -> tuple[str, list[Any]]:
+    return (f"SUBSTR(kh_, 1, {int(depth)}) IN ({', '.join(['%s'] * len(buckets))})", list(buckets))
+
+
+def _buckets(side: Side, depth: int, parent: int, within: Sequence[str]) -> dict[str, diff.Bucket]:
+    """``{bucket: (rows, checksum)}`` of the side at ``depth`` hex digits, within the given
+    buckets of depth ``parent`` (every row when none): one GROUP BY per :data:`IN_LIST` buckets."""
+    d, q = side.db.dialect, side.db.quote
+    inner = (f"SELECT {side.key_hash} AS kh_, {side.row_hash} AS rh_ FROM {q(side.table)}{side.filter()}")
+    out: dict[str, diff.Bucket] = {}
+    for i in range(0, max(len(within), 1), IN_LIST):
+        where, params = _in_buckets(side, parent, within[i:i + IN_LIST]) if within else ("", [])
+        sql = (f"SELECT SUBSTR(kh_, 1, {int(depth)}) AS b_, COUNT(*) AS n_, SUM({d.hex_int('SUBSTR(rh_, 1, 15)')}) AS s_ "
+               f"FROM ({inner}) z{' WHERE ' + where if where else ''} GROUP BY SUBSTR(kh_, 1, {int(depth)})")
+        cur = Cursor(side.db, side.db.raw.cursor())
+        for r in cur.fetch(sql, [*side.params, *params]):
+            out[_text(r["b_"])] = diff.Bucket(int(r["n_"]), int(r["s_"]))
+    return out
+
+
+def _rows(side: Side, depth: int | None, buckets: Sequence[str], cursor: str | None) -> Iterator[diff.Row]:
+    """The side's rows (of the given buckets, or all) ordered by key hash, streamed; the next
+    batch is read in a thread while this one is compared (both databases work at once)."""
+    for batch in prefetched(_row_batches(side, depth, buckets, cursor), depth=2):
+        yield from batch
+
+
+def _row_batches(side: Side, depth: int | None, buckets: Sequence[str], cursor: str | None
+                 ) -> Iterator[list[diff.Row]]:
+    q = side.db.quote
+    keys = [q(f.column.name) for f in side.keys]
+    fields = [f.sql or q(f.column.name) for f in (*side.keys, *side.values)]
+    select = [f"{side.key_hash} AS kh_", *keys, *(fields), *([q(cursor)] if cursor else [])]
+    where, params = _in_buckets(side, depth, buckets) if depth else ("", [])
+    sql = (f"SELECT * FROM (SELECT {', '.join(select)} FROM {q(side.table)}{side.filter()}) z"
+           f"{' WHERE ' + where if where else ''} ORDER BY {side.db.dialect.bytewise('kh_')}")
+    all_fields = (*side.keys, *side.values)
+    n_keys = len(keys)
+    raw = side.db.dialect.server_cursor(side.db.raw, STREAM_ROWS)
+    try:
+        raw.execute(side.db.sql(sql), [*side.params, *params])
+        while True:
+            batch = raw.fetchmany(STREAM_ROWS)
+            if not batch:
+                break
+            out = []
+            for r in batch:
+                values = r[1 + n_keys:1 + n_keys + len(all_fields)]
+                texts = tuple(_text(v) if f.sql else normalise(v, f.column) for f, v in zip(all_fields, values))
+                out.append(diff.Row(_text(r[0]), tuple(r[1:1 + n_keys]), texts, r[-1] if cursor else None))
+            yield out
+    finally:
+        raw.close()
+
+
+def _text(value: Any) -> Any:
+    return value.decode() if isinstance(value, (bytes, bytearray)) else value
+
+
+def _key_in(db: Database, names: Sequence[str], keys: Sequence[tuple[Any, ...]]) -> tuple[str, list[Any]]:
+    row = "(" + ", ".join(["%s"] * len(names)) + ")"
+    cols = "(" + ", ".join(db.quote(n) for n in names) + ")"
+    return f"{cols} IN ({', '.join([row] * len(keys))})", [db.dialect.param(v) for k in keys for v in k]
+
+
+def _repair(cur: Cursor, reader: SourceReader, writer: Any, dst: Side, key: Sequence[str],
+            findings: diff.Findings) -> int:
+    """Upsert the branch's version of the missing and changed rows (read in the verification's
+    snapshot) and delete the extra rows of this pair; returns the rows written or deleted."""
+    writer.prepare(cur)
+    counts = Counts()
+    names = [f.column.name for f in dst.keys]  # key order of both sides' streams
+    for i in range(0, len(findings.to_write), IN_LIST):
+        where, params = _key_in(reader.db, names, findings.to_write[i:i + IN_LIST])
+        for chunk in reader.read(where, params):
+            counts += writer.upsert(cur, chunk)
+    deleted = 0
+    for i in range(0, len(findings.to_delete), IN_LIST):
+        where, params = _key_in(dst.db, names, findings.to_delete[i:i + IN_LIST])
+        pair_where = f"{dst.where} AND " if dst.where else ""
+        deleted += cur.execute(f"DELETE FROM {dst.db.quote(dst.table)} WHERE {pair_where}{where}",
+                               [*dst.params, *params])
+    return counts.processed + deleted
