@@ -32,7 +32,7 @@ from include.common.conn_ids import APP_DB
 from include.common.db import Database
 from include.common.spreadsheet_export import write_csv, write_xlsx
 from include.console import actions, certs, pages, params, sync, verify
-from include.console.html import PREFIX, esc
+from include.console.html import PREFIX
 from include.console.reader import read
 from include.health.spec import DAG_ID as HEALTH_DAG
 from include.health.whatsapp.status import whatsapp_status
@@ -359,7 +359,7 @@ def export_batch(db: Database, kind: str, batch_id: str, fmt: str) -> bytes:
 
 def _format(fmt: str) -> str:
     if fmt not in ("xlsx", "csv"):
-        raise params.BadRequest(f"export format must be xlsx or csv, not {esc(fmt)!r}")
+        raise params.BadRequest(f"export format must be xlsx or csv, not {fmt!r}")
     return fmt
 
 

@@ -125,6 +125,12 @@ def test_history_aggregates_over_the_last_batches(central):
     assert html.count("<svg") == 4 and "Success rate per table" in html
 
 
+def _chart_svg(chart) -> str:
+    from include.console.html import environment
+
+    return environment.from_string('{% from "charts.html" import chart %}{{ chart(c) }}').render(c=chart)
+
+
 class FakeApi:
     def __init__(self, pools=None, fail=None):
         self._pools, self.fail, self.calls = pools or [], fail, 0
@@ -153,7 +159,7 @@ def test_a_stuck_running_batch_says_why_on_its_page(central, monkeypatch):
     html = pages.sync_detail(data, {}, can_act=False)
     banner = html[html.index('id="stuck"'):html.index("</div>", html.index('id="stuck"'))]
     assert "Stuck: 1 table(s) waiting to start" in banner
-    assert "pool &#x27;sync_b9&#x27; does not exist" in banner and "b9.c_invoice" in banner
+    assert "pool &#39;sync_b9&#39; does not exist" in banner and "b9.c_invoice" in banner
     assert "fix: python -m include.cli pools --apply" in banner
     # the API refusing is one line saying the diagnosis is unavailable; the page still renders
     down, _ = read(central, lambda r: sync.batch_detail(r, bid, params.sync_detail({}), FakeApi(
@@ -161,15 +167,21 @@ def test_a_stuck_running_batch_says_why_on_its_page(central, monkeypatch):
     html = pages.sync_detail(down, {}, can_act=False)
     assert "cannot tell why: the Airflow REST API is unreachable (ConnectionError: refused)" in html
     assert '<li class="why"' not in html and "1 of 2 tables" in html and len(down["stuck_lines"]) == 1
-    assert pages.stuck_banner([]) == ""
+    assert '<div id="stuck-slot"></div>' in pages.sync_detail({**down, "stuck_lines": []}, {}, can_act=False)
     assert sync.stuck_text({"unavailable": "x", "waiting_pairs": None}) == ["Stuck diagnosis unavailable: x"]
 
 
-def test_charts_scale_and_escape():
+def test_charts_scale_split_at_gaps_and_escape():
     assert [charts.nice_max(v) for v in (0.3, 1, 7, 12, 95, 101, 3600)] == [0.5, 1, 10, 20, 100, 200, 5000]
-    svg = charts.line_chart([("a<b", 1.0), ("b", None), ("c", 3.0)], title="t & u", y_label="s")
-    assert "a&lt;b" in svg and "t &amp; u" in svg and svg.count("<polyline") == 2  # a gap splits the line
-    assert "No data yet" in charts.bar_chart([], title="x")
+    line = charts.line_chart([("a<b", 1.0), ("b", None), ("c", 3.0)], title="t & u", y_label="s")
+    assert len(line.segments) == 2 and [len(s) for s in line.segments] == [1, 1]  # a gap splits the line
+    assert [label for _, label in line.grid] == ["0", "1.25", "2.5", "3.75", "5"]  # 3 rounds up to an axis of 5
+    assert line.grid[0][0] > line.grid[-1][0]  # SVG y grows downwards: 0 at the bottom
+    bars = charts.bar_chart([("x", 50.0), ("y", 100.0)], title="b", top=100)
+    assert bars.bars[1].width == 2 * bars.bars[0].width
+    svg = _chart_svg(line)
+    assert "a&lt;b" in svg and "t &amp; u" in svg and svg.count("<polyline") == 2 and "<circle" in svg
+    assert "No data yet" in _chart_svg(charts.bar_chart([], title="x"))
 
 
 def test_downloads_are_the_jobs_report_sheets_with_formula_text_kept_as_text(central):
@@ -215,4 +227,4 @@ def test_the_batch_page_shows_what_the_operators_were_told(central):
         ("email", "sent", None), ("webhook", "failed", "HTTP 500 from the webhook")}
     html = pages.sync_detail(data, {}, can_act=False)
     assert "<h2>Notifications</h2>" in html and "HTTP 500 from the webhook" in html
-    assert pages.notices_section([]) == ""
+    assert "<h2>Notifications</h2>" not in pages.sync_detail({**data, "notifications": []}, {}, can_act=False)
