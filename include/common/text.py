@@ -1,4 +1,4 @@
-"""Text for people: durations ``HH:MM:SS``, counts with thousands separators, timestamps in a
+"""Text for people: durations (``0.42 s`` under a minute, ``HH:MM:SS`` from it on), counts with thousands separators, timestamps in a
 chosen zone, and box-drawing tables that keep their columns aligned with wide characters and
 colours. Pure functions, no database, no Airflow: the CLI reports of every job use them.
 """
@@ -14,6 +14,7 @@ from typing import Any
 
 NA = "N/A"
 EMPTY = "-"
+SECONDS_SHOWN_WITH_FRACTIONS = 60  # below this a duration reads "0.42 s"; from it on "HH:MM:SS"
 
 # ANSI SGR codes per status (seed 002: green completed, yellow running/in_progress, red failed,
 # magenta interrupted, gray pending, cyan skipped).
@@ -45,13 +46,24 @@ def status_color(status: str | None) -> str | None:
 
 
 def format_duration(seconds: Any) -> str:
-    """``HH:MM:SS``; hours are not wrapped at a day (``27:03:09``). ``-`` when unknown."""
+    """A duration people can read: under a minute in seconds with two decimals (``0.42 s``,
+    ``12.50 s``), so a nightly run's sub-second tables are not a column of zeros; from a minute
+    on the seed's ``HH:MM:SS``, hours not wrapped at a day (``27:03:09``). ``-`` when unknown.
+    Machine output (``--json``, CSV) keeps the seconds as numbers instead."""
     if seconds is None or seconds == "":
         return EMPTY
     try:
-        total = int(Decimal(str(seconds)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        value = Decimal(str(seconds))
+        if not value.is_finite():
+            return EMPTY
+        hundredths = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     except Exception:
         return EMPTY
+    if not hundredths:
+        hundredths = abs(hundredths)  # no "-0.00 s"
+    if abs(hundredths) < SECONDS_SHOWN_WITH_FRACTIONS:
+        return f"{hundredths} s"
+    total = int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
     sign = "-" if total < 0 else ""
     total = abs(total)
     hours, rest = divmod(total, 3600)

@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from include.common.task_states import ui_run_path as run_link
 from include.common.task_states import ui_task_path as ti_link
-from include.common.text import format_count, format_duration, format_ts
+from include.common.text import SECONDS_SHOWN_WITH_FRACTIONS, format_count, format_duration, format_ts
 from include.console import charts
 
 PREFIX = "/backoffice"
@@ -64,7 +64,8 @@ def _blank_none(value: Any) -> Any:
 environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
                    finalize=_blank_none, trim_blocks=True, lstrip_blocks=True, auto_reload=False)
 environment.globals.update(url=url, when=when, duration=format_duration, count=format_count, run_link=run_link,
-                    ti_link=ti_link, badge_colors=badge_colors, prefix=PREFIX, nav=NAV, badges=BADGES, svg=charts)
+                           ti_link=ti_link, badge_colors=badge_colors, prefix=PREFIX, nav=NAV, badges=BADGES,
+                           svg=charts, fraction_limit=SECONDS_SHOWN_WITH_FRACTIONS)
 
 
 def key_text(key: Any) -> str:

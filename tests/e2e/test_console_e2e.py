@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from include.common.db import Database
+from include.common.text import format_duration
 from include.demo import data as demo_data
 from tests.integration.sync_helpers import fetch, run_sql, write_config
 
@@ -219,6 +220,10 @@ def test_browser_login_pages_filter_and_resume(console, tmp_path):
         driver.get(f"{server.base_url}/backoffice/sync/{bid}")
         wait.until(lambda d: d.find_elements(By.ID, "pairs"))
         assert "4 of 5 tables, 80.0 %" in driver.find_element(By.ID, "truth").text
+        # the live refresh writes durations as the server does (under a minute "0.42 s", then HH:MM:SS)
+        samples = [0, 0.004, 0.42, 5, 59.5, 59.995, 60, 3723, 97389, -0.3, None]
+        assert driver.execute_script(f"return {json.dumps(samples)}.map(duration)") == [
+            format_duration(v) for v in samples]
         shot("sync-detail")
         driver.find_element(By.ID, "failed-only").click()
         wait.until(lambda d: "failed=true" in d.current_url)

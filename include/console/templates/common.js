@@ -3,9 +3,12 @@ const BADGES = {{ badges|tojson }};
 function esc(s){return String(s ?? '').replace(/[&<>"']/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'}[c]));}
 function badge(s){const c = BADGES[s] || ['#f3f4f6','#374151'];
   return `<span class="badge" style="background:${c[0]};color:${c[1]}" data-status="${esc(s)}">${esc(s)}</span>`;}
-function hms(sec){if(sec === null || sec === undefined) return '-'; sec = Math.round(sec);
-  const h = Math.floor(sec/3600), m = Math.floor(sec%3600/60), s = sec%60;
-  return String(h).padStart(2,'0')+':'+String(m).padStart(2,'0')+':'+String(s).padStart(2,'0');}
+// as include/common/text.py format_duration: under a minute "0.42 s", from it on HH:MM:SS
+function duration(sec){if(sec === null || sec === undefined || sec === '' || !isFinite(sec)) return '-';
+  sec = Number(sec); const cs = Math.round(Math.abs(sec)*100)/100, sign = sec < 0 && cs ? '-' : '';
+  if (cs < {{ fraction_limit }}) return sign + cs.toFixed(2) + ' s';
+  const t = Math.round(Math.abs(sec)), h = Math.floor(t/3600), m = Math.floor(t%3600/60), s = t%60;
+  return sign+String(h).padStart(2,'0')+':'+String(m).padStart(2,'0')+':'+String(s).padStart(2,'0');}
 function num(n){return n === null || n === undefined ? '-' : Number(n).toLocaleString('en-US');}
 function ts(iso){return iso ? iso.replace('T',' ').replace(/\.\d+Z$/,'') : '-';}
 function bar(done,total,failed){const p = total ? 100*done/total : 0, f = total ? 100*failed/total : 0;

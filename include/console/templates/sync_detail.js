@@ -8,7 +8,7 @@ async function refresh(){
     `<li class="${l.startsWith('fix:') ? 'fix' : 'why'}">${esc(l.replace(/^- /, ''))}</li>`).join('');
   document.getElementById('stuck-slot').innerHTML = lines.length ?
     `<div class="stuck" id="stuck"><b>${esc(lines[0])}</b>${why ? '<ul>' + why + '</ul>' : ''}</div>` : '';
-  document.getElementById('s-duration').textContent = d.status === 'running' ? 'running' : hms(d.duration_seconds);
+  document.getElementById('s-duration').textContent = d.status === 'running' ? 'running' : duration(d.duration_seconds);
   for (const [k, v] of [['s-completed', d.completed_tables], ['s-failed', d.failed_tables],
        ['s-running', d.in_progress_tables], ['s-pending', d.pending_tables], ['s-skipped', d.skipped_tables],
        ['s-records', num(d.records_processed)]]) document.getElementById(k).textContent = v;
@@ -19,7 +19,7 @@ async function refresh(){
     tr.querySelector('.p').textContent = num(t.records_processed);
     tr.querySelector('.k').textContent = num(t.records_skipped);
     tr.querySelector('.x').textContent = num(t.records_deleted);
-    tr.querySelector('.dur').textContent = t.status === 'in_progress' ? 'running' : hms(t.duration_seconds);
+    tr.querySelector('.dur').textContent = t.status === 'in_progress' ? 'running' : duration(t.duration_seconds);
     tr.querySelector('.r').textContent = t.retry_count;
     tr.querySelector('.err').textContent = t.error_message || '';
   }

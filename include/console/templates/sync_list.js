@@ -5,7 +5,7 @@ async function refresh(){
     const tr = document.querySelector(`tr[data-batch="${CSS.escape(b.batch_id)}"]`); if(!tr) continue;
     tr.dataset.status = b.status; if (b.status === 'running') running++;
     tr.querySelector('.st').innerHTML = badge(b.status);
-    tr.querySelector('.dur').textContent = b.status === 'running' ? 'running' : hms(b.duration_seconds);
+    tr.querySelector('.dur').textContent = b.status === 'running' ? 'running' : duration(b.duration_seconds);
     tr.querySelector('.prog').innerHTML = bar(b.completed_tables, b.total_tables, b.failed_tables);
     tr.querySelector('.failed').textContent = b.failed_tables;
   }

@@ -66,8 +66,13 @@ def data_rows(text):
 
 # -- formatters ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("seconds, expected", [
-    (0, "00:00:00"), (5, "00:00:05"), (135.4, "00:02:15"), (59.5, "00:01:00"), (3600, "01:00:00"),
-    (86399, "23:59:59"), (97389, "27:03:09"), (360000, "100:00:00"), ("42.0", "00:00:42"), (None, "-"),
+    # under a minute: seconds with two decimals (a nightly run's sub-second tables are not zeros)
+    (0, "0.00 s"), (0.004, "0.00 s"), (0.005, "0.01 s"), (0.42, "0.42 s"), (5, "5.00 s"), ("42.0", "42.00 s"),
+    (59.5, "59.50 s"), (59.994, "59.99 s"), (-0.3, "-0.30 s"), (-0.001, "0.00 s"),
+    # from a minute on (also what rounds up to it): the seed's HH:MM:SS
+    (59.995, "00:01:00"), (60, "00:01:00"), (135.4, "00:02:15"), (3600, "01:00:00"), (86399, "23:59:59"),
+    (97389, "27:03:09"), (360000, "100:00:00"), (-75, "-00:01:15"),
+    (None, "-"), ("", "-"), ("soon", "-"), (float("nan"), "-"),
 ])
 def test_format_duration(seconds, expected):
     assert tx.format_duration(seconds) == expected
@@ -150,7 +155,7 @@ def test_detail_report(batch, progress):
 
     rows = {(r[0], r[1]): r for r in data_rows(text)}
     assert len(rows) == 6
-    assert rows[("pgsql_lmp", "ad_org")] == ["pgsql_lmp", "ad_org", "AdOrg", "completed", "17", "00:00:05", "-"]
+    assert rows[("pgsql_lmp", "ad_org")] == ["pgsql_lmp", "ad_org", "AdOrg", "completed", "17", "5.00 s", "-"]
     assert rows[("pgsql_sby", "m_product")][4:6] == ["15,234", "00:02:15"]
     assert rows[("pgsql_bdg", "c_invoice")][3:6] == ["in_progress", "N/A", "Running.."]
     failed = rows[("pgsql_jkt", "c_order")]

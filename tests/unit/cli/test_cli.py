@@ -215,7 +215,7 @@ def test_latest_is_the_default(sqlite_db, airflow_home):
     assert [(r[0], r[1]) for r in rows] == [
         ("pgsql_lmp", "ad_org"), ("pgsql_sby", "m_product"), ("pgsql_jkt", "c_order"),
         ("pgsql_bdg", "c_invoice"), ("pgsql_jkt", "c_bpartner")], "ordered by started_at, never-started last"
-    assert rows[0] == ["pgsql_lmp", "ad_org", "AdOrg", "completed", "17", "00:00:05", "-"]
+    assert rows[0] == ["pgsql_lmp", "ad_org", "AdOrg", "completed", "17", "5.00 s", "-"]
     assert rows[1] == ["pgsql_sby", "m_product", "MProduct", "completed", "15,234", "27:03:09", "-"]
     assert rows[2][3:6] == ["failed", "N/A", "00:01:30"] and rows[2][6].startswith("Connection refused")
     assert rows[2][6].endswith("...") and len(rows[2][6]) == 40

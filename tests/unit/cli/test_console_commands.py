@@ -44,6 +44,30 @@ def test_sync_stats(dbs, airflow_home):  # noqa: F811
         assert run_cli("sync-stats", *bad, conns=dbs, airflow_home=airflow_home).returncode == 2
 
 
+def test_durations_under_a_minute_read_with_fractions_and_json_keeps_seconds(dbs, airflow_home):  # noqa: F811
+    """A nightly run's sub-second tables read ``0.42 s`` in the tables (not ``00:00:00``); ``--json``
+    keeps the seconds as numbers; a duration from a minute on stays ``HH:MM:SS``."""
+    from include.common.db import Database
+
+    with Database("status_test") as db:
+        db.execute("UPDATE sync_progress SET duration_seconds = 0.42 WHERE table_name = 'ad_org'")
+    res = run_cli("sync-stats", "--conn", "status_test", conns=dbs, airflow_home=airflow_home)
+    assert res.returncode == 0, res.stderr
+    slowest_table = res.stdout[res.stdout.index("Slowest tables"):res.stdout.index("Most failing tables")]
+    slowest = {row[0]: row for row in table_rows(slowest_table)}
+    assert slowest["ad_org"][3:5] == ["0.42 s", "0.42 s"] and slowest["m_product"][3] == "27:03:09"
+    doc = json.loads(run_cli("sync-stats", "--json", "--conn", "status_test", conns=dbs,
+                             airflow_home=airflow_home).stdout)
+    ad_org = next(r for r in doc["slowest_tables"] if r["table_name"] == "ad_org")
+    assert ad_org["avg_duration_seconds"] == 0.42 and ad_org["max_duration_seconds"] == 0.42
+    res = run_cli("sync-status", NEW, "--conn", "status_test", conns=dbs, airflow_home=airflow_home)
+    assert ["pgsql_lmp", "ad_org", "AdOrg", "completed", "17", "0.42 s", "-"] in table_rows(res.stdout)
+    doc = json.loads(run_cli("sync-status", NEW, "--json", "--conn", "status_test", conns=dbs,
+                             airflow_home=airflow_home).stdout)
+    assert {t["table_name"]: t["duration_seconds"] for t in doc["tables"]
+            if t["connection_name"] == "pgsql_lmp"}["ad_org"] == 0.42
+
+
 def test_cert_status(dbs, airflow_home):  # noqa: F811
     res = run_cli("cert-status", "--json", conns=dbs, airflow_home=airflow_home)
     assert res.returncode == 0, res.stderr

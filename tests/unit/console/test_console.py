@@ -131,6 +131,26 @@ def _chart_svg(chart) -> str:
     return environment.from_string('{% from "charts.html" import chart %}{{ chart(c) }}').render(c=chart)
 
 
+def test_sub_second_durations_read_with_fractions_in_pages_and_charts(central):
+    """A nightly incremental run: every table under a second. The history's slowest-tables chart
+    and tables, the line chart's axis and the batch page say "0.42 s", not a column of zeros."""
+    for n in range(3):
+        add_batch(central, f"sync_20261120_0{n}0000_gggggggg",
+                  [("b1", "fast", "completed", 10, 0.42, 0, None), ("b1", "faster", "completed", 1, 0.05, 0, None)],
+                  T0 + timedelta(hours=n), duration=1.5)
+    data, _ = read(central, lambda r: sync.history(r, params.history({})))
+    html = pages.history(data, {})
+    assert "00:00:00" not in html
+    slow_chart = html[html.index("Slowest tables (average duration)"):html.index("</svg>")]
+    assert ">0.42 s</text>" in slow_chart and ">0.05 s</text>" in slow_chart  # the bars' values
+    assert ">1.50 s</text>" in html and ">2.00 s</text>" in html  # the batch durations' axis: 0 to 2 s
+    assert '<td class="n">0.42 s</td>' in html  # the slowest table's average in the table below
+    detail, _ = read(central, lambda r: sync.batch_detail(r, "sync_20261120_000000_gggggggg",
+                                                         params.sync_detail({})))
+    page = pages.sync_detail(detail, {}, can_act=False)
+    assert '<td class="n dur">0.42 s</td>' in page and '<b id="s-duration">1.50 s</b>' in page
+
+
 class FakeApi:
     def __init__(self, pools=None, fail=None):
         self._pools, self.fail, self.calls = pools or [], fail, 0
