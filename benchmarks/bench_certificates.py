@@ -44,7 +44,8 @@ sys.path.insert(0, str(REPO))
 from reportlab import rl_config  # noqa: E402
 from reportlab.pdfgen.canvas import Canvas  # noqa: E402
 
-from include.certificates.pdf import font, layout, writer  # noqa: E402
+from include.certificates.pdf import layout  # noqa: E402
+from include.common.pdf import font, writer  # noqa: E402
 
 PDF_GOAL_PER_SECOND = 150
 XLSX_GOAL_SECONDS = 2.0

@@ -1,7 +1,8 @@
 """The report of one certificate batch as spreadsheet sheets (written by
-:mod:`include.common.spreadsheet_export`): a summary sheet (one row: the batch, counts derived
-from its participant rows) and a detail sheet (one row per participant, in source-row order). Two
-statements whatever the batch's size, read in one transaction so both sheets agree."""
+:mod:`include.common.spreadsheet_export`, or as a PDF by :mod:`include.common.pdf.report`): a
+summary sheet (one row: the batch, counts derived from its participant rows) and a detail sheet (one
+row per participant, in source-row order). Two statements whatever the batch's size, read in one
+transaction so both sheets agree."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from include.certificates.batches import BATCHES, ITEMS
+from include.common.batches import true_as_of
 from include.common.db import Cursor, Database
+from include.common.pdf.report import write_report
 from include.common.spreadsheet_export import Column, Sheet
+from include.certificates.spec import DAG_ID
 from include.common.text import percentage, to_utc
 
 SUMMARY_COLUMNS = (
@@ -85,3 +89,15 @@ def sheets_for(batch: Mapping[str, Any], items: Sequence[Mapping[str, Any]]) -> 
 def report_sheets(db: Database, batch_id: str) -> tuple[Sheet, Sheet]:
     """``(summary, detail)`` sheets of a certificate batch; :class:`LookupError` for an unknown id."""
     return sheets_for(*read_batch(db, batch_id))
+
+
+def pdf_for(batch: Mapping[str, Any], items: Sequence[Mapping[str, Any]]) -> bytes:
+    """The report as a PDF (pure): the two sheets, paged, true as of the newest of its rows."""
+    summary, detail = sheets_for(batch, items)
+    return write_report(summary, detail, title=f"Certificate batch {batch['batch_id']}", as_of=true_as_of(batch, items),
+                        creator=DAG_ID)
+
+
+def report_pdf(db: Database, batch_id: str) -> bytes:
+    """The PDF report of a certificate batch; :class:`LookupError` for an unknown id."""
+    return pdf_for(*read_batch(db, batch_id))

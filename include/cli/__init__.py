@@ -14,9 +14,10 @@ Commands (more are registered the same way, see :data:`COMMANDS`):
     ``airflow_api``), and certificate batches (``cert_...`` ids, in ``app_db``) from their rows;
     batches whose run ended or vanished become ``interrupted`` (sync) or ``failed`` with the reason.
 
-``export BATCH_ID [-o FILE] [--format xlsx|csv] [--sheet summary|detail]``
+``export BATCH_ID [-o FILE] [--format xlsx|csv|pdf] [--sheet summary|detail]``
     A sync (``sync_...``) or certificate (``cert_...``) batch report as .xlsx (summary and detail
-    sheets) or CSV (one sheet). Unknown batch: exit 1 naming it; malformed id: exit 2.
+    sheets), CSV (one sheet) or PDF (both, paged, true as of its newest row). Unknown batch: exit 1
+    naming it; malformed id: exit 2.
 
 ``sync-stats [--last N] [--top N] [--table T] [--json]``
     Slowest tables, most failing tables with average retries, success rate per table, and

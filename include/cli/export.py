@@ -1,4 +1,4 @@
-"""``export``: one batch's report (sync or certificates) as ``.xlsx`` or CSV."""
+"""``export``: one batch's report (sync or certificates) as ``.xlsx``, CSV or PDF."""
 
 from __future__ import annotations
 
@@ -12,24 +12,27 @@ from typing import Any, TextIO
 from include.cli.common import PROG, CliError, open_database, query_error, resolve_conn_id
 
 KINDS = {"sync": "sync", "cert": "certificates"}
+FORMATS = ("xlsx", "csv", "pdf")
 
 
 def add_export(sub: Any) -> None:
     p = sub.add_parser(
-        "export", help="export a sync or certificate batch report as .xlsx or CSV",
+        "export", help="export a sync or certificate batch report as .xlsx, CSV or PDF",
         description="Write a batch report: a summary sheet and a detail sheet (one row per table pair or per "
                     "participant). xlsx: frozen header, filters, column widths, numbers as numbers, durations as "
                     "[h]:mm:ss time values. CSV (one sheet; --sheet): durations in seconds. Text that a "
-                    "spreadsheet would run as a formula (= + - @) stays text.",
+                    "spreadsheet would run as a formula (= + - @) stays text. PDF: the summary and every detail "
+                    "row on A4 landscape pages, true as of the newest of the batch's rows, text extractable.",
         epilog=f"examples:\n  {PROG} export sync_20251108_143052_aB3dEf9h\n"
                f"  {PROG} export cert_20251108_143052_aB3dEf9h -o report.csv\n"
+               f"  {PROG} export cert_20251108_143052_aB3dEf9h --format pdf\n"
                f"  {PROG} export sync_20251108_143052_aB3dEf9h --format csv --sheet summary -o -",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("batch_id", help="sync_YYYYmmdd_HHMMSS_xxxxxxxx or cert_YYYYmmdd_HHMMSS_xxxxxxxx")
     p.add_argument("-o", "--output", metavar="FILE", default=None,
-                   help="where to write (default: BATCH_ID.xlsx or .csv in the current directory; - for stdout)")
-    p.add_argument("--format", choices=("xlsx", "csv"), default=None,
+                   help="where to write (default: BATCH_ID.xlsx, .csv or .pdf in the current directory; - for stdout)")
+    p.add_argument("--format", choices=FORMATS, default=None,
                    help="file format (default: from the -o extension, else xlsx)")
     p.add_argument("--sheet", choices=("summary", "detail"), default="detail",
                    help="with csv: which sheet to write (default detail)")
@@ -44,7 +47,7 @@ def _format(args: argparse.Namespace) -> str:
     if args.format:
         return args.format
     suffix = Path(args.output).suffix.lower() if args.output and args.output != "-" else ""
-    return "csv" if suffix == ".csv" else "xlsx"
+    return suffix[1:] if suffix[1:] in FORMATS else "xlsx"
 
 
 def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -58,36 +61,41 @@ def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if prefix not in KINDS:
         parser.error(f"batch id {args.batch_id!r}: unknown kind {prefix!r} (sync_... or cert_...)")
     fmt = _format(args)
-    if fmt == "xlsx" and args.sheet != "detail":
-        parser.error("--sheet applies to --format csv (an xlsx holds both sheets)")
+    if fmt != "csv" and args.sheet != "detail":
+        parser.error(f"--sheet applies to --format csv (an {fmt} holds both sheets)")
 
     if prefix == "sync":
-        from include.branch_sync.export import report_sheets
+        from include.branch_sync import export as job_export
 
         conn_id = resolve_conn_id(args.conn)
     else:
-        from include.certificates.export import report_sheets
+        from include.certificates import export as job_export  # type: ignore[no-redef]
 
         conn_id = args.app_conn
     db = open_database(conn_id, out)
     try:
-        sheets = report_sheets(db, args.batch_id)
+        batch, items = job_export.read_batch(db, args.batch_id)
     except LookupError as exc:
         raise CliError(f"{exc} (connection {conn_id!r})") from None
     except Exception as exc:
         raise query_error(exc, conn_id) from None
     finally:
         db.close()
+    sheets = job_export.sheets_for(batch, items)
     summary, detail = sheets
-    _write(sheets, fmt, args, summary if args.sheet == "summary" else detail, out)
+    pdf = job_export.pdf_for(batch, items) if fmt == "pdf" else None
+    _write(sheets, fmt, args, summary if args.sheet == "summary" else detail, out, pdf)
     return 0
 
 
-def _write(sheets: Any, fmt: str, args: argparse.Namespace, csv_sheet: Any, out: TextIO) -> None:
+def _write(sheets: Any, fmt: str, args: argparse.Namespace, csv_sheet: Any, out: TextIO,
+           pdf: bytes | None = None) -> None:
     from include.common.spreadsheet_export import write_csv, write_xlsx
 
     def write(target: Any) -> None:
-        if fmt == "xlsx":
+        if pdf is not None:
+            target.write(pdf)
+        elif fmt == "xlsx":
             write_xlsx(sheets, target)
         else:
             write_csv(csv_sheet, target)
@@ -103,7 +111,7 @@ def _write(sheets: Any, fmt: str, args: argparse.Namespace, csv_sheet: Any, out:
             write(buffer)
             out.write(buffer.getvalue().decode("utf-8"))
         else:
-            raise CliError("-o - needs a binary standard output for xlsx; give a file name")
+            raise CliError(f"-o - needs a binary standard output for {fmt}; give a file name")
         return
     path = Path(args.output or f"{args.batch_id}.{fmt}")
     # Written beside the target and renamed: a failure never leaves half a report under its name.

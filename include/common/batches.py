@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import re
 import string
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from include.common.db import Cursor, Database
+from include.common.text import to_utc
 
 # A DAG run in one of these states will not run another task; a batch still open then was interrupted.
 TERMINAL_RUN_STATES = ("success", "failed")
@@ -42,6 +43,13 @@ def batch_id_prefix(batch_id: str) -> str:
         raise ValueError(f"malformed batch id {batch_id!r}: expected <prefix>_YYYYmmdd_HHMMSS_xxxxxxxx, "
                          f"e.g. sync_20251108_143052_aB3dEf9h or cert_20251108_143052_aB3dEf9h")
     return match.group(1)
+
+
+def true_as_of(batch: Mapping[str, Any], items: Iterable[Mapping[str, Any]]) -> datetime | None:
+    """When a batch's numbers were last true: the newest ``updated_at`` of its item rows (what its
+    counts derive from), else the batch row's own; None when neither was ever stamped."""
+    stamps = [stamp for stamp in (to_utc(item.get("updated_at")) for item in items) if stamp is not None]
+    return max(stamps) if stamps else to_utc(batch.get("updated_at"))
 
 
 def run_ended_text(run_state: str | None) -> str:

@@ -342,13 +342,19 @@ ICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none"
         '<rect x="3" y="4" width="18" height="16" rx="2"/><path d="M7 15v-3M12 15V8M17 15v-5"/></svg>')
 
 
-MEDIA = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "csv": "text/csv; charset=utf-8"}
+MEDIA = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "csv": "text/csv; charset=utf-8",
+         "pdf": "application/pdf"}
 
 
 def export_batch(db: Database, kind: str, batch_id: str, fmt: str) -> bytes:
-    """The download: the job's report sheets, written as the CLI's ``export`` writes them (xlsx:
-    the summary and the detail sheet; CSV: the detail sheet). :class:`LookupError` for an unknown id."""
-    sheets = (sync_export if kind == "sync" else cert_export).report_sheets(db, batch_id)
+    """The download, as the CLI's ``export`` writes it (xlsx: the summary and the detail sheet;
+    CSV: the detail sheet; PDF: both, paged, true as of the newest row). :class:`LookupError` for
+    an unknown id."""
+    job_export = sync_export if kind == "sync" else cert_export
+    batch, items = job_export.read_batch(db, batch_id)
+    if fmt == "pdf":
+        return job_export.pdf_for(batch, items)
+    sheets = job_export.sheets_for(batch, items)
     out = io.BytesIO()
     if fmt == "xlsx":
         write_xlsx(sheets, out)
@@ -358,8 +364,8 @@ def export_batch(db: Database, kind: str, batch_id: str, fmt: str) -> bytes:
 
 
 def _format(fmt: str) -> str:
-    if fmt not in ("xlsx", "csv"):
-        raise params.BadRequest(f"export format must be xlsx or csv, not {fmt!r}")
+    if fmt not in MEDIA:
+        raise params.BadRequest(f"export format must be one of {', '.join(MEDIA)}, not {fmt!r}")
     return fmt
 
 

@@ -41,6 +41,15 @@ def token(server, user: str) -> str:
     return resp.json()["access_token"]
 
 
+def pdf_text(data: bytes) -> str:
+    """The text of every page, as a standard extractor (pypdf) reads it."""
+    import io
+
+    import pypdf
+
+    return "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(data)).pages)
+
+
 def get(server, path: str, tok: str | None = None, **kw):
     headers = {"Authorization": f"Bearer {tok}"} if tok else {}
     return requests.get(f"{server.base_url}/backoffice{path}", headers=headers, timeout=60, **kw)
@@ -145,6 +154,20 @@ def test_auth_numbers_filters_and_bad_input(console):
     book = openpyxl.load_workbook(io.BytesIO(get(server, f"/sync/{bid}/export.xlsx", viewer).content))
     assert book["Tables"].max_row == 1 + 5 and book["Summary"].max_row == 2
     assert get(server, f"/sync/{bid}/export.csv", viewer).text.count("\n") == 1 + 5
+    # the PDF reports, read back with pypdf: the batch id, when it was true, every pair / participant
+    report = get(server, f"/sync/{bid}/export.pdf", viewer)
+    assert report.status_code == 200 and report.headers["content-type"] == "application/pdf"
+    text = pdf_text(report.content)
+    assert bid in text and "true as of" in text and "Tables (5 rows)" in text
+    for s in stored.values():
+        assert f"{s['connection_name']} {s['table_name']} {s['model_name']}" in text, s
+    text = pdf_text(get(server, f"/certificates/{cert['batch_id']}/export.pdf", viewer).content)
+    people = fetch("app_db", "SELECT participant_name, error_message FROM certificates WHERE batch_id = %s",
+                   (cert["batch_id"],))
+    assert cert["batch_id"] in text and len(people) == 13
+    for person in people:
+        assert (person["participant_name"] or person["error_message"]) in text, person
+    assert get(server, f"/sync/{bid}/export.doc", viewer).status_code == 400
     assert get(server, "/api/whatsapp", viewer).status_code == 200
     # a viewer reads but cannot resume; the tab of the run leads to its batch
     assert post(server, f"/api/sync/batches/{bid}/resume", viewer).status_code == 403
@@ -160,7 +183,7 @@ def test_a_user_without_access_to_a_dag_sees_none_of_its_data(console):
     assert dags.status_code == 200 and [d["dag_id"] for d in dags.json()["dags"]] == [CERT]
     refused = {path: get(server, path, cora) for path in (
         "/api/sync/batches", "/sync", f"/api/sync/batches/{bid}", f"/sync/{bid}", f"/sync/{bid}/export.xlsx",
-        f"/sync/{bid}/export.csv", "/api/sync/history", "/history", "/api/whatsapp", "/whatsapp",
+        f"/sync/{bid}/export.csv", f"/sync/{bid}/export.pdf", "/api/sync/history", "/history", "/api/whatsapp", "/whatsapp",
         f"/run/{SYNC}/{console['sync_run']}")}
     for path, resp in refused.items():
         assert resp.status_code == 403, (path, resp.status_code)

@@ -1,9 +1,9 @@
-"""One certificate as a PDF: layout, the bundled DejaVu font in subsets, a QR code to verify it.
+"""One certificate as a PDF: layout, a QR code to verify it, written with the kernel's PDF writer
+(``include.common.pdf``: the bundled DejaVu font in subsets, pages written as PDF directly).
 
 * ``layout``: ``render_certificate``, what goes where on the page and at what size;
-* ``font``: the bundled font, and which characters it can print (``UnrenderableName``);
-* ``qr``: the verification URL's QR code, with its own Reed-Solomon error correction;
-* ``writer``: the page and the document written as PDF directly, with the font in subsets.
+* ``font``: what the certificate refuses to print (``UnrenderableName``);
+* ``qr``: the verification URL's QR code, with its own Reed-Solomon error correction.
 """
 
 from include.certificates.pdf.font import UnrenderableName, UnrenderableText, unsupported_characters

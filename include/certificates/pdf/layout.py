@@ -1,7 +1,7 @@
 """One-page A4-landscape participation certificate: what goes where on the page, and at what size.
 
 ``render_certificate`` checks the fields against the font (see ``font``), draws the page with
-``writer.Page`` and writes it out; the QR code comes from ``qr``. Long names and event names are
+``include.common.pdf.writer.Page`` and writes it out; the QR code comes from ``qr``. Long names and event names are
 fitted to the page: one line that shrinks, or two balanced lines (``_fit_lines``).
 """
 
@@ -13,9 +13,10 @@ from typing import BinaryIO
 
 from reportlab.lib.colors import HexColor
 
-from include.certificates.pdf.font import UnrenderableName, UnrenderableText, string_width, unsupported_characters
+from include.certificates.pdf.font import UnrenderableName, UnrenderableText
 from include.certificates.pdf.qr import qr_matrix
-from include.certificates.pdf.writer import PAGE_HEIGHT, PAGE_WIDTH, Page
+from include.common.pdf.font import string_width, unsupported_characters
+from include.common.pdf.writer import PAGE_HEIGHT, PAGE_WIDTH, Page
 
 MARGIN = 60.0
 TEXT_WIDTH = PAGE_WIDTH - 2 * 90.0
@@ -54,7 +55,8 @@ def render_certificate(out: BinaryIO, *, name: str, event_name: str, event_date:
     _draw_recipient(page, fields["name"], fields["organization"])
     _draw_event(page, fields["event_name"], fields["event_date"])
     _draw_footer(page, fields["certificate_number"], fields["verification_url"])
-    out.write(page.pdf(title=f"Sertifikat - {fields['name']}", subject=fields["event_name"]))
+    out.write(page.pdf(title=f"Sertifikat - {fields['name']}", subject=fields["event_name"],
+                       creator="certificate_dispatch"))
 
 
 def _checked_fields(**fields: str) -> dict[str, str]:

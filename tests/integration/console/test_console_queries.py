@@ -1,6 +1,7 @@
 """The console's data functions on real PostgreSQL and MariaDB give what SQLite gives for the same
 rows: batch pages with derived counts, batch details, the history statistics, certificate batches,
-WhatsApp accounts and the xlsx export (read back with openpyxl)."""
+WhatsApp accounts and the xlsx export (read back with openpyxl); the PDF reports read back with
+pypdf hold the batch id and every row."""
 
 from __future__ import annotations
 
@@ -139,3 +140,32 @@ def test_xlsx_on_the_server_holds_the_batch(server_uri, connections):
     ws = openpyxl.load_workbook(io.BytesIO(buf.getvalue()))["Participants"]
     assert ws.max_row == 5
     assert ws.cell(3, 2).value == EVIL and ws.cell(3, 2).data_type == "s"
+
+
+def test_pdf_reports_on_the_server_hold_the_batch_and_every_row(server_uri, connections):
+    import pypdf
+
+    from include.console.app import export_batch
+
+    connections({"console_pdf": server_uri})
+    populate("console_pdf")
+    populate_certificates("console_pdf")
+    with Database("console_pdf") as db:
+        sync_pdf, cert_pdf = export_batch(db, "sync", NEW, "pdf"), export_batch(db, "certificates", CERT, "pdf")
+        progress = db.fetchall("SELECT connection_name, table_name, model_name FROM sync_progress WHERE batch_id = %s",
+                               [NEW])
+        people = db.fetchall("SELECT participant_name, error_message FROM certificates WHERE batch_id = %s", [CERT])
+        with pytest.raises(LookupError, match="cert_20990101_000000_nOtThErE"):
+            export_batch(db, "certificates", "cert_20990101_000000_nOtThErE", "pdf")
+
+    def text(data: bytes) -> str:
+        return "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(data)).pages)
+
+    sync_text, cert_text = text(sync_pdf), text(cert_pdf)
+    assert NEW in sync_text and "true as of 2025-11-09 17:34:03 UTC" in sync_text
+    assert len(progress) == 5
+    for row in progress:
+        assert f"{row['connection_name']} {row['table_name']} {row['model_name']}" in sync_text, row
+    assert CERT in cert_text and len(people) == 4
+    for person in people:
+        assert (person["participant_name"] or person["error_message"]) in cert_text, person

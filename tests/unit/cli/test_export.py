@@ -1,10 +1,12 @@
-"""``python -m include.cli export``: sync and certificate batch reports as xlsx and CSV, from real
-SQLite tracking tables (PostgreSQL and MariaDB in tests/integration/console), run as a user runs it."""
+"""``python -m include.cli export``: sync and certificate batch reports as xlsx, CSV and PDF, from
+real SQLite tracking tables (PostgreSQL and MariaDB in tests/integration/console), run as a user
+runs it. The PDFs are read back with pypdf, a standard extractor."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -107,6 +109,47 @@ def test_csv_to_stdout_and_file(dbs, airflow_home, tmp_path: Path):  # noqa: F81
     rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
     summary = dict(zip(rows[0], rows[1]))
     assert summary["Batch ID"] == OLD and summary["Duration (s)"] == "6320" and summary["Completed"] == "2"
+
+
+def pdf_text(data: bytes) -> tuple[list[str], dict]:
+    """The text of each page and the document's metadata, as pypdf extracts them."""
+    import pypdf
+
+    reader = pypdf.PdfReader(io.BytesIO(data))
+    return [page.extract_text() for page in reader.pages], dict(reader.metadata or {})
+
+
+def test_sync_batch_pdf_holds_the_summary_and_every_pair(dbs, airflow_home, tmp_path: Path):  # noqa: F811
+    out = tmp_path / "new.pdf"  # the format follows the extension
+    res = run_cli("export", NEW, "-o", str(out), "--conn", "status_test", conns=dbs, airflow_home=airflow_home)
+    assert res.returncode == 0, res.stderr
+    assert f"{out}: {NEW}, 5 rows (pdf)" in res.stdout
+    pages, meta = pdf_text(out.read_bytes())
+    text = "\n".join(pages)
+    assert meta["/Title"] == f"Sync batch {NEW}" and meta["/Creator"] == "branch_sync"
+    # the newest progress row (m_product, completed on the 9th), not the time of the export
+    assert "true as of 2025-11-09 17:34:03 UTC" in pages[0]
+    assert NEW in text and "running" in text and "Tables (5 rows)" in text
+    for connection, table in (("pgsql_lmp", "ad_org"), ("pgsql_sby", "m_product"), ("pgsql_bdg", "c_invoice"),
+                              ("pgsql_jkt", "c_order"), ("pgsql_jkt", "c_bpartner")):
+        assert re.search(rf"{connection} {table} ", text), (connection, table)
+    assert "15,234" in text and "27:03:09" in text and "5.00 s" in text  # people's numbers and durations
+    assert "page 1 of 1" in pages[0]
+
+
+def test_certificate_batch_pdf_holds_every_participant(dbs, airflow_home, tmp_path: Path):  # noqa: F811
+    out = tmp_path / "report"  # no extension: --format decides
+    res = run_cli("export", CERT, "--format", "pdf", "-o", str(out), conns=dbs, airflow_home=airflow_home)
+    assert res.returncode == 0, res.stderr
+    pages, meta = pdf_text(out.read_bytes())
+    text = "\n".join(pages)
+    assert meta["/Creator"] == "certificate_dispatch" and CERT in pages[0] and "Participants (4 rows)" in text
+    for name in ("Budi Santoso", EVIL, "Siti Aminah"):
+        assert name in text
+    assert "row 4, column 'nama': empty name" in text  # the bad row and why
+    assert "Pelatihan K3" in text and "2026/peserta.csv" in text
+    res = run_cli("export", CERT, "--format", "pdf", "--sheet", "summary", conns=dbs, airflow_home=airflow_home)
+    assert res.returncode == 2 and "--sheet applies to --format csv" in res.stderr
 
 
 def test_unknown_and_malformed_ids(dbs, airflow_home, tmp_path: Path):  # noqa: F811

@@ -225,6 +225,12 @@ def test_downloads_are_the_jobs_report_sheets_with_formula_text_kept_as_text(cen
     header, record, _ = list(csv.reader(io.StringIO(text)))
     assert header[9] == "Duration (s)" and record[9] == "3723"
     assert record[1] == "'=cmd|' /C calc'!A0" and record[12] == "'@SUM(1)" and record[4] == "15234"
+    import pypdf
+
+    pdf = pypdf.PdfReader(io.BytesIO(export_batch(central, "sync", bid, "pdf")))
+    text = "\n".join(page.extract_text() for page in pdf.pages)
+    assert bid in text and "Tables (2 rows)" in text and "true as of 2026-11-20 01:00:30 UTC" in text
+    assert "b1 =cmd|' /C calc'!A0" in text and "b2 m_product" in text and "@SUM(1)" in text  # text, nothing runs
     with pytest.raises(LookupError, match="sync_20261120_010000_nothere1"):
         export_batch(central, "sync", "sync_20261120_010000_nothere1", "xlsx")
 

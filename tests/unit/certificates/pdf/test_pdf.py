@@ -13,13 +13,10 @@ import qrcode
 from qrcode.constants import ERROR_CORRECT_M
 from qrcode.util import MODE_8BIT_BYTE, QRData
 
-from include.certificates.pdf import font, layout, qr, writer
-from include.certificates.pdf.font import (
-    UnrenderableName,
-    UnrenderableText,
-    font_registration_count,
-    unsupported_characters,
-)
+from include.certificates.pdf import layout, qr
+from include.certificates.pdf.font import UnrenderableName, UnrenderableText, unsupported_characters
+from include.common.pdf import font, writer
+from include.common.pdf.font import font_registration_count
 from include.certificates.pdf.layout import render_certificate
 from include.certificates.pdf.qr import qr_matrix
 
@@ -210,7 +207,7 @@ def test_more_than_255_other_characters_are_split_over_several_font_subsets() ->
 
 
 def test_font_subsets_are_made_once_per_set_of_characters(monkeypatch: pytest.MonkeyPatch) -> None:
-    face = font.certificate_font().face
+    face = font.bundled_font().face
     calls: list[int] = []
     original = face.makeSubset
 

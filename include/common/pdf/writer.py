@@ -1,23 +1,22 @@
-"""The certificate page written as PDF directly: content stream, font subsets, document.
+"""Pages written as PDF directly: content streams, font subsets, the document (one page or many).
 
-Speed matters (one PDF per participant, 100,000-row uploads), so:
+Speed matters (one certificate PDF per participant, 100,000-row uploads), so:
 
-* the page is written as PDF operators and objects by this module (see below); reportlab
+* pages are written as PDF operators and objects by this module (see below); reportlab
   supplies the TrueType parsing, the font subsetter and the ToUnicode map. reportlab's canvas
   subsetted and compressed the font again for every document and serialised through a generic
   object model: two thirds of a certificate's time (measured: 195 certificates/s with the
   canvas, against 265/s for a bare canvas with one line of text, on the same machine);
-* only ONE font is embedded. The bold look of the title and the name is drawn with text render
-  mode 2 (fill + stroke of the same regular glyphs) instead of a second, bold font file.
+* only ONE font is embedded. A bold look (a certificate's title and name, a report's headers) is
+  drawn with text render mode 2 (fill + stroke of the same regular glyphs) instead of a second,
+  bold font file.
 
-The page is written directly as PDF operators and objects. reportlab's canvas does the same
-through a generic object model, and per document it subsets the TrueType font and compresses the
-subset again: together that was two thirds of a certificate's time. Here the font goes in as
-subsets of at most 256 characters (simple TrueType fonts, as reportlab embeds them): subset 0
-holds printable ASCII at its own codes, the others the document's other characters in code
-point order. A subset is made and compressed once per process (``_embedded_subset``, cached by
-its characters): every certificate of an Indonesian upload uses the same ASCII subset, and
-names with the same accented letters share theirs.
+The font goes in as subsets of at most 256 characters (simple TrueType fonts, as reportlab
+embeds them): subset 0 holds printable ASCII at its own codes, the others the document's other
+characters in code point order, shared by all its pages. A subset is made and compressed once
+per process (``_embedded_subset``, cached by its characters): every certificate of an Indonesian
+upload uses the same ASCII subset, and names with the same accented letters share theirs.
+Knows no job: the certificate layout and the batch reports (``report``) draw with it.
 """
 
 from __future__ import annotations
@@ -26,15 +25,16 @@ import functools
 import hashlib
 import zlib
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Final, NamedTuple
 
 from reportlab.lib.colors import Color
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.pdfbase.ttfonts import FF_NONSYMBOLIC, FF_SYMBOLIC
 
-from include.certificates.pdf.font import certificate_font, font_lock, string_width
+from include.common.pdf.font import bundled_font, font_lock, string_width
 
-PAGE_WIDTH, PAGE_HEIGHT = landscape(A4)
+PAGE_WIDTH, PAGE_HEIGHT = landscape(A4)   # the default page: A4 landscape
 
 _ASCII_SUBSET: Final = (0,) * 32 + tuple(range(32, 127))
 _OTHER_SUBSET_SIZE: Final = 255            # code 0 of every subset stays .notdef
@@ -71,7 +71,7 @@ def _to_unicode_cmap(base_font: str, codes: tuple[int, ...]) -> str:
 
 @functools.lru_cache(maxsize=_SUBSET_CACHE_SIZE)
 def _embedded_subset(codes: tuple[int, ...]) -> _EmbeddedSubset:
-    face = certificate_font().face
+    face = bundled_font().face
     with font_lock:   # makeSubset reads the shared font file object
         font_file = face.makeSubset(list(codes))
     # A subset tag is six capital letters; derived from the characters, so output is deterministic.
@@ -110,15 +110,21 @@ class _TextObject(NamedTuple):
 
 
 class Page:
-    """One page's content stream and the font subsets its text uses; ``pdf()`` writes the file."""
+    """One page's content stream and the characters its text uses; ``pdf()`` writes it as a
+    document of its own, :func:`document` writes several pages as one."""
 
-    def __init__(self) -> None:
+    def __init__(self, width: float = PAGE_WIDTH, height: float = PAGE_HEIGHT) -> None:
+        self.width, self.height = width, height
         self._ops: list[str | _TextObject] = []
         self._others: set[str] = set()               # characters outside printable ASCII
 
-    def rect(self, x: float, y: float, width: float, height: float, stroke: Color, line_width: float) -> None:
-        self._ops.append(f"{_color(stroke)} RG {_number(line_width)} w {_number(x)} {_number(y)} "
-                         f"{_number(width)} {_number(height)} re S")
+    def rect(self, x: float, y: float, width: float, height: float, stroke: Color | None, line_width: float = 0,
+             fill: Color | None = None) -> None:
+        """A rectangle, stroked, filled or both."""
+        paint = {(True, False): "S", (False, True): "f", (True, True): "B"}[(stroke is not None, fill is not None)]
+        colors = (f"{_color(stroke)} RG {_number(line_width)} w " if stroke is not None else "") + \
+                 (f"{_color(fill)} rg " if fill is not None else "")
+        self._ops.append(f"{colors}{_number(x)} {_number(y)} {_number(width)} {_number(height)} re {paint}")
 
     def line(self, x1: float, y1: float, x2: float, y2: float, stroke: Color, line_width: float) -> None:
         self._ops.append(f"{_color(stroke)} RG {_number(line_width)} w {_number(x1)} {_number(y1)} m "
@@ -127,7 +133,7 @@ class Page:
     def centred(self, text: str, y: float, size: float, color: Color, *, bold: bool = False,
                 char_space: float = 0) -> None:
         width = string_width(text, size) + (len(text) - 1) * char_space
-        self.text(text, PAGE_WIDTH / 2 - width / 2, y, size, color, bold=bold, char_space=char_space)
+        self.text(text, self.width / 2 - width / 2, y, size, color, bold=bold, char_space=char_space)
 
     def text(self, text: str, x: float, y: float, size: float, color: Color, *, bold: bool = False,
              char_space: float = 0) -> None:
@@ -138,12 +144,12 @@ class Page:
         else:
             state = f"{_color(color)} rg BT 0 Tr"
         self._others.update(ch for ch in text if not " " <= ch <= "~")
-        # Which subset each character is in is known once the whole page is drawn: see pdf().
+        # Which subset each character is in is known once the whole document is drawn: see document().
         self._ops.append(_TextObject(f"{state} {_number(char_space)} Tc 1 0 0 1 {_number(x)} {_number(y)} Tm",
                                      text, _number(size)))
 
     def qr(self, matrix: list[list[bool]], x: float, y: float, size: float) -> None:
-        """The QR code as one filled path of horizontal runs, in module units scaled to ``size``."""
+        """A QR code's modules as one filled path of horizontal runs, in module units scaled to ``size``."""
         count = len(matrix)
         scale = size / count
         ops = [f"q 0 0 0 rg {scale:.5f} 0 0 {scale:.5f} {x:.3f} {y:.3f} cm"]
@@ -161,18 +167,29 @@ class Page:
         ops.append("f Q")
         self._ops.append("\n".join(ops))
 
-    def pdf(self, *, title: str, subject: str) -> bytes:
-        others = sorted(self._others, key=ord)
-        subsets = [_ASCII_SUBSET] + [
-            (0, *map(ord, others[start:start + _OTHER_SUBSET_SIZE]))
-            for start in range(0, len(others), _OTHER_SUBSET_SIZE)]
-        # Non-ASCII character -> (subset, code)
-        placed = {ch: (1 + index // _OTHER_SUBSET_SIZE, 1 + index % _OTHER_SUBSET_SIZE)
-                  for index, ch in enumerate(others)}
+    def content(self, placed: dict[str, tuple[int, int]]) -> bytes:
+        """The page's compressed content stream, its text in the document's subsets (``placed``)."""
         content = "\n".join(op if isinstance(op, str) else f"{op.state} {_show_text(op.text, op.size, placed)} ET"
                             for op in self._ops)
-        content_stream = zlib.compress(content.encode("latin-1"))
-        return _document(content_stream, [_embedded_subset(codes) for codes in subsets], title, subject)
+        return zlib.compress(content.encode("latin-1"))
+
+    def pdf(self, *, title: str, subject: str, creator: str) -> bytes:
+        return document([self], title=title, subject=subject, creator=creator)
+
+
+def document(pages: Sequence[Page], *, title: str, subject: str, creator: str) -> bytes:
+    """The pages as one PDF file, their text in font subsets the pages share."""
+    if not pages:
+        raise ValueError("a PDF document needs at least one page")
+    others = sorted(set().union(*(page._others for page in pages)), key=ord)
+    subsets = [_ASCII_SUBSET] + [
+        (0, *map(ord, others[start:start + _OTHER_SUBSET_SIZE]))
+        for start in range(0, len(others), _OTHER_SUBSET_SIZE)]
+    # Non-ASCII character -> (subset, code)
+    placed = {ch: (1 + index // _OTHER_SUBSET_SIZE, 1 + index % _OTHER_SUBSET_SIZE)
+              for index, ch in enumerate(others)}
+    return _document([(page.width, page.height, page.content(placed)) for page in pages],
+                     [_embedded_subset(codes) for codes in subsets], title, subject, creator)
 
 
 def _show_text(text: str, size: str, placed: dict[str, tuple[int, int]]) -> str:
@@ -199,18 +216,19 @@ def _run(subset: int, size: str, codes: list[str]) -> str:
     return f"/F{subset} {size} Tf <{text.encode('latin-1').hex()}> Tj"
 
 
-def _document(content: bytes, subsets: list[_EmbeddedSubset], title: str, subject: str) -> bytes:
-    """The whole PDF file: catalog, page, content, info, and four objects per font subset."""
-    fonts_start = 6
+def _document(pages: list[tuple[float, float, bytes]], subsets: list[_EmbeddedSubset], title: str, subject: str,
+              creator: str) -> bytes:
+    """The whole PDF file: catalog, page tree, info, four objects per font subset, then a page
+    object and its content per page."""
+    fonts_start = 4
+    pages_start = fonts_start + 4 * len(subsets)
     font_refs = " ".join(f"/F{index} {fonts_start + 4 * index} 0 R" for index in range(len(subsets)))
+    kids = " ".join(f"{pages_start + 2 * index} 0 R" for index in range(len(pages)))
     objects: list[bytes] = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        (f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {_number(PAGE_WIDTH)} {_number(PAGE_HEIGHT)}] "
-         f"/Resources << /Font << {font_refs} >> /ProcSet [/PDF /Text] >> /Contents 4 0 R >>").encode(),
-        _stream(content, "/Filter /FlateDecode"),
+        f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode(),
         (f"<< /Title {_text_string(title)} /Subject {_text_string(subject)} "
-         f"/Creator (certificate_dispatch) /Producer (certificate_pdf) >>").encode(),
+         f"/Creator {_text_string(creator)} /Producer (include.common.pdf) >>").encode(),
     ]
     for index, subset in enumerate(subsets):
         number = fonts_start + 4 * index
@@ -220,6 +238,11 @@ def _document(content: bytes, subsets: list[_EmbeddedSubset], title: str, subjec
         objects.append(f"{subset.descriptor} /FontFile2 {number + 2} 0 R >>".encode())
         objects.append(_stream(subset.font_file, f"/Filter /FlateDecode /Length1 {subset.font_file_length}"))
         objects.append(_stream(subset.to_unicode, "/Filter /FlateDecode"))
+    for index, (width, height, content) in enumerate(pages):
+        objects.append((f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {_number(width)} {_number(height)}] "
+                        f"/Resources << /Font << {font_refs} >> /ProcSet [/PDF /Text] >> "
+                        f"/Contents {pages_start + 2 * index + 1} 0 R >>").encode())
+        objects.append(_stream(content, "/Filter /FlateDecode"))
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
@@ -230,9 +253,9 @@ def _document(content: bytes, subsets: list[_EmbeddedSubset], title: str, subjec
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    # The file identifier is a digest of the content, so that the same certificate is the same file.
+    # The file identifier is a digest of the content, so that the same document is the same file.
     identifier = hashlib.md5(out, usedforsecurity=False).hexdigest().encode()
-    out += (b"trailer\n<< /Size %d /Root 1 0 R /Info 5 0 R /ID [<%s> <%s>] >>\nstartxref\n%d\n%%%%EOF\n"
+    out += (b"trailer\n<< /Size %d /Root 1 0 R /Info 3 0 R /ID [<%s> <%s>] >>\nstartxref\n%d\n%%%%EOF\n"
             % (len(objects) + 1, identifier, identifier, xref))
     return bytes(out)
 
