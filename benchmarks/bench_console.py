@@ -105,7 +105,7 @@ def main() -> int:
         from include.branch_sync import tracking
         from include.common.db import Database
         from include.console import pages, params, sync
-        from include.console.app import export_batch
+        from include.console.downloads import export_batch
 
         big_id, small_id = "sync_20991231_000000_BIGBATCH", "sync_20991230_000000_SMALLONE"
         with Database("bench_central") as db:

@@ -104,8 +104,8 @@ def report_sheets(db: Database, batch_id: str) -> tuple[Sheet, Sheet]:
 def pdf_for(batch: Mapping[str, Any], items: Sequence[Mapping[str, Any]]) -> bytes:
     """The report as a PDF (pure): the two sheets, paged, true as of the newest of its rows."""
     summary, detail = sheets_for(batch, items)
-    return write_report(summary, detail, title=f"Sync batch {batch['batch_id']}", as_of=true_as_of(batch, items),
-                        creator=DAG_ID)
+    return write_report(summary, detail, title=f"Sync batch {batch['batch_id']}",
+                        as_of=true_as_of(batch, items), creator=DAG_ID)
 
 
 def report_pdf(db: Database, batch_id: str) -> bytes:

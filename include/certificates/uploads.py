@@ -1,22 +1,31 @@
 """What a certificate request reads: the uploaded file (confined to the upload base, local or on
-object storage) or the employees table, as participants."""
+object storage) or the employees table, as participants; and how an upload made through the
+console gets there (``plain_file_name``, ``max_upload_bytes``, ``store_upload``)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
+import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from datetime import datetime
+from typing import Any, BinaryIO
 
 from include.certificates.batches import EMPLOYEES, DispatchError, Participant
 from include.certificates.spreadsheet import RowError, UploadError, check_upload_name, read_participants
+from include.certificates.spreadsheet.types import CONTROL_RE
 from include.common.db import Database
 from include.common.paths import DATA_DIR
 from include.common.scrub import scrub
 
 UPLOAD_SUFFIXES = (".csv", ".xlsx")
+MAX_UPLOAD_ENV = "CERTIFICATE_UPLOAD_MAX_BYTES"
+DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024   # a 100,000-participant XLSX is about 6 MB, as CSV about 9 MB
+CONSOLE_FOLDER = "console"   # uploads made through the console: one folder each under it
+FILE_NAME_MAX_CHARS = 120
 
 
 def upload_base() -> str:
@@ -32,6 +41,69 @@ def output_base() -> str:
 
 def is_object_storage(uri: str) -> bool:
     return "://" in uri and not uri.startswith("file://")
+
+
+def max_upload_bytes() -> int:
+    """The largest upload the console accepts (``CERTIFICATE_UPLOAD_MAX_BYTES``, default 50 MiB)."""
+    raw = os.environ.get(MAX_UPLOAD_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_UPLOAD_BYTES
+    if not raw.isdigit() or int(raw) < 1:
+        raise DispatchError(f"{MAX_UPLOAD_ENV}={raw!r} is not a positive whole number of bytes")
+    return int(raw)
+
+
+def plain_file_name(raw: str | None) -> str:
+    """The name an upload came with, when it is a plain file name; ``UploadError`` naming the trick
+    otherwise (a folder or ``..`` in it, a drive or stream ``:``, control characters, a hidden
+    ``.name``, an overlong name). Refused, never cleaned up: the user sees what was wrong."""
+    if raw is None or not raw.strip():
+        raise UploadError("the upload has no file name")
+    shown = raw if len(raw) <= 80 else raw[:80] + "..."
+    if CONTROL_RE.search(raw) or "\n" in raw or "\r" in raw:
+        raise UploadError(f"{shown!r}: the file name contains control characters")
+    if "/" in raw or "\\" in raw or ".." in raw.split("/"):
+        raise UploadError(f"{shown!r}: the file name holds a path ('/', '\\' or '..'); upload the file under "
+                          "its own plain name")
+    if ":" in raw:
+        raise UploadError(f"{shown!r}: ':' (a drive or a stream) is not allowed in the file name")
+    name = raw.strip()
+    if name.startswith("."):
+        raise UploadError(f"{shown!r}: the file name starts with '.' (a hidden file or a path)")
+    if len(name) > FILE_NAME_MAX_CHARS:
+        raise UploadError(f"{shown!r}: the file name is longer than {FILE_NAME_MAX_CHARS} characters")
+    return name
+
+
+def store_upload(source: BinaryIO, filename: str, now: datetime) -> Upload:
+    """Copy a checked upload under the upload base as ``console/<when>_<random>/<filename>`` (its
+    own folder: no upload ever replaces another) and return it as the ``file`` param resolves it.
+    A local file is written beside its name and renamed, an object written whole on close: a
+    failure leaves no half file under the name."""
+    relative = check_upload_name(f"{CONSOLE_FOLDER}/{now:%Y%m%d_%H%M%S}_{secrets.token_hex(4)}/{filename}")
+    base_uri = upload_base()
+    source.seek(0)
+    if is_object_storage(base_uri):
+        from airflow.sdk import ObjectStoragePath
+
+        target = ObjectStoragePath(base_uri.rstrip("/") + "/" + relative)
+        with target.open("wb") as out:
+            shutil.copyfileobj(source, out, 1 << 20)
+    else:
+        base = Path(base_uri.removeprefix("file://")).resolve()
+        path = base / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.resolve().is_relative_to(base):  # a symlinked console/ pointing elsewhere
+            raise DispatchError(f"{CONSOLE_FOLDER}/ under the upload base {base} leads outside it")
+        part = path.with_name(f".{path.name}.part")
+        try:
+            with open(part, "xb") as out:
+                shutil.copyfileobj(source, out, 1 << 20)
+            os.replace(part, path)
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
+    return resolve_upload(relative)
 
 
 @dataclass(frozen=True)

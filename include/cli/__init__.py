@@ -26,6 +26,11 @@ Commands (more are registered the same way, see :data:`COMMANDS`):
 ``cert-status [batch_id] [--latest | --all] [--failed] [--json] [--app-conn CONN_ID]``
     Certificate batches and their participant rows (counts derived from the rows).
 
+``cert-preview FILE [--rows N] [--problems N] [--json]``
+    What ``certificate_dispatch`` will find in a participants file before anything runs (the
+    console's upload form shows the same): format from the bytes, header row and columns,
+    participants, the first rows, the rows that will fail and why. Exit 1 when the file is refused.
+
 ``whatsapp-status [--workspace N] [--json] [--app-conn CONN_ID]``
     Every WhatsApp account: database status, flap-guard counts, last audit entries, reconnect
     attempts and back-off.
@@ -51,6 +56,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from include.cli.common import PROG, CliError, use_color
+from include.cli.cert_preview import add_cert_preview
 from include.cli.cert_status import add_cert_status
 from include.cli.export import add_export
 from include.cli.stats import add_sync_stats
@@ -67,7 +73,7 @@ __all__ = ["COMMANDS", "build_parser", "main", "use_color"]
 # Each entry adds one subcommand to the subparsers and sets ``func(args, out, err) -> int`` as its
 # default. Add commands such as ``recalculate-progress`` or ``export-report`` here.
 COMMANDS: list[Callable[[Any], None]] = [add_sync_status, add_recalculate_progress, add_pools, add_export,
-                                           add_sync_stats, add_cert_status,
+                                           add_sync_stats, add_cert_status, add_cert_preview,
                                            add_whatsapp_status, add_verify_status]
 
 

@@ -1,5 +1,6 @@
-"""Resume and Retry as the logged-in user: Airflow's own REST API is called with the user's own
-token, so Airflow decides (and audits) exactly as if the user had clicked Clear in its UI."""
+"""Resume, Retry and a new certificate batch as the logged-in user: Airflow's own REST API is
+called with the user's own token, so Airflow decides (and audits) exactly as if the user had
+clicked Clear or Trigger in its UI."""
 
 from __future__ import annotations
 
@@ -116,3 +117,11 @@ def _ti(ti: dict[str, Any]) -> dict[str, Any]:
 def _label(ti: dict[str, Any]) -> str:
     index = ti.get("map_index")
     return f"{ti['task_id']}[{index}]" if index is not None and index >= 0 else str(ti["task_id"])
+
+
+def start_certificates(api: AirflowApi, dag_id: str, conf: dict[str, Any]) -> dict[str, Any]:
+    """Trigger ``certificate_dispatch`` for an upload the user confirmed; its ``prepare`` task
+    creates the batch (the run's tab leads to it)."""
+    run = api.ok("POST", f"dags/{quote(dag_id, safe='')}/dagRuns", {"logical_date": None, "conf": conf})
+    return {"action": "triggered", "dag_id": dag_id, "run_id": run["dag_run_id"], "file": conf.get("file"),
+            "message": f"Triggered {dag_id} run {run['dag_run_id']} for {conf.get('file')}."}

@@ -3,18 +3,21 @@
 Every route carries one of Airflow's own authorization dependencies, for the DAG whose data it
 shows: sync pages need ``GET`` on the runs of ``branch_sync``, certificate pages on those of
 ``certificate_dispatch``, WhatsApp sessions on those of ``health_reconcile``; Resume and Retry need
-``PUT`` on task instances (what Airflow asks to clear them), and call the REST API with the user's
-own token. No token: 401; a bad one: 403 (Airflow's answers). Database reads are blocking, so the
-routes are plain ``def`` (FastAPI runs them in its thread pool).
+``PUT`` on task instances (what Airflow asks to clear them), a new certificate batch from an upload
+``POST`` on the runs of ``certificate_dispatch`` (what Airflow asks to trigger it); all call the REST
+API with the user's own token. No token: 401; a bad one: 403 (Airflow's answers). Database reads are
+blocking, so the routes are plain ``def`` (FastAPI runs them in its thread pool); the upload routes
+read their form asynchronously and do their blocking work in the thread pool too.
 """
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import replace
 from collections.abc import Callable
 from typing import Any
+
+from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -24,15 +27,12 @@ from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
 
-from include.branch_sync import export as sync_export
 from include.branch_sync.spec import DAG_ID as SYNC_DAG
-from include.certificates import export as cert_export
 from include.certificates.spec import DAG_ID as CERT_DAG
 from include.common.conn_ids import APP_DB
 from include.common.db import Database
-from include.common.spreadsheet_export import write_csv, write_xlsx
-from include.console import actions, certs, pages, params, sync, verify
-from include.console.html import PREFIX
+from include.console import actions, certs, downloads, forms, pages, params, sync, upload, verify
+from include.console.html import PREFIX, run_link
 from include.console.reader import read
 from include.health.spec import DAG_ID as HEALTH_DAG
 from include.health.whatsapp.status import whatsapp_status
@@ -44,6 +44,7 @@ READ_VERIFY = [Depends(requires_access_dag("GET", DagAccessEntity.RUN, VERIFY_DA
 READ_HEALTH = [Depends(requires_access_dag("GET", DagAccessEntity.RUN, HEALTH_DAG))]
 ACT_SYNC = [Depends(requires_access_dag("PUT", DagAccessEntity.TASK_INSTANCE, SYNC_DAG))]
 ACT_CERT = [Depends(requires_access_dag("PUT", DagAccessEntity.TASK_INSTANCE, CERT_DAG))]
+START_CERT = [Depends(requires_access_dag("POST", DagAccessEntity.RUN, CERT_DAG))]
 STUCK_API_TIMEOUT = 5.0
 _ensured: set[str] = set()
 
@@ -104,6 +105,11 @@ def can_act(user: Any, dag_id: str) -> bool:
                                                 details=DagDetails(id=dag_id), user=user)
 
 
+def can_start(user: Any, dag_id: str) -> bool:
+    return get_auth_manager().is_authorized_dag(method="POST", access_entity=DagAccessEntity.RUN,
+                                                details=DagDetails(id=dag_id), user=user)
+
+
 def user_token(request: Request) -> str:
     auth = request.headers.get("authorization") or ""
     if auth.lower().startswith("bearer "):
@@ -140,7 +146,7 @@ def create_app() -> FastAPI:
             raise exc
         return problem(request, 404, str(exc))
 
-    for kind, status in ((params.BadRequest, 400), (params.Conflict, 409)):
+    for kind, status in ((params.BadRequest, 400), (params.Forbidden, 403), (params.Conflict, 409)):
         app.add_exception_handler(kind, lambda request, exc, status=status: problem(request, status, str(exc)))
     app.add_exception_handler(LookupError, not_found)
     app.add_exception_handler(actions.ApiRefused, lambda request, exc: problem(request, exc.status, str(exc)))
@@ -192,10 +198,11 @@ def create_app() -> FastAPI:
 
     @app.get("/sync/{batch_id}/export.{fmt}", dependencies=READ_SYNC)
     def sync_export(batch_id: str, fmt: str) -> Response:
-        fmt = _format(fmt)
+        fmt = downloads.export_format(fmt)
         params.batch_id(batch_id, "sync")
         with _sync_db() as db:
-            return _download(export_batch(db, "sync", batch_id, fmt), f"{batch_id}.{fmt}", fmt)
+            content = downloads.export_batch(db, "sync", batch_id, fmt)
+        return downloads.response(content, f"{batch_id}.{fmt}", fmt)
 
     @app.get("/api/sync/history", dependencies=READ_SYNC)
     def api_history(request: Request) -> JSONResponse:
@@ -238,13 +245,11 @@ def create_app() -> FastAPI:
 
     @app.get("/verify/{verification_id}/export.{fmt}", dependencies=READ_VERIFY)
     def verify_export(verification_id: str, fmt: str) -> Response:
-        fmt = _format(fmt)
+        fmt = downloads.export_format(fmt, downloads.SHEET_FORMATS)
         params.batch_id(verification_id, "verify")
         with _verify_db() as db:
             sheets, _ = read(db, lambda r: verify.sheets(r, verification_id))
-        out = io.BytesIO()
-        write_xlsx(sheets, out) if fmt == "xlsx" else write_csv(sheets[0], out)
-        return _download(out.getvalue(), f"{verification_id}.{fmt}", fmt)
+        return downloads.response(downloads.write_sheets(sheets, fmt, csv_sheet=0), f"{verification_id}.{fmt}", fmt)
 
     # -- certificates ----------------------------------------------------------------------------------------
     def cert_list(request: Request) -> tuple[dict[str, Any], int]:
@@ -263,8 +268,24 @@ def create_app() -> FastAPI:
         return _json(*cert_list(request))
 
     @app.get("/certificates", dependencies=READ_CERT, response_class=HTMLResponse)
-    def page_cert_list(request: Request) -> str:
-        return pages.cert_list(cert_list(request)[0], query_of(request))
+    def page_cert_list(request: Request, user: GetUserDep) -> str:
+        return pages.cert_list(cert_list(request)[0], query_of(request), can_start(user, CERT_DAG))
+
+    @app.get("/certificates/new", dependencies=START_CERT, response_class=HTMLResponse)
+    def page_cert_new() -> str:
+        return pages.cert_upload(upload.limit())
+
+    @app.post("/certificates/new", dependencies=START_CERT)
+    async def cert_upload(request: Request) -> Response:
+        """The file checked, stored and previewed, or refused with the reason (the form again)."""
+        return await forms.upload_certificates(request)
+
+    @app.post("/certificates/new/start", dependencies=START_CERT)
+    async def cert_start(request: Request) -> Response:
+        """Trigger certificate_dispatch for the previewed file as the user; then its run's tab,
+        which opens the batch's page as soon as its first task has created the batch."""
+        run_id = await forms.start_certificates(request, airflow_api(request), CERT_DAG)
+        return RedirectResponse(f"{PREFIX}/run/{CERT_DAG}/{quote(run_id, safe='')}", status_code=303)
 
     @app.get("/api/certificates/{batch_id}", dependencies=READ_CERT)
     def api_cert_detail(request: Request, batch_id: str) -> JSONResponse:
@@ -284,10 +305,11 @@ def create_app() -> FastAPI:
 
     @app.get("/certificates/{batch_id}/export.{fmt}", dependencies=READ_CERT)
     def cert_export(batch_id: str, fmt: str) -> Response:
-        fmt = _format(fmt)
+        fmt = downloads.export_format(fmt)
         params.batch_id(batch_id, "cert")
         with _app_db() as db:
-            return _download(export_batch(db, "certificates", batch_id, fmt), f"{batch_id}.{fmt}", fmt)
+            content = downloads.export_batch(db, "certificates", batch_id, fmt)
+        return downloads.response(content, f"{batch_id}.{fmt}", fmt)
 
     @app.get("/certificates/{batch_id}/pdf/{row_number}", dependencies=READ_CERT)
     def cert_pdf(batch_id: str, row_number: int) -> FileResponse:
@@ -315,7 +337,7 @@ def create_app() -> FastAPI:
 
     # -- the DAG-run tab: the batch of the run being looked at ------------------------------------------------
     @app.get("/run/{dag_id}/{run_id:path}", dependencies=[Depends(requires_access_dag("GET", DagAccessEntity.RUN))])
-    def run_tab(dag_id: str, run_id: str) -> Response:
+    def run_tab(request: Request, dag_id: str, run_id: str) -> Response:
         if dag_id == SYNC_DAG:
             with _sync_db() as db:
                 batch_id, _ = read(db, lambda r: sync.batch_for_run(r, dag_id, run_id))
@@ -327,8 +349,7 @@ def create_app() -> FastAPI:
         else:
             return HTMLResponse(pages.message("No batch", f"Runs of {dag_id} have no back-office batch."))
         if batch_id is None:
-            return HTMLResponse(pages.message("No batch yet", f"The run {run_id} of {dag_id} has no batch (yet): "
-                                              "its first task creates it."))
+            return HTMLResponse(no_batch_yet(stuck_api(request), dag_id, run_id))
         return RedirectResponse(f"{PREFIX}{where}{batch_id}")
 
     @app.get("/icon.svg")
@@ -338,37 +359,21 @@ def create_app() -> FastAPI:
     return app
 
 
+def no_batch_yet(api: actions.AirflowApi, dag_id: str, run_id: str) -> str:
+    """A run whose first task has not created its batch: the page looks again every 3 s while the
+    run may still create it, and says so when it ended without one."""
+    try:
+        state = api.run_state(dag_id, run_id)
+    except Exception:  # the page waits whatever the API says; the state only words it
+        state = "unknown"
+    link = (run_link(dag_id, run_id), f"Airflow run {run_id}")
+    if state in ("success", "failed") or state is None:
+        ended = "no longer exists" if state is None else f"ended ({state})"
+        return pages.message("No batch", f"The run {run_id} of {dag_id} {ended} without creating a batch: its "
+                                         "first task refused the request (see its log).", link=link)
+    return pages.message("No batch yet", f"The run {run_id} of {dag_id} has no batch (yet): its first task creates "
+                                         f"it (run {state or 'queued'}).", link=link, refresh=3)
+
+
 ICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="#64748b" stroke-width="2">'
         '<rect x="3" y="4" width="18" height="16" rx="2"/><path d="M7 15v-3M12 15V8M17 15v-5"/></svg>')
-
-
-MEDIA = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "csv": "text/csv; charset=utf-8",
-         "pdf": "application/pdf"}
-
-
-def export_batch(db: Database, kind: str, batch_id: str, fmt: str) -> bytes:
-    """The download, as the CLI's ``export`` writes it (xlsx: the summary and the detail sheet;
-    CSV: the detail sheet; PDF: both, paged, true as of the newest row). :class:`LookupError` for
-    an unknown id."""
-    job_export = sync_export if kind == "sync" else cert_export
-    batch, items = job_export.read_batch(db, batch_id)
-    if fmt == "pdf":
-        return job_export.pdf_for(batch, items)
-    sheets = job_export.sheets_for(batch, items)
-    out = io.BytesIO()
-    if fmt == "xlsx":
-        write_xlsx(sheets, out)
-    else:
-        write_csv(sheets[1], out)
-    return out.getvalue()
-
-
-def _format(fmt: str) -> str:
-    if fmt not in MEDIA:
-        raise params.BadRequest(f"export format must be one of {', '.join(MEDIA)}, not {fmt!r}")
-    return fmt
-
-
-def _download(content: bytes, filename: str, fmt: str) -> Response:
-    return Response(content, media_type=MEDIA[fmt],
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from include.branch_sync.tracking import BATCH_STATUSES
-from include.common.task_states import ui_run_path, ui_task_path
 from include.console import charts
 from include.console.html import render, url
 from include.console.params import CERT_BATCH_STATUSES, CERT_ROW_STATUSES
@@ -56,10 +55,20 @@ def history(d: Mapping[str, Any], query: Mapping[str, Any]) -> str:
 
 
 # -- certificates ---------------------------------------------------------------------------------------------
-def cert_list(data: Mapping[str, Any], query: Mapping[str, Any]) -> str:
+def cert_list(data: Mapping[str, Any], query: Mapping[str, Any], can_start: bool = False) -> str:
     return render("cert_list.html", title="Certificate batches", active="certificates", query=query,
                   statuses=CERT_BATCH_STATUSES, status=data["status"], batches=data["batches"], page=data["page"],
-                  per_page=data["per_page"], total=data["total"])
+                  per_page=data["per_page"], total=data["total"], can_start=can_start)
+
+
+def cert_upload(limit: int, form: Mapping[str, Any] | None = None, *, error: str | None = None,
+                preview: Any = None, stored: str | None = None, start: Any = None) -> str:
+    """The upload form (with ``error`` when a file was refused), or what the reader found in the
+    stored file (``preview``) with the button that starts the batch."""
+    from include.console.upload import size_text
+
+    return render("cert_upload.html", title="New certificate batch", active="certificates", limit_text=size_text(limit),
+                  form=form or {}, error=error, preview=preview, stored=stored, start=start, size_text=size_text)
 
 
 def cert_detail(d: Mapping[str, Any], query: Mapping[str, Any], can_act: bool) -> str:
@@ -75,5 +84,6 @@ def whatsapp(d: Mapping[str, Any], query: Mapping[str, Any]) -> str:
                   current_workspace=None if d["workspace"] is None else str(d["workspace"]))
 
 
-def message(title: str, text: str) -> str:
-    return render("message.html", title=title, active="", text=text)
+def message(title: str, text: str, *, link: tuple[str, str] | None = None, refresh: int | None = None) -> str:
+    """A page of one message; ``link`` (href, text) under it; ``refresh`` reloads it every so many seconds."""
+    return render("message.html", title=title, active="", text=text, link=link, refresh=refresh)

@@ -29,6 +29,10 @@ class NotFound(LookupError):
     """A named thing that does not exist (HTTP 404)."""
 
 
+class Forbidden(PermissionError):
+    """A request this console refuses whatever the user may do (HTTP 403)."""
+
+
 class Conflict(RuntimeError):
     """An action that does not apply to the thing in its current state (HTTP 409)."""
 

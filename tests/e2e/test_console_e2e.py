@@ -1,8 +1,10 @@
 """The Back office console on a running Airflow (api-server, scheduler, dag-processor on
 PostgreSQL metadata) with real batches made by real runs: branch_sync into a PostgreSQL central
 database (one pair fails: a branch lacks the table) and certificate_dispatch into MariaDB. Checked
-over HTTP (auth, numbers against the tracking tables, filters, 400/404, resume as viewer and op) and
-in headless Chromium (log in, the nav entry, every page, filter to failed, Resume until complete)."""
+over HTTP (auth, numbers against the tracking tables, filters, 400/404, resume as viewer and op, the
+PDF reports read back with pypdf, bad uploads refused before anything is stored or run) and in
+headless Chromium (log in, the nav entry, every page, filter to failed, Resume until complete, a
+participants file uploaded through the form, previewed and started, until its batch completes)."""
 
 from __future__ import annotations
 
@@ -31,6 +33,8 @@ USERS = "admin:admin,vic:viewer,oscar:op,cora:op"
 # cora operates certificate_dispatch only (tests/e2e/dag_scoped_auth_manager.py): the console must
 # show her nothing of branch_sync or health_reconcile.
 SCOPES = "cora:certificate_dispatch"
+UPLOAD_LIMIT = 200_000  # CERTIFICATE_UPLOAD_MAX_BYTES of this deployment
+HOSTILE = "<script>alert(1)</script> Budi"
 
 
 def token(server, user: str) -> str:
@@ -42,12 +46,17 @@ def token(server, user: str) -> str:
 
 
 def pdf_text(data: bytes) -> str:
-    """The text of every page, as a standard extractor (pypdf) reads it."""
+    """The text of every page, as a standard extractor (pypdf) reads it, without whitespace: a value
+    too long for its column wraps, a word longer than the column breaks (compare with :func:`bare`)."""
     import io
 
     import pypdf
 
-    return "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(data)).pages)
+    return "".join(bare(page.extract_text()) for page in pypdf.PdfReader(io.BytesIO(data)).pages)
+
+
+def bare(text: str) -> str:
+    return "".join(str(text).split())
 
 
 def get(server, path: str, tok: str | None = None, **kw):
@@ -81,6 +90,7 @@ def console(airflow_server_factory, pg_database, mariadb_database, tmp_path_fact
     (uploads / "hadir.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     env = {f"AIRFLOW_CONN_{k.upper()}": v for k, v in uris.items()} | {
         "SYNC_CONFIG": str(config), "CERTIFICATE_UPLOAD_BASE": str(uploads), "CERTIFICATE_OUTPUT_BASE": str(output),
+        "CERTIFICATE_UPLOAD_MAX_BYTES": str(UPLOAD_LIMIT),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": USERS, "E2E_DAG_SCOPES": SCOPES,
         "AIRFLOW__CORE__AUTH_MANAGER": "tests.e2e.dag_scoped_auth_manager.DagScopedAuthManager"}
     server = airflow_server_factory(env)
@@ -98,7 +108,7 @@ def console(airflow_server_factory, pg_database, mariadb_database, tmp_path_fact
     assert server.wait_for_run(CERT, cert_run, timeout=300) == "success", server.failure_report(CERT, cert_run)
     (batch,) = fetch("central_db", "SELECT * FROM sync_batches WHERE run_id = %s", (sync_run,))
     (cert,) = fetch("app_db", "SELECT * FROM certificate_batches WHERE run_id = %s", (cert_run,))
-    return {"server": server, "sync_run": sync_run, "batch": batch, "cert": cert, "output": output}
+    return {"server": server, "sync_run": sync_run, "batch": batch, "cert": cert, "output": output, "uploads": uploads}
 
 
 def test_auth_numbers_filters_and_bad_input(console):
@@ -158,15 +168,15 @@ def test_auth_numbers_filters_and_bad_input(console):
     report = get(server, f"/sync/{bid}/export.pdf", viewer)
     assert report.status_code == 200 and report.headers["content-type"] == "application/pdf"
     text = pdf_text(report.content)
-    assert bid in text and "true as of" in text and "Tables (5 rows)" in text
+    assert bid in text and "trueasof" in text and "Tables(5rows)" in text
     for s in stored.values():
-        assert f"{s['connection_name']} {s['table_name']} {s['model_name']}" in text, s
+        assert bare(f"{s['connection_name']} {s['table_name']} {s['model_name']}") in text, s
     text = pdf_text(get(server, f"/certificates/{cert['batch_id']}/export.pdf", viewer).content)
     people = fetch("app_db", "SELECT participant_name, error_message FROM certificates WHERE batch_id = %s",
                    (cert["batch_id"],))
     assert cert["batch_id"] in text and len(people) == 13
     for person in people:
-        assert (person["participant_name"] or person["error_message"]) in text, person
+        assert bare(person["participant_name"] or person["error_message"]) in text, person
     assert get(server, f"/sync/{bid}/export.doc", viewer).status_code == 400
     assert get(server, "/api/whatsapp", viewer).status_code == 200
     # a viewer reads but cannot resume; the tab of the run leads to its batch
@@ -197,21 +207,40 @@ def test_a_user_without_access_to_a_dag_sees_none_of_its_data(console):
     assert get(server, "/", token(server, "vic"), allow_redirects=False).headers["location"].endswith("/sync")
 
 
-def test_browser_login_pages_filter_and_resume(console, tmp_path):
+def browser(server, user: str, width: int = 1400, height: int = 1000):
+    """Headless Chromium signed in to the deployment as ``user``."""
     from selenium import webdriver
-    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    server, bid = console["server"], console["batch"]["batch_id"]
     passwords = json.loads((server.home / "simple_auth_manager_passwords.json").read_text())
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}"):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     wait = WebDriverWait(driver, 60)
+    try:
+        driver.get(f"{server.base_url}/auth/login")
+        wait.until(lambda d: d.find_elements(By.NAME, "username"))
+        driver.find_element(By.NAME, "username").send_keys(user)
+        driver.find_element(By.NAME, "password").send_keys(passwords[user])
+        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        wait.until(lambda d: d.get_cookie("_token"))
+    except BaseException:
+        driver.quit()
+        raise
+    return driver, wait
+
+
+def test_browser_login_pages_filter_and_resume(console, tmp_path):
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    server, bid = console["server"], console["batch"]["batch_id"]
+    driver, wait = browser(server, "oscar")
     shots = []
 
     def shot(name: str) -> None:
@@ -220,12 +249,6 @@ def test_browser_login_pages_filter_and_resume(console, tmp_path):
         shots.append(path)
 
     try:
-        driver.get(f"{server.base_url}/auth/login")
-        wait.until(lambda d: d.find_elements(By.NAME, "username"))
-        driver.find_element(By.NAME, "username").send_keys("oscar")
-        driver.find_element(By.NAME, "password").send_keys(passwords["oscar"])
-        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        wait.until(lambda d: d.get_cookie("_token"))
         driver.get(f"{server.base_url}/")
         entry = wait.until(lambda d: d.find_elements(By.XPATH, "//a[contains(@href, '/plugin/backoffice')] | "
                                                                "//*[contains(@aria-label, 'Back office')]"))
@@ -350,3 +373,155 @@ def test_retry_failed_participants_regenerates_them(console):
     assert (after["status"], after["success_count"], after["failed_count"]) == ("completed", 6, 0)
     pdf = get(server, f"/certificates/{cid}/pdf/{bad['row_number']}", viewer)
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+
+
+def uploaded_files(console) -> set[str]:
+    return {str(p.relative_to(console["uploads"])) for p in console["uploads"].rglob("*") if p.is_file()}
+
+
+def cert_runs(server) -> list[str]:
+    runs = server.api("GET", f"dags/{CERT}/dagRuns", params={"limit": 100})["dag_runs"]
+    return sorted(r["dag_run_id"] for r in runs)
+
+
+def upload_form(server, tok: str | None, name: str, data: bytes, **fields):
+    headers = {"Authorization": f"Bearer {tok}"} if tok else {}
+    form = {"event_name": "Rapat", "event_date": "2026-11-23", "chunk_size": "5", **fields}
+    return requests.post(f"{server.base_url}/backoffice/certificates/new", headers=headers, data=form,
+                         files={"file": (name, data)}, timeout=120, allow_redirects=False)
+
+
+def test_bad_uploads_are_refused_with_the_reason_before_anything_is_stored_or_run(console):
+    server = console["server"]
+    op, viewer = token(server, "oscar"), token(server, "vic")
+    files, runs = uploaded_files(console), cert_runs(server)
+    good = "Nama,Email\nAna,ana@example.com\n".encode()
+    refused = [
+        (("../../../etc/cron.d/peserta.csv", good), 400, "the file name holds a path"),
+        (("..\\..\\Windows\\peserta.csv", good), 400, "the file name holds a path"),
+        (("peserta.csv:secret", good), 400, "':' (a drive or a stream) is not allowed"),
+        (("peserta.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(300)), 415, "NUL bytes"),
+        (("peserta.xlsx", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj"), 415, "this is a PDF document"),
+        (("peserta.csv", b"Nama,Email\n" + b"Ana,ana@example.com\n" * 12_000), 413, "larger than the limit of 200,000 bytes"),
+        (("peserta.csv", b"No,Email\n1,ana@example.com\n"), 422, "no header row with a name column"),
+    ]
+    for (name, data), status, reason in refused:
+        resp = upload_form(server, op, name, data)
+        assert resp.status_code == status and reason in resp.text.replace("&#39;", "'"), (name, resp.status_code,
+                                                                                          resp.text[-1500:])
+        assert "Refused, nothing was stored or run" in resp.text
+    assert upload_form(server, op, "p.csv", good, event_date="23/11/2026").status_code == 400
+    # too large is refused from the request's declared size, before its body is read
+    big = upload_form(server, op, "big.csv", b"Nama\n" + b"x" * (UPLOAD_LIMIT + 100_000))
+    assert big.status_code == 413 and "larger than the limit" in big.text
+    # a viewer may not start a batch: no button, 403 on the form and on the post
+    assert get(server, "/certificates/new", viewer).status_code == 403
+    assert upload_form(server, viewer, "p.csv", good).status_code == 403
+    assert 'id="new-batch"' not in get(server, "/certificates", viewer).text
+    assert 'id="new-batch"' in get(server, "/certificates", op).text
+    # a form posted from another site is refused
+    cross = requests.post(f"{server.base_url}/backoffice/certificates/new/start",
+                          headers={"Authorization": f"Bearer {op}", "Origin": "https://evil.example"},
+                          data={"file": "hadir.csv", "event_name": "x", "event_date": "2026-11-23"}, timeout=60)
+    assert cross.status_code == 403
+    # a confirmation may only name a file inside the upload base
+    outside = requests.post(f"{server.base_url}/backoffice/certificates/new/start",
+                            headers={"Authorization": f"Bearer {op}"}, timeout=60, allow_redirects=False,
+                            data={"file": "../sync.yaml", "event_name": "x", "event_date": "2026-11-23"})
+    assert outside.status_code == 400 and "outside the upload base" in outside.text
+    assert uploaded_files(console) == files and cert_runs(server) == runs  # nothing stored, nothing run
+
+
+def test_browser_upload_preview_start_until_the_batch_completes(console, tmp_path):
+    """A participants workbook uploaded through the console's form in a real browser: the preview
+    says what the reader found; Start triggers certificate_dispatch as the signed-in user and the
+    browser lands on the batch's page, which completes; its PDF report holds every row."""
+    import openpyxl
+    from selenium.common.exceptions import NoAlertPresentException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    server = console["server"]
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "Peserta"
+    for row in [["Daftar Hadir Pelatihan K3"], [], ["No", "Nama Lengkap", "Email", "Instansi"],
+                *[[i, f"Peserta Unggah {i}", f"u{i}@example.com", "PT Maju"] for i in range(1, 8)],
+                [8, HOSTILE, "budi@example.com", "PT <b>Maju</b>"], [9, None, "kosong@example.com", None],
+                [10, "张伟", "zhang@example.com", None]]:
+        sheet.append(row)
+    path = tmp_path / "Daftar Hadir K3.xlsx"
+    workbook.save(path)
+    files, runs = uploaded_files(console), cert_runs(server)
+    driver, wait = browser(server, "oscar", height=1300)
+    try:
+        driver.get(f"{server.base_url}/backoffice/certificates")
+        wait.until(lambda d: d.find_element(By.ID, "new-batch")).click()
+        wait.until(lambda d: d.find_elements(By.ID, "upload-form"))
+        # first a scan saved under a .csv name: refused with the reason, the form kept as filled in
+        scan = tmp_path / "daftar hadir.csv"
+        scan.write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n")
+        driver.find_element(By.ID, "file").send_keys(str(scan))
+        driver.find_element(By.ID, "event_name").send_keys("Pelatihan K3 Gudang")
+        driver.execute_script("document.getElementById('event_date').value = '2026-11-23'")
+        driver.find_element(By.ID, "chunk_size").clear()
+        driver.find_element(By.ID, "chunk_size").send_keys("4")
+        driver.find_element(By.ID, "read-file").click()
+        refused = wait.until(lambda d: d.find_element(By.ID, "refused"))
+        assert "daftar hadir.csv: this is a PDF document" in refused.text, refused.text
+        assert driver.find_element(By.ID, "event_name").get_attribute("value") == "Pelatihan K3 Gudang"
+        assert uploaded_files(console) == files
+        driver.save_screenshot(str(REPO / "docs" / "console-upload-refused.png"))
+        driver.find_element(By.ID, "file").send_keys(str(path))
+        driver.find_element(By.ID, "read-file").click()
+        found = wait.until(lambda d: d.find_element(By.ID, "found"))
+        assert "8 participants will get a certificate; 2 rows will fail" in found.text, found.text
+        body = driver.find_element(By.TAG_NAME, "body").text
+        assert "Excel workbook (.xlsx)" in body and "sheet 'Peserta'" in body and "Header row\n3" in body
+        columns = driver.find_element(By.ID, "columns").text
+        assert "B Nama Lengkap name" in columns and "A No kept as an extra column" in columns
+        first = driver.find_element(By.ID, "first-rows").text
+        assert "Peserta Unggah 1" in first and HOSTILE in first  # shown as text, not run
+        problems = driver.find_element(By.ID, "problems").text
+        assert "12 Nama Lengkap the name is empty recorded failed by prepare" in problems, problems
+        assert "cannot be printed on the certificate" in problems and "fails at generate" in problems
+        stored = driver.find_element(By.ID, "stored").text
+        assert stored.startswith("console/") and stored.endswith("/Daftar Hadir K3.xlsx")
+        assert uploaded_files(console) == files | {stored} and cert_runs(server) == runs  # stored, not run yet
+        driver.save_screenshot(str(REPO / "docs" / "console-upload-preview.png"))
+        driver.find_element(By.ID, "start").click()
+        WebDriverWait(driver, 240, poll_frequency=2).until(lambda d: "/backoffice/certificates/cert_" in d.current_url)
+        batch_id = driver.current_url.rsplit("/", 1)[1]
+        WebDriverWait(driver, 300, poll_frequency=3).until(
+            lambda d: (d.refresh() or True) and d.find_element(By.CSS_SELECTOR, ".summary .badge").get_attribute(
+                "data-status") in ("completed", "completed_with_errors", "failed"))
+        with pytest.raises(NoAlertPresentException):
+            driver.switch_to.alert.text  # the hostile name ran nothing
+        page = driver.find_element(By.TAG_NAME, "body").text
+        assert HOSTILE in page and "Peserta Unggah 7" in page
+        assert driver.find_element(By.ID, "download-pdf").get_attribute("href").endswith(f"/{batch_id}/export.pdf")
+        driver.save_screenshot(str(REPO / "docs" / "console-certificate-batch.png"))
+        cookie = driver.get_cookie("_token")["value"]
+        pdf = requests.get(f"{server.base_url}/backoffice/certificates/{batch_id}/export.pdf",
+                           cookies={"_token": cookie}, timeout=120)
+        report = tmp_path / f"{batch_id}.pdf"
+        report.write_bytes(pdf.content)
+        driver.get(report.as_uri())  # Chromium's own PDF viewer
+        import time
+
+        time.sleep(3)
+        driver.save_screenshot(str(REPO / "docs" / "console-report-pdf.png"))
+    finally:
+        driver.quit()
+    (batch,) = fetch("app_db", "SELECT * FROM certificate_batches WHERE batch_id = %s", (batch_id,))
+    assert (batch["status"], batch["total_participants"], batch["success_count"], batch["failed_count"]) == (
+        "completed_with_errors", 10, 8, 2)
+    assert batch["source_file"] == stored and batch["event_name"] == "Pelatihan K3 Gudang"
+    (run,) = set(cert_runs(server)) - set(runs)
+    assert batch["run_id"] == run and server.get_run(CERT, run)["conf"]["file"] == stored
+    people = fetch("app_db", "SELECT participant_name, error_message, status FROM certificates WHERE batch_id = %s",
+                   (batch_id,))
+    text = pdf_text(pdf.content)
+    assert batch_id in text and len(people) == 10
+    for person in people:
+        assert bare(person["participant_name"] or person["error_message"]) in text, person

@@ -35,7 +35,7 @@ CSV_FIELD_LIMIT: Final = 8 * 1024 * 1024
 
 
 def open_csv(stream: BinaryIO, head: bytes, filename: str) -> Table:
-    _check_csv_signature(head, filename)
+    check_csv_signature(head, filename)
     encoding = _detect_encoding(stream, head, filename)
     stream.seek(0)
     text = io.TextIOWrapper(stream, encoding=encoding, newline="")
@@ -54,7 +54,7 @@ def open_csv(stream: BinaryIO, head: bytes, filename: str) -> Table:
     return Table(rows=_csv_rows(reader, text, filename), where="", header=header)
 
 
-def _check_csv_signature(head: bytes, filename: str) -> None:
+def check_csv_signature(head: bytes, filename: str) -> None:
     if head.startswith((ZIP_MAGIC, EMPTY_ZIP_MAGIC)):
         raise UploadError(f"{filename}: this is an Excel workbook or another ZIP file, not CSV text; "
                           "upload an .xlsx with its .xlsx extension, or save as 'CSV UTF-8'")

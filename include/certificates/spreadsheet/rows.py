@@ -11,15 +11,25 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from include.certificates.spreadsheet.cells import cell_at, is_blank, is_empty
 from include.certificates.spreadsheet.converter import RowConverter
-from include.certificates.spreadsheet.csv_reader import open_csv
+from include.certificates.spreadsheet.csv_reader import check_csv_signature, open_csv
 from include.certificates.spreadsheet.header import check_header
 from include.certificates.spreadsheet.helper import RowHelper, own_share
-from include.certificates.spreadsheet.table import Header, Table, seekable, stream_size
+from include.certificates.spreadsheet.table import (
+    EMPTY_ZIP_MAGIC,
+    OLE2_MAGIC,
+    ZIP_MAGIC,
+    Header,
+    Table,
+    seekable,
+    stream_size,
+)
 from include.certificates.spreadsheet.types import (
     ParticipantRow,
     RowError,
@@ -27,13 +37,13 @@ from include.certificates.spreadsheet.types import (
     UploadError,
     upload_extension,
 )
-from include.certificates.spreadsheet.xlsx import open_xlsx
+from include.certificates.spreadsheet.xlsx import open_xlsx, zip_kind
 
 log = logging.getLogger(__name__)
 
 
-def read_participants(source: Source, *, filename: str,
-                      workers: int | None = None) -> Iterator[ParticipantRow | RowError]:
+def read_participants(source: Source, *, filename: str, workers: int | None = None,
+                      on_table: Callable[[Header, str], None] | None = None) -> Iterator[ParticipantRow | RowError]:
     """Stream participants from a CSV or XLSX upload.
 
     ``source`` is a path or a binary file object (read from its start; it is not closed);
@@ -46,6 +56,9 @@ def read_participants(source: Source, *, filename: str,
     the second half of an XLSX sheet (CSV rows are always read in this process); None, the
     default, chooses 2 for a sheet of ``PARALLEL_MIN_ROWS`` rows or more when two CPUs are
     usable. The rows and errors are the same either way.
+
+    ``on_table(header, where)`` is told where the header was found (its row and columns, and the
+    sheet) before the first row, for a preview of the upload.
     """
     extension = upload_extension(filename)
     with seekable(source, filename) as stream:
@@ -55,7 +68,38 @@ def read_participants(source: Source, *, filename: str,
         head = stream.read(8192)
         stream.seek(0)
         table = open_xlsx(stream, head, filename) if extension == ".xlsx" else open_csv(stream, head, filename)
+        if on_table is not None:
+            on_table(table.header, table.where)
         yield from _participants(table, filename, workers)
+
+
+def detect_format(stream: BinaryIO, filename: str) -> str:
+    """``.xlsx`` or ``.csv`` from the file's bytes, whatever its name says; ``UploadError`` saying
+    what the file is otherwise (a Word document, an old .xls, a PDF, an image, ...). The stream is
+    left at its start."""
+    stream.seek(0)
+    head = stream.read(8192)
+    stream.seek(0)
+    if not head:
+        raise UploadError(f"{filename}: the file is empty (0 bytes)")
+    if head.startswith(ZIP_MAGIC):
+        try:
+            with zipfile.ZipFile(stream) as archive:
+                names = {name.lower(): name for name in archive.namelist()}
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+            raise UploadError(f"{filename}: a damaged ZIP archive ({exc}), not a readable Excel workbook") from exc
+        finally:
+            stream.seek(0)
+        if "xl/workbook.xml" not in names:
+            raise UploadError(f"{filename}: {zip_kind(names, renamed=False)}")
+        return ".xlsx"
+    if head.startswith(OLE2_MAGIC):
+        raise UploadError(f"{filename}: an old Excel 97-2003 (.xls) or password-protected workbook; save it as "
+                          "'Excel Workbook (*.xlsx)' without a password, or as 'CSV UTF-8'")
+    if head.startswith(EMPTY_ZIP_MAGIC):
+        raise UploadError(f"{filename}: an empty ZIP archive, not an Excel workbook")
+    check_csv_signature(head, filename)  # PDF, image, binary: refused, saying what it is
+    return ".csv"
 
 
 @dataclass(slots=True)

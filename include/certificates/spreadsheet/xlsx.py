@@ -111,7 +111,7 @@ def _sheet_xml_paths(archive: zipfile.ZipFile, filename: str) -> dict[str, str]:
     names = {name.lower(): name for name in archive.namelist()}
     workbook = names.get("xl/workbook.xml")
     if workbook is None:
-        raise UploadError(f"{filename}: {_zip_kind(names)}")
+        raise UploadError(f"{filename}: {zip_kind(names)}")
     try:
         sheets = ET.fromstring(archive.read(workbook))
         rels = ET.fromstring(archive.read(names.get("xl/_rels/workbook.xml.rels", "")))
@@ -132,11 +132,13 @@ def _sheet_xml_paths(archive: zipfile.ZipFile, filename: str) -> dict[str, str]:
     return paths
 
 
-def _zip_kind(names: dict[str, str]) -> str:
+def zip_kind(names: dict[str, str], renamed: bool = True) -> str:
+    """What a ZIP archive that is no workbook is (``renamed``: it came with an .xlsx name)."""
+    as_xlsx = " renamed to .xlsx" if renamed else ""
     if "word/document.xml" in names:
-        return "this is a Word document renamed to .xlsx, not an Excel workbook"
+        return f"this is a Word document{as_xlsx}, not an Excel workbook"
     if "ppt/presentation.xml" in names:
-        return "this is a PowerPoint file renamed to .xlsx, not an Excel workbook"
+        return f"this is a PowerPoint file{as_xlsx}, not an Excel workbook"
     if "content.xml" in names and "mimetype" in names:
         return "this is an OpenDocument file (.ods); save it as 'Excel Workbook (*.xlsx)'"
     if "xl/workbook.bin" in names:

@@ -208,9 +208,16 @@ def _table(pages: _Pages, sheet: Sheet) -> None:
         draw(cells, height)
 
 
-def write_report(summary: Sheet, detail: Sheet, *, title: str, as_of: datetime | None, creator: str) -> bytes:
+def write_report(summary: Sheet, detail: Sheet, *, title: str, as_of: datetime | None, creator: str,
+                 omit: Sequence[str] = ()) -> bytes:
     """The report as PDF bytes: ``title`` (e.g. ``Sync batch sync_…``) and ``as_of`` (when its
-    numbers were true: the newest of its rows) on every page, the summary, then every detail row."""
+    numbers were true: the newest of its rows) on every page, the summary, then every detail row;
+    the detail columns named in ``omit`` are left out (a server path has no use on paper, and its
+    width is better given to the names)."""
+    if omit:
+        keep = [i for i, c in enumerate(detail.columns) if c.header not in omit]
+        detail = Sheet(detail.name, tuple(detail.columns[i] for i in keep),
+                       [[row[i] for i in keep] for row in detail.rows])
     as_of_text = f"true as of {format_ts(as_of)} UTC" if as_of else "true as of - (no rows yet)"
     pages = _Pages(title, as_of_text)
     _summary(pages, summary)

@@ -90,3 +90,28 @@ def test_object_storage_uploads_are_confined_to_the_upload_base(s3, name, messag
         cert.ensure_schema(db)
     assert not fetch("app_db", "SELECT 1 AS x FROM certificate_batches")
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="output/")
+
+
+def test_a_console_upload_is_stored_on_object_storage_and_becomes_a_batch(s3):
+    """The console's upload path with the upload base on S3: refused files leave no object; a good
+    one is written under uploads/console/<when>_<random>/ and the DAG run reading it completes."""
+    from datetime import datetime, timezone
+
+    from include.console import upload
+
+    now = datetime(2026, 11, 20, 9, 30, tzinfo=timezone.utc)
+    before = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
+    for name, data in (("../gaji.csv", SEED_CSV.encode()), ("scan.csv", b"%PDF-1.7\n%\xe2\xe3"),
+                       ("x.csv", b"No,Email\n1,a@b.co\n")):
+        with pytest.raises(upload.Refused):
+            upload.receive(io.BytesIO(data), name, upload.limit(), now)
+    assert {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]} == before
+    received = upload.receive(io.BytesIO(SEED_CSV.encode("utf-8-sig")), "peserta.csv", upload.limit(), now)
+    assert received.upload.name.startswith("console/20261120_093000_") and received.preview.participants == 6
+    body = s3.get_object(Bucket=BUCKET, Key=f"uploads/{received.upload.name}")["Body"].read()
+    assert body == SEED_CSV.encode("utf-8-sig")
+    start = upload.start_request({"event_name": "Pelatihan K3", "event_date": "2026-11-20", "chunk_size": "4"})
+    dag_run = load_dag().test(run_conf=start.conf(received.upload.name))
+    assert dag_run.state == "success"
+    (batch,) = fetch("app_db", "SELECT * FROM certificate_batches")
+    assert (batch["status"], batch["success_count"], batch["source_file"]) == ("completed", 6, received.upload.name)

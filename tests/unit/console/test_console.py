@@ -205,7 +205,7 @@ def test_charts_scale_split_at_gaps_and_escape():
 
 
 def test_downloads_are_the_jobs_report_sheets_with_formula_text_kept_as_text(central):
-    from include.console.app import export_batch
+    from include.console.downloads import export_batch
 
     bid = "sync_20261120_010000_eeeeeeee"
     add_batch(central, bid, [("b1", "=cmd|' /C calc'!A0", "failed", 15234, 3723.0, 2, "@SUM(1)"),

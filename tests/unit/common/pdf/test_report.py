@@ -79,6 +79,13 @@ def test_wrap_keeps_every_character_and_each_line_fits(width):
     assert "".join(lines).replace(" ", "") == text.replace(" ", "")
 
 
+def test_omitted_columns_are_left_out_of_the_table():
+    rows = [[1, "Budi", "generated", 0.5, 100.0, AS_OF, "/srv/output/cert_x/CERT-1.pdf"]]
+    detail = Sheet("Participants", COLUMNS[:-1] + (Column("File"),), rows)
+    text = pages_of(report.write_report(SUMMARY, detail, title="t", as_of=AS_OF, creator="c", omit=("File",)))[0]
+    assert "Budi" in text and "/srv/output" not in text and "File" not in text
+
+
 def test_report_is_deterministic_and_names_its_creator():
     rows = [[1, "Nguyễn Văn An", "generated", 0.5, 100.0, AS_OF, None]]
     assert write(rows) == write(rows)
