@@ -27,7 +27,11 @@ SECRET_KEY = "s3cret-Key-Never-Logged"
 @pytest.fixture
 def s3(monkeypatch, airflow_db, mariadb_database, connections, tmp_path):
     import boto3
+    from airflow.sdk.io import store
 
+    # Airflow keeps one object store per connection id for the process; each test has its own S3
+    # server (another port), so a store attached by an earlier test in this process must not be reused.
+    monkeypatch.setattr(store, "_STORE_CACHE", {})
     port = find_free_port()
     server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
