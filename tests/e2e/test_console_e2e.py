@@ -453,7 +453,7 @@ def test_browser_upload_preview_start_until_the_batch_completes(console, tmp_pat
     path = tmp_path / "Daftar Hadir K3.xlsx"
     workbook.save(path)
     files, runs = uploaded_files(console), cert_runs(server)
-    driver, wait = browser(server, "oscar", height=1300)
+    driver, wait = browser(server, "oscar", height=1700)  # the preview whole, its Start button too
     try:
         driver.get(f"{server.base_url}/backoffice/certificates")
         wait.until(lambda d: d.find_element(By.ID, "new-batch")).click()
