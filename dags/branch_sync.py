@@ -34,12 +34,13 @@ import datetime as dt
 from airflow.sdk import AssetAlias, Param, TaskGroup, dag, get_current_context, task
 
 from include.branch_sync.callbacks import on_dag_run_end, on_failure, on_retry, on_skipped
-from include.branch_sync.spec import ASSET_ALIAS, DAG_ID, load_config, step_connections, table_asset, task_id_for, xcom_key
+from include.branch_sync.spec import (
+    ASSET_ALIAS, DAG_ID, default_args, load_config, selection_params, step_connections, table_asset, task_id_for, xcom_key,
+)
 
 # Reading the YAML config is the only work at parse time: no connection, no database.
 CONFIG = load_config()
 STEPS = step_connections(CONFIG)
-TABLE_NAMES = sorted({name for s in CONFIG.tables for name in (s.table, s.model)})
 
 
 @dag(
@@ -50,19 +51,9 @@ TABLE_NAMES = sorted({name for s in CONFIG.tables for name in (s.table, s.model)
     max_active_runs=1,
     doc_md=__doc__,
     tags=["sync", "branches", "central_db"],
-    default_args={
-        "retries": CONFIG.retries,
-        "retry_delay": dt.timedelta(seconds=CONFIG.retry_delay_seconds),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": dt.timedelta(minutes=10),
-    },
+    default_args=default_args(CONFIG),
     params={
-        "connections": Param([], type="array", items={"type": "string", "enum": list(CONFIG.connections)},
-                             title="Connections", description="Branch connections to sync; empty means all.",
-                             examples=list(CONFIG.connections)),
-        "tables": Param([], type="array", items={"type": "string", "enum": TABLE_NAMES},
-                        title="Tables", description="Table or model names to sync; empty means all.",
-                        examples=TABLE_NAMES),
+        **selection_params(CONFIG, "sync"),
         "skip_step1": Param(False, type="boolean", title="Skip step 1",
                             description="Skip the single-source tables."),
         "full_refresh": Param(False, type="boolean", title="Full refresh",

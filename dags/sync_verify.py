@@ -28,10 +28,9 @@ import datetime as dt
 from airflow.sdk import Param, TaskGroup, dag, get_current_context, task
 
 from include.sync_verify.callbacks import on_dag_run_end, on_failure, on_retry
-from include.sync_verify.spec import DAG_ID, GROUP, load_config, task_id_for
+from include.sync_verify.spec import DAG_ID, GROUP, default_args, load_config, selection_params, task_id_for
 
 CONFIG = load_config()  # the YAML only: no connection, no database
-TABLE_NAMES = sorted({name for s in CONFIG.tables for name in (s.table, s.model)})
 
 
 @dag(
@@ -42,19 +41,9 @@ TABLE_NAMES = sorted({name for s in CONFIG.tables for name in (s.table, s.model)
     max_active_runs=1,
     doc_md=__doc__,
     tags=["sync", "branches", "central_db", "verify"],
-    default_args={
-        "retries": CONFIG.retries,
-        "retry_delay": dt.timedelta(seconds=CONFIG.retry_delay_seconds),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": dt.timedelta(minutes=10),
-    },
+    default_args=default_args(CONFIG),
     params={
-        "connections": Param([], type="array", items={"type": "string", "enum": list(CONFIG.connections)},
-                             title="Connections", description="Branch connections to verify; empty means all.",
-                             examples=list(CONFIG.connections)),
-        "tables": Param([], type="array", items={"type": "string", "enum": TABLE_NAMES},
-                        title="Tables", description="Table or model names to verify; empty means all.",
-                        examples=TABLE_NAMES),
+        **selection_params(CONFIG, "verify"),
         "repair": Param(False, type="boolean", title="Repair",
                         description="Write the differing rows through the sync's writer (upsert missing and "
                                     "changed, delete extra), one central transaction per pair."),

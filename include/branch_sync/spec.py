@@ -27,6 +27,35 @@ def step_connections(config: SyncConfig) -> dict[str, list[str]]:
     return {"step1": step1, "step2": list(config.branches) if has_step2 else []}
 
 
+def default_args(config: SyncConfig) -> dict[str, Any]:
+    """The retries of every task over the branches (``branch_sync``, ``sync_verify``): the config's
+    ``retries`` with exponential back-off from ``retry_delay_seconds``."""
+    import datetime as dt
+
+    return {
+        "retries": config.retries,
+        "retry_delay": dt.timedelta(seconds=config.retry_delay_seconds),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": dt.timedelta(minutes=10),
+    }
+
+
+def selection_params(config: SyncConfig, verb: str) -> dict[str, Any]:
+    """The ``connections`` and ``tables`` params of a DAG over the sync's pairs, their names
+    refused by the JSON schema before a run is created."""
+    from airflow.sdk import Param
+
+    names = sorted({name for s in config.tables for name in (s.table, s.model)})
+    return {
+        "connections": Param([], type="array", items={"type": "string", "enum": list(config.connections)},
+                             title="Connections", description=f"Branch connections to {verb}; empty means all.",
+                             examples=list(config.connections)),
+        "tables": Param([], type="array", items={"type": "string", "enum": names},
+                        title="Tables", description=f"Table or model names to {verb}; empty means all.",
+                        examples=names),
+    }
+
+
 def table_asset(config: SyncConfig, spec: TableSpec) -> Any:
     """The Asset a synced target table is: downstream DAGs can schedule on it.
 
@@ -38,4 +67,5 @@ def table_asset(config: SyncConfig, spec: TableSpec) -> Any:
     return Asset(name=f"{config.target}.{spec.target_table}", uri=f"x-sync://{config.target}/{spec.target_table}")
 
 
-__all__ = ["ASSET_ALIAS", "DAG_ID", "load_config", "step_connections", "table_asset", "task_id_for", "xcom_key"]
+__all__ = ["ASSET_ALIAS", "DAG_ID", "default_args", "load_config", "selection_params", "step_connections",
+           "table_asset", "task_id_for", "xcom_key"]
