@@ -53,7 +53,8 @@ TABLES = (
         ("completed_at", "ts", False),
         ("duration_seconds", "float", False),
         ("updated_at", "ts", False),
-    ), key=("batch_id",), defaults=_COUNT_DEFAULTS, indexes=(("ix_sync_batches_started", ("started_at",)),)),
+    ), key=("batch_id",), defaults=_COUNT_DEFAULTS, indexes=(("ix_sync_batches_started", ("started_at",)),),
+        values={"status": BATCH_STATUSES}),
     TableDef(PROGRESS, (
         ("batch_id", "id", True),
         ("connection_name", "name", True),
@@ -74,13 +75,16 @@ TABLES = (
         ("sync_mode", "status", False),  # initial | incremental | full_refresh: the history units plan by
         ("expected_seconds", "float", False),  # the cost plan expected when it formed the work units
     ), key=("batch_id", "connection_name", "table_name"), defaults=_COUNT_DEFAULTS,
-        indexes=(("ix_sync_progress_status", ("status",)),)),
+        indexes=(("ix_sync_progress_status", ("status",)),), values={"status": PAIR_STATUSES}),
 )
+# Every table of this job in the central database: a new table is one more TableDef here.
+SCHEMA = (*TABLES, STATE_TABLE)
 
 
 def ensure_schema(db: Database) -> None:
-    """Create the tracking tables (and the checkpoint table) where missing: no migration step."""
-    ensure_tables(db, (*TABLES, STATE_TABLE), what="create tracking tables")
+    """Create or migrate the tracking tables and the checkpoint table (see
+    :mod:`include.common.schema`): once per process; :class:`SchemaError` naming what cannot be used."""
+    ensure_tables(db, SCHEMA, what="migrate tracking tables")
 
 
 @dataclass(frozen=True)

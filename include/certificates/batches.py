@@ -38,6 +38,9 @@ EMPLOYEES = "employees"
 BATCH_PREFIX = "cert"  # batch ids: cert_YYYYmmdd_HHMMSS_xxxxxxxx
 OPEN_BATCH_STATUSES = ("pending", "processing")
 FINAL_BATCH_STATUSES = ("completed", "completed_with_errors", "failed")
+BATCH_STATUSES = (*OPEN_BATCH_STATUSES, *FINAL_BATCH_STATUSES)
+ITEM_STATUSES = ("pending", "generated", "failed")
+DATA_SOURCES = ("file", "database")
 
 TABLES = (
     TableDef(BATCHES, (
@@ -48,7 +51,8 @@ TABLES = (
         ("status", "status", True), ("error_message", "text", False), ("started_at", "ts", False),
         ("completed_at", "ts", False), ("updated_at", "ts", False),
     ), key=("batch_id",), defaults={"total_participants": "0", "processed_count": "0", "success_count": "0",
-                                    "failed_count": "0", "progress_percentage": "0"}),
+                                    "failed_count": "0", "progress_percentage": "0"},
+        values={"status": BATCH_STATUSES, "data_source": DATA_SOURCES}),
     TableDef(ITEMS, (
         ("batch_id", "id", True), ("row_number", "int", True), ("chunk_index", "int", True),
         ("participant_name", "name", False), ("email", "name", False), ("phone", "status", False),
@@ -56,13 +60,15 @@ TABLES = (
         ("verification_token", "id", True), ("file_path", "text", False), ("status", "status", True),
         ("error_message", "text", False), ("attempts", "int", True), ("generated_at", "ts", False),
         ("updated_at", "ts", False),
-    ), key=("batch_id", "row_number"), defaults={"attempts": "0"}, unique=("certificate_number",)),
+    ), key=("batch_id", "row_number"), defaults={"attempts": "0"}, unique=("certificate_number",),
+        values={"status": ITEM_STATUSES}),
     # Owned by the web app; created only where missing (the demo, a fresh database).
     TableDef(EMPLOYEES, (
         ("id", "bigint", True), ("name", "name", True), ("email", "name", False), ("phone", "status", False),
         ("position", "name", False), ("department", "name", False), ("is_active", "bool", True),
-    ), key=("id",), defaults={"is_active": True}),
+    ), key=("id",), defaults={"is_active": True}, app_owned=True),
 )
+SCHEMA = TABLES  # every table of this job in app_db: a new table is one more TableDef here
 
 
 class DispatchError(ValueError):
@@ -70,7 +76,8 @@ class DispatchError(ValueError):
 
 
 def ensure_schema(db: Database) -> None:
-    ensure_tables(db, TABLES, what="create certificate tables")
+    """Create or migrate the certificate tables (see :mod:`include.common.schema`)."""
+    ensure_tables(db, SCHEMA, what="migrate certificate tables")
 
 
 # -- the request ----------------------------------------------------------------------------------------

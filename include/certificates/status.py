@@ -8,15 +8,13 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from include.certificates.batches import BATCHES, ITEMS
+from include.certificates.batches import BATCH_STATUSES as STATUSES, BATCHES, ITEM_STATUSES as ROW_STATUSES, ITEMS
 from include.certificates.export import item_counts
 from include.common.db import Cursor, Database
 from include.common.text import as_float, iso_utc, percentage, to_utc
 
-STATUSES = ("pending", "processing", "completed", "completed_with_errors", "failed")
 MAX_PAGE = 500
 _ORDER = "CASE WHEN started_at IS NULL THEN 1 ELSE 0 END, started_at DESC, batch_id DESC"
-ROW_STATUSES = ("pending", "generated", "failed")
 # The columns a participant list may be sorted on.
 SORTABLE = ("row_number", "participant_name", "status", "attempts")
 _COLUMN_IN_ERROR = re.compile(r"column '([^']+)'")

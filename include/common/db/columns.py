@@ -29,6 +29,7 @@ class Column:
     scale: int | None = None
     pg_type: str | None = None  # exact PostgreSQL type when the source is PostgreSQL
     nullable: bool = True  # False only where the dialect reports NOT NULL
+    has_default: bool = False  # a default, identity, auto-increment or generated value fills it
 
 
 def kind_of(type_text: str, table: list[tuple[str, str]], default: str = "text") -> str:
@@ -46,7 +47,8 @@ def numbers(type_text: str) -> list[int]:
 
 
 def column_from(name: str, type_text: str, kind: str, *, nums: list[int] | None = None,
-                has_length: bool = True, pg_type: str | None = None, nullable: bool = True) -> Column:
+                has_length: bool = True, pg_type: str | None = None, nullable: bool = True,
+                has_default: bool = False) -> Column:
     """A :class:`Column` with its length (text) or precision and scale (decimal) read from ``nums``."""
     nums = numbers(type_text) if nums is None else nums
     return Column(
@@ -56,4 +58,5 @@ def column_from(name: str, type_text: str, kind: str, *, nums: list[int] | None 
         scale=nums[1] if kind == "decimal" and len(nums) > 1 else None,
         pg_type=pg_type,
         nullable=nullable,
+        has_default=has_default,
     )

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 # SQLSTATE classes and codes that mean "try again on a fresh connection".
 _PG_TRANSIENT_CLASSES = ("08", "53", "57P", "58")
@@ -20,6 +23,37 @@ _TRANSIENT_TEXT = re.compile(
 
 class PermanentError(Exception):
     """An error a retry cannot fix: bad config, missing table or column, type mismatch."""
+
+
+class SchemaError(PermanentError):
+    """A table the bundle needs cannot be used as it is (see :mod:`include.common.schema`):
+    ``problems`` (each names its table, column, what was found and what is needed) must be fixed
+    by hand; nothing was changed."""
+
+    def __init__(self, problems: Sequence[Any]):
+        self.problems = list(problems)
+        super().__init__("; ".join(str(p) for p in self.problems)
+                         + " -- the database was left unchanged; fix this, then run the task again "
+                           "(python -m include.cli migrate --dry-run shows every change and problem)")
+
+
+@contextmanager
+def fail_unless_transient(what: str, *conn_ids: str | None) -> Iterator[None]:
+    """In a task body: an error a retry cannot fix (not :func:`is_transient`: a schema that cannot
+    be adopted, a bad config, a constraint) fails the task at once, without Airflow's retries
+    (``AirflowFailException``), its text starting with ``what`` and free of the named
+    connections' secrets; a transient error passes on to Airflow's retries."""
+    try:
+        yield
+    except Exception as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from include.common.scrub import error_text
+
+        if isinstance(exc, AirflowFailException) or is_transient(exc):
+            raise
+        # from None: the driver's own exception may carry a DSN; the text here is scrubbed
+        raise AirflowFailException(f"{what}: {type(exc).__name__}: {error_text(exc, *conn_ids)}") from None
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -32,7 +32,7 @@ TABLES = (
         ("last_error", "text", False), ("first_attempt_at", "ts", False), ("sent_at", "ts", False),
         ("updated_at", "ts", False),
     ), key=("batch_id", "status", "channel"), defaults={"attempts": "0"},
-        indexes=(("ix_batch_notifications_state", ("state",)),)),
+        indexes=(("ix_batch_notifications_state", ("state",)),), values={"state": STATES}),
     TableDef(EPISODES, (
         ("subject", "name", True), ("source", "name", False), ("phase", "status", True),
         ("consecutive", "int", True), ("episode", "name", False), ("last_check", "name", False),
@@ -44,8 +44,11 @@ TABLES = (
 _KEY = "batch_id = %s AND status = %s AND channel = %s"
 
 
+SCHEMA = TABLES  # in the database of the batches they tell of: central_db and app_db
+
+
 def ensure_schema(db: Database) -> None:
-    ensure_tables(db, TABLES, what="create notification tables")
+    ensure_tables(db, SCHEMA, what="migrate notification tables")
 
 
 def claim(db: Database, key: str, status: str, channel: str, source: str, *, supersede: bool = True,

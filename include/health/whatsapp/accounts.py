@@ -12,6 +12,7 @@ from include.common.clock import utcnow
 from include.common.db import Cursor, Database
 from include.common.schema import TableDef, ensure_tables
 from include.health.whatsapp.metadata import dump_metadata, merge_metadata, parse_metadata
+from include.health.whatsapp.sightings import TABLE as SIGHTINGS_TABLE
 
 ACCOUNTS = "whatsapp_accounts"
 
@@ -39,16 +40,16 @@ TABLE = TableDef(ACCOUNTS, (
     ("is_active", "bool", True),
     ("metadata", "text", False),
     ("updated_at", "ts", False),
-), defaults={"status": "'disconnected'", "is_active": True}, unique=("uuid",))
+), defaults={"status": "'disconnected'", "is_active": True}, unique=("uuid",),
+    values={"status": ("connected", "disconnected")}, app_owned=True)
+SCHEMA = (TABLE, SIGHTINGS_TABLE)  # the WhatsApp part of app_db: a new table is one more TableDef here
 
 
 def ensure_accounts_table(db: Database) -> None:
-    """Create ``whatsapp_accounts`` where it is missing (the web app owns it; an existing table,
-    whatever its exact columns, is left as it is), and this job's ``whatsapp_service_sessions``."""
-    from include.health.whatsapp.sightings import ensure_sightings_table
-
-    ensure_tables(db, (TABLE,), what="create whatsapp_accounts")
-    ensure_sightings_table(db)
+    """Create ``whatsapp_accounts`` where it is missing (the web app owns it: an existing table
+    gets only the columns the bundle reads and lacks, its own are left as they are), and this
+    job's ``whatsapp_service_sessions``."""
+    ensure_tables(db, SCHEMA, what="migrate whatsapp tables")
 
 
 def add_account(db: Database, session_id: str, workspace_id: int, *, status: str = "connected",

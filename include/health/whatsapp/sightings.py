@@ -35,7 +35,7 @@ TABLE = TableDef(SIGHTINGS, (
 def ensure_sightings_table(db: Database) -> None:
     """Create this job's table where it is missing (readers create it too: it is ours, and an
     empty one means "not asked yet")."""
-    ensure_tables(db, (TABLE,), what=f"create {SIGHTINGS}")
+    ensure_tables(db, (TABLE,), what=f"migrate {SIGHTINGS}")
 
 
 COLUMNS = ("account_id", "session_id", "service_status", "status_since", "checked_at")

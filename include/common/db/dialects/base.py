@@ -8,12 +8,24 @@ writer in ``include/branch_sync/writers/`` (see ``docs/architecture.md``).
 
 from __future__ import annotations
 
+import hashlib
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
 from include.common.db.columns import Column
+
+
+@dataclass(frozen=True)
+class Index:
+    """An index on whole columns (no expression, no predicate), columns in index order."""
+
+    name: str
+    columns: tuple[str, ...]
+    unique: bool
 
 
 class Dialect(ABC):
@@ -27,6 +39,8 @@ class Dialect(ABC):
     text_cast: ClassVar[str] = "VARCHAR(64)"  # CAST(%s AS ...) of a short text parameter
     nulls_first: ClassVar[str] = ""  # ORDER BY suffix putting NULLs first (the default where empty)
     copy_text: ClassVar[bool] = False  # streams rows as COPY text (no Python value per field)
+    text_timestamps: ClassVar[bool] = False  # the tracking tables keep timestamps as ISO text
+    alters_defaults: ClassVar[bool] = True  # can give an existing column a default (set_default)
 
     # -- connections ---------------------------------------------------------------------------
     @abstractmethod
@@ -115,10 +129,44 @@ class Dialect(ABC):
         empty where the dialect keeps none. A planning hint, never a count."""
         return {}
 
+    def indexes(self, cur: Any, table: str) -> list[Index]:
+        """The table's indexes on whole columns (no expression, no predicate), primary key included;
+        empty where the dialect cannot tell."""
+        return []
+
     def unique_keys(self, cur: Any, table: str) -> list[tuple[str, ...]]:
         """The column sets the table's unique indexes (whole columns, no predicate) guarantee
         unique; empty where the dialect cannot tell, so the caller verifies the data instead."""
-        return []
+        return [index.columns for index in self.indexes(cur, table) if index.unique]
+
+    def allowed_values(self, cur: Any, table: str, columns: Sequence[Column]) -> dict[str, frozenset[str]]:
+        """Columns that accept only a fixed set of values (an enum type, or a CHECK that lists them,
+        as Laravel's ``enum()`` makes), by column name; a column absent here takes any value."""
+        return {}
+
+    # -- migrating the bundle's own tables (include/common/schema.py) ------------------------------
+    def lock_schema(self, cur: Any, name: str) -> None:
+        """Wait until no other process migrates this database's tables (``name``: the lock's name),
+        then hold that right until :meth:`unlock_schema` or the end of the transaction."""
+
+    def unlock_schema(self, cur: Any, name: str) -> None:
+        """Give up the right :meth:`lock_schema` took where the commit does not."""
+
+    def add_column(self, cur: Any, table: str, column: str, ddl_type: str, default: str | None) -> None:
+        """Add a nullable column to a table that may hold rows: rows already there keep NULL
+        (unknown, not a made-up default); rows inserted later get ``default``."""
+        cur.execute(f"ALTER TABLE {self.quote(table)} ADD COLUMN {self.quote(column)} {ddl_type}")
+        if default is not None:
+            self.set_default(cur, table, column, default)
+
+    def set_default(self, cur: Any, table: str, column: str, default: str) -> None:
+        """Give an existing column a default for rows inserted from now on."""
+        cur.execute(f"ALTER TABLE {self.quote(table)} ALTER COLUMN {self.quote(column)} SET DEFAULT {default}")
+
+    def create_unique_index(self, cur: Any, table: str, index: str, columns: Sequence[str]) -> None:
+        """Create a unique index (the caller knows it is missing and the rows allow it)."""
+        cols = ", ".join(self.quote(c) for c in columns)
+        cur.execute(f"CREATE UNIQUE INDEX {self.quote(index)} ON {self.quote(table)} ({cols})")
 
     @abstractmethod
     def column_type(self, column: Column, *, is_key: bool = False) -> str:
@@ -160,3 +208,13 @@ class Dialect(ABC):
     def bytewise(self, expr: str) -> str:
         """``expr`` ordered byte by byte (ORDER BY), whatever the database's collation."""
         return expr
+
+
+def lock_key(name: str) -> int:
+    """A signed 64-bit number standing for ``name`` (PostgreSQL's advisory locks take numbers)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def quoted_literals(text: str) -> list[str]:
+    """The single-quoted SQL string literals in ``text`` (``''`` inside one is a quote)."""
+    return [m.replace("''", "'") for m in re.findall(r"'((?:[^']|'')*)'", text)]

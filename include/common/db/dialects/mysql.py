@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from include.common.db.columns import Column, column_from, kind_of, numbers
-from include.common.db.dialects.base import Dialect
+from include.common.db.dialects.base import Dialect, Index, quoted_literals
 
 _KINDS = [
     (r"^(tinyint\(1\)|bool|boolean)", "bool"), (r"^(tinyint|smallint)", "int2"), (r"^(mediumint|int)", "int4"),
@@ -100,7 +100,8 @@ class MySqlDialect(Dialect):
         else:
             where, params = "table_schema = DATABASE() AND table_name = %s", (table,)
         rows = cur.fetch(
-            f"SELECT column_name AS name, column_type AS type, is_nullable AS nullable FROM information_schema.columns "
+            f"SELECT column_name AS name, column_type AS type, is_nullable AS nullable, "
+            f"column_default AS dflt, extra AS extra FROM information_schema.columns "
             f"WHERE {where} ORDER BY ordinal_position",
             params,
         )
@@ -110,9 +111,12 @@ class MySqlDialect(Dialect):
         for r in rows:
             type_text = r["type"].decode() if isinstance(r["type"], bytes) else r["type"]
             kind = kind_of(type_text, _KINDS)
+            extra = str(r["extra"] or "").lower()
             columns.append(column_from(r["name"], type_text, kind, nums=numbers(type_text),
                                        has_length=type_text.lower().startswith(("varchar", "char")),
-                                       nullable=r["nullable"] != "NO"))
+                                       nullable=r["nullable"] != "NO",
+                                       has_default=r["dflt"] is not None or "auto_increment" in extra
+                                       or "generated" in extra))
         return columns
 
     def table_options(self, cur: Any) -> str:
@@ -132,16 +136,30 @@ class MySqlDialect(Dialect):
         return [(r["name"], r["coll"]) for r in rows
                 if r["name"] in columns and r["coll"] not in _EXACT_COLLATIONS]
 
-    def unique_keys(self, cur: Any, table: str) -> list[tuple[str, ...]]:
+    def indexes(self, cur: Any, table: str) -> list[Index]:
         schema, name = table.split(".", 1) if "." in table else (None, table)
         rows = cur.fetch(
-            "SELECT index_name AS idx, column_name AS col FROM information_schema.statistics "
-            "WHERE table_schema = COALESCE(%s, DATABASE()) AND table_name = %s AND non_unique = 0 "
+            "SELECT index_name AS idx, column_name AS col, non_unique AS non_unique "
+            "FROM information_schema.statistics WHERE table_schema = COALESCE(%s, DATABASE()) AND table_name = %s "
             "ORDER BY index_name, seq_in_index", (schema, name))
-        keys: dict[str, list[str]] = {}
+        found: dict[str, list[Any]] = {}
         for r in rows:
-            keys.setdefault(r["idx"], []).append(r["col"])
-        return [tuple(cols) for cols in keys.values() if all(cols)]  # an expression part has no column
+            found.setdefault(r["idx"], [int(r["non_unique"]) == 0, []])[1].append(r["col"])
+        # an expression part has no column: such an index is left out
+        return [Index(idx, tuple(cols), unique) for idx, (unique, cols) in found.items() if all(cols)]
+
+    def allowed_values(self, cur: Any, table: str, columns: Sequence[Column]) -> dict[str, frozenset[str]]:
+        return {c.name: frozenset(quoted_literals(c.source_type)) for c in columns
+                if c.source_type.lower().startswith("enum(")}
+
+    def lock_schema(self, cur: Any, name: str) -> None:
+        # GET_LOCK names are server-wide: the database's name makes the lock this database's.
+        got = cur.scalar("SELECT GET_LOCK(LEFT(CONCAT(%s, '.', DATABASE()), 64), 60)", (name,))
+        if got != 1:  # 0: another process held it for 60 s; a TimeoutError is retried by Database.run
+            raise TimeoutError(f"waited 60 s for the schema lock {name!r} held by another process")
+
+    def unlock_schema(self, cur: Any, name: str) -> None:
+        cur.execute("SELECT RELEASE_LOCK(LEFT(CONCAT(%s, '.', DATABASE()), 64))", (name,))
 
     def canonical_text(self, expr: str, column: Column) -> str | None:
         kind = column.kind

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from include.common.db.columns import TEMPORAL_KINDS, Column, Unbounded, column_from, kind_of, numbers
-from include.common.db.dialects.base import Dialect
+from include.common.db.dialects.base import Dialect, Index, lock_key, quoted_literals
 
 _KINDS = [
     (r"^smallint$", "int2"), (r"^integer$", "int4"), (r"^bigint$", "int8"),
@@ -82,7 +82,8 @@ class PostgresDialect(Dialect):
     def describe(self, cur: Any, table: str) -> list[Column] | None:
         rows = cur.fetch(
             "SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, t.typtype AS typtype, "
-            "format_type(t.typbasetype, t.typtypmod) AS basetype, a.attnotnull AS notnull, a.attnum "
+            "format_type(t.typbasetype, t.typtypmod) AS basetype, a.attnotnull AS notnull, a.attnum, "
+            "(a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') AS has_default "
             "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
             "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
             (self.quote(table),),
@@ -99,7 +100,7 @@ class PostgresDialect(Dialect):
             kind = kind_of(pg_type, _KINDS)
             nums = numbers(pg_type) if kind in ("decimal", "text") else []
             columns.append(column_from(r["name"], r["type"], kind, nums=nums, pg_type=pg_type,
-                                       nullable=not r["notnull"]))
+                                       nullable=not r["notnull"], has_default=bool(r["has_default"])))
         return columns
 
     def row_estimates(self, cur: Any, tables: Sequence[str]) -> dict[str, int]:
@@ -110,13 +111,40 @@ class PostgresDialect(Dialect):
             (list(tables), [self.quote(t) for t in tables]))
         return {r["name"]: int(r["reltuples"]) for r in rows}
 
-    def unique_keys(self, cur: Any, table: str) -> list[tuple[str, ...]]:
+    def indexes(self, cur: Any, table: str) -> list[Index]:
         rows = cur.fetch(
-            "SELECT ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = i.indrelid "
-            "AND a.attnum = ANY(i.indkey)) AS cols FROM pg_index i "
-            "WHERE i.indrelid = to_regclass(%s) AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL",
+            "SELECT c.relname AS name, i.indisunique AS uniq, ARRAY(SELECT a.attname::text "
+            "FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, n) JOIN pg_attribute a "
+            "ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.n) AS cols "
+            "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = to_regclass(%s) AND i.indpred IS NULL AND i.indexprs IS NULL",
             (self.quote(table),))
-        return [tuple(r["cols"]) for r in rows]
+        return [Index(r["name"], tuple(r["cols"]), bool(r["uniq"])) for r in rows]
+
+    def allowed_values(self, cur: Any, table: str, columns: Sequence[Column]) -> dict[str, frozenset[str]]:
+        # An enum type's labels, and a one-column CHECK of the form Laravel's enum() makes:
+        # CHECK (((status)::text = ANY ((ARRAY['running'::character varying, ...])::text[])))
+        rows = cur.fetch(
+            "SELECT a.attname AS col, e.enumlabel AS label, NULL AS def FROM pg_attribute a "
+            "JOIN pg_enum e ON e.enumtypid = a.atttypid WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 "
+            "UNION ALL SELECT a.attname, NULL, pg_get_constraintdef(c.oid) FROM pg_constraint c "
+            "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] "
+            "WHERE c.conrelid = to_regclass(%s) AND c.contype = 'c' AND cardinality(c.conkey) = 1",
+            (self.quote(table), self.quote(table)))
+        allowed: dict[str, set[str]] = {}
+        for r in rows:
+            if r["label"] is not None:
+                allowed.setdefault(r["col"], set()).add(r["label"])
+            elif " = ANY " in r["def"] or " IN (" in r["def"].upper():
+                values = set(quoted_literals(r["def"]))
+                allowed[r["col"]] = allowed[r["col"]] & values if r["col"] in allowed else values
+        return {col: frozenset(values) for col, values in allowed.items()}
+
+    def lock_schema(self, cur: Any, name: str) -> None:
+        # A bounded wait (55P03 is transient: Database.run retries), for the lock and for the DDL's
+        # table locks; the advisory lock is this database's and ends with the transaction.
+        cur.execute("SET LOCAL lock_timeout = '60s'")
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(name),))
 
     def canonical_text(self, expr: str, column: Column) -> str | None:
         kind = column.kind

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from include.common.db.columns import Column, column_from
-from include.common.db.dialects.base import Dialect
+from include.common.db.dialects.base import Dialect, Index
 from include.common.db.errors import PermanentError
 
 # SQLite: exact decimals are kept as text, which NUMERIC affinity would round.
@@ -55,6 +55,8 @@ class SqliteDialect(Dialect):
     true = "1"
     for_update = ""  # SQLite serializes writers itself
     text_cast = "VARCHAR(64)"
+    text_timestamps = True
+    alters_defaults = False  # ALTER TABLE cannot change an existing column's default
 
     def connect(self, connection: Any, conn_id: str) -> Any:
         import sqlite3
@@ -93,8 +95,36 @@ class SqliteDialect(Dialect):
         rows = cur.fetch(f"PRAGMA table_info({self.quote(table)})")
         if not rows:
             return None
-        return [column_from(r["name"], r["type"] or "", _kind(r["type"] or ""), nullable=not r["notnull"])
+        # INTEGER PRIMARY KEY is the rowid: SQLite fills it
+        return [column_from(r["name"], r["type"] or "", _kind(r["type"] or ""), nullable=not r["notnull"],
+                            has_default=r["dflt_value"] is not None
+                            or (bool(r["pk"]) and (r["type"] or "").upper() == "INTEGER"))
                 for r in rows]
+
+    def indexes(self, cur: Any, table: str) -> list[Index]:
+        # The primary key first: an INTEGER PRIMARY KEY is the rowid, which index_list omits.
+        key = sorted((r["pk"], r["name"]) for r in cur.fetch(f"PRAGMA table_info({self.quote(table)})") if r["pk"])
+        out = [Index("PRIMARY", tuple(name for _, name in key), True)] if key else []
+        for index in cur.fetch(f"PRAGMA index_list({self.quote(table)})"):
+            if index.get("partial"):
+                continue
+            cols = tuple(r["name"] for r in cur.fetch(f"PRAGMA index_info({self.quote(index['name'])})"))
+            if cols and all(cols):  # an expression part has no name
+                out.append(Index(index["name"], cols, bool(index["unique"])))
+        return out
+
+    def lock_schema(self, cur: Any, name: str) -> None:
+        # SQLite has one writer at a time: taking the write lock now serializes migrations, and
+        # the DDL that follows commits (or rolls back) as one transaction.
+        if cur.raw.connection.in_transaction:
+            cur.raw.connection.commit()
+        cur.execute("BEGIN IMMEDIATE")
+
+    def add_column(self, cur: Any, table: str, column: str, ddl_type: str, default: str | None) -> None:
+        # SQLite cannot give an existing column a default: the column is added with it, so rows
+        # already there read the default too.
+        cur.execute(f"ALTER TABLE {self.quote(table)} ADD COLUMN {self.quote(column)} {ddl_type}"
+                    + (f" DEFAULT {default}" if default is not None else ""))
 
     def column_type(self, column: Column, *, is_key: bool = False) -> str:
         return _TYPES[column.kind]
