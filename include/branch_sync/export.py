@@ -66,8 +66,10 @@ def _duration(batch: Mapping[str, Any]) -> float | None:
 def summary_row(batch: Mapping[str, Any], progress: Sequence[Mapping[str, Any]]) -> list[Any]:
     counts = derive_counts(batch, progress)
 
-    def total(key: str) -> int:
-        return sum(int(r.get(key) or 0) for r in progress)
+    def total(key: str) -> int | None:  # unknown when a row lacks it (a row older than the column)
+        if any(r.get(key) is None for r in progress):
+            return None
+        return sum(int(r[key]) for r in progress)
 
     return [
         batch.get("batch_id"), batch.get("status"), batch.get("started_at"), batch.get("completed_at"),

@@ -73,6 +73,14 @@ def count_batches(db: Database, status: str | None = None) -> int:
     return int(db.fetchone(f"SELECT COUNT(*) AS n FROM {db.quote(BATCHES)} {where}", params)["n"] or 0)
 
 
+def _known_sum(by_status: list[dict[str, Any]], name: str) -> int | None:
+    """The batch's sum of a count, or None (unknown) when some row lacks it (a row of the replaced
+    system's, or of an earlier release, that never had the column)."""
+    if any(int(s[f"{name}_known"] or 0) < int(s["n"]) for s in by_status):
+        return None
+    return sum(as_int(s[name]) for s in by_status)
+
+
 def batch_detail(db: Database, batch_id: str, failed_only: bool = False, *, status: str | None = None,
                  connection: str | None = None, table: str | None = None, sort: str | None = None,
                  descending: bool = False, limit: int | None = None, offset: int = 0) -> dict[str, Any]:
@@ -103,8 +111,9 @@ def batch_detail(db: Database, batch_id: str, failed_only: bool = False, *, stat
             return None
         by_status = cur.fetch(
             f"SELECT status, COUNT(*) AS n, SUM(records_processed) AS processed, SUM(records_skipped) AS skipped, "
-            f"SUM(records_deleted) AS deleted, MAX(updated_at) AS updated FROM {progress} WHERE batch_id = %s "
-            f"GROUP BY status", [batch_id])
+            f"SUM(records_deleted) AS deleted, COUNT(records_processed) AS processed_known, "
+            f"COUNT(records_skipped) AS skipped_known, COUNT(records_deleted) AS deleted_known, "
+            f"MAX(updated_at) AS updated FROM {progress} WHERE batch_id = %s GROUP BY status", [batch_id])
         choices = cur.fetch(
             f"SELECT DISTINCT 'c' AS kind, connection_name AS value FROM {progress} WHERE batch_id = %s "
             f"UNION SELECT DISTINCT 't' AS kind, table_name AS value FROM {progress} WHERE batch_id = %s",
@@ -121,9 +130,7 @@ def batch_detail(db: Database, batch_id: str, failed_only: bool = False, *, stat
     out = report.batch_to_json(report.with_counts(batch, {s["status"]: int(s["n"]) for s in by_status}))
     as_of = max((s["updated"] for s in by_status if s["updated"] is not None), default=None, key=str)
     out.update({
-        "records_processed": sum(as_int(s["processed"]) for s in by_status),
-        "records_skipped": sum(as_int(s["skipped"]) for s in by_status),
-        "records_deleted": sum(as_int(s["deleted"]) for s in by_status),
+        **{f"records_{name}": _known_sum(by_status, name) for name in ("processed", "skipped", "deleted")},
         "as_of": iso_utc(as_of or batch.get("updated_at")),
         "connections": sorted(c["value"] for c in raw["choices"] if c["kind"] == "c"),
         "tables_available": sorted(c["value"] for c in raw["choices"] if c["kind"] == "t"),

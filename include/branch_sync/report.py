@@ -33,7 +33,7 @@ from typing import Any
 
 from include.common.text import (
     BOLD, EMPTY, NA, STATUS_COLORS, as_float, as_int, colorize, format_count, format_duration, format_ts, iso_utc,
-    percentage, render_table, status_color, to_utc, truncate, tz_label,
+    known_int, percentage, render_table, status_color, to_utc, truncate, tz_label,
 )
 from include.common.task_states import ui_task_path
 
@@ -65,9 +65,11 @@ def counts_from_status(status_counts: Mapping[str, int]) -> dict[str, int]:
     }
 
 
-def derive_counts(batch: Mapping[str, Any], progress: Sequence[Mapping[str, Any]] | None = None) -> dict[str, int]:
+def derive_counts(batch: Mapping[str, Any], progress: Sequence[Mapping[str, Any]] | None = None
+                  ) -> dict[str, int | None]:
     """The batch's counts: from its progress rows when there are any (exact), else from the
-    counters of its ``sync_batches`` row (which may lag behind a running batch)."""
+    counters of its ``sync_batches`` row (which may lag behind a running batch); a counter the
+    row lacks (NULL: a batch of the replaced system never counted skipped tables) is None."""
     if progress:
         by_status: dict[str, int] = {}
         for row in progress:
@@ -77,8 +79,8 @@ def derive_counts(batch: Mapping[str, Any], progress: Sequence[Mapping[str, Any]
     total = as_int(batch.get("total_tables"))
     completed = as_int(batch.get("completed_tables"))
     failed = as_int(batch.get("failed_tables"))
-    skipped = as_int(batch.get("skipped_tables"))
-    counts = {
+    skipped = known_int(batch.get("skipped_tables")) if "skipped_tables" in batch else 0
+    counts: dict[str, int | None] = {
         "total_tables": total,
         "completed_tables": completed,
         "failed_tables": failed,
@@ -88,7 +90,7 @@ def derive_counts(batch: Mapping[str, Any], progress: Sequence[Mapping[str, Any]
     }
     if "pending_tables" not in batch and "in_progress_tables" not in batch:
         # Unknown split of the rest: call it pending.
-        counts["pending_tables"] = max(0, total - completed - failed - skipped)
+        counts["pending_tables"] = max(0, total - completed - failed - (skipped or 0))
     return counts
 
 
@@ -169,7 +171,9 @@ def render_batch_detail(batch: Mapping[str, Any], progress: Sequence[Mapping[str
         lines.append(f"  Duration: {format_duration(_batch_duration(batch))}")
     lines.append(f"  Progress: {completed}/{total} tables ({percentage(completed, total):.1f}%)")
     lines.append(f"  Failed: {_tables(counts['failed_tables'])}")
-    if counts["skipped_tables"]:
+    if counts["skipped_tables"] is None:
+        lines.append("  Skipped: unknown (not recorded for this batch)")
+    elif counts["skipped_tables"]:
         lines.append(f"  Skipped: {_tables(counts['skipped_tables'])}")
     if counts["in_progress_tables"] or counts["pending_tables"]:
         lines.append(f"  Remaining: {counts['in_progress_tables']} in progress, {counts['pending_tables']} pending")
@@ -261,14 +265,14 @@ def progress_to_json(row: Mapping[str, Any], batch: Mapping[str, Any] | None = N
         "table_name": row.get("table_name"),
         "model_name": row.get("model_name"),
         "status": row.get("status"),
-        "records_processed": as_int(row.get("records_processed")),
-        "records_skipped": as_int(row.get("records_skipped")),
-        "records_deleted": as_int(row.get("records_deleted")),
+        "records_processed": known_int(row.get("records_processed")),
+        "records_skipped": known_int(row.get("records_skipped")),
+        "records_deleted": known_int(row.get("records_deleted")),
         "error_message": row.get("error_message"),
         "started_at": iso_utc(row.get("started_at")),
         "completed_at": iso_utc(row.get("completed_at")),
         "duration_seconds": as_float(row.get("duration_seconds")),
-        "retry_count": as_int(row.get("retry_count")),
+        "retry_count": known_int(row.get("retry_count")),
         "task_id": row.get("task_id"),
         "map_index": None if map_index is None else int(map_index),
         "updated_at": iso_utc(row.get("updated_at")),

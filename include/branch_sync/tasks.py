@@ -27,6 +27,7 @@ from include.branch_sync.spec import (
 from include.common.batches import batch_id_for_run
 from include.common.clock import utcnow
 from include.common.db import Database, is_transient
+from include.common.db.errors import fail_unless_transient
 from include.common.run_conf import refuse_unknown_conf
 from include.common.scrub import error_text
 
@@ -45,7 +46,8 @@ def plan(context: Mapping[str, Any]) -> dict[str, Any]:
     options = {k: params.get(k) for k in ("connections", "tables", "skip_step1", "full_refresh", "resume")}
     check_pools(config, [*selection.step1, *selection.step2])  # a missing pool fails the run here, loudly
     pairs = units.selection_pairs(config, selection)
-    with Database(config.target) as db:
+    # A table that cannot be adopted (or any error a retry cannot fix) fails planning at once.
+    with fail_unless_transient("plan", config.target), Database(config.target) as db:
         tracking.ensure_schema(db)
         resume = params.get("resume")
         if resume:

@@ -237,7 +237,7 @@ def mark_started(db: Database, batch_id: str, connection: str, table: str) -> No
     def write(cur: Cursor) -> None:
         cur.execute(
             f"UPDATE {db.quote(PROGRESS)} SET "
-            f"retry_count = retry_count + CASE WHEN status IN ('failed', 'in_progress', 'completed', 'skipped') "
+            f"retry_count = COALESCE(retry_count, 0) + CASE WHEN status IN ('failed', 'in_progress', 'completed', 'skipped') "
             f"THEN 1 ELSE 0 END, status = 'in_progress', started_at = %s, completed_at = NULL, "
             f"duration_seconds = NULL, error_message = NULL, updated_at = %s WHERE {_PAIR}",
             (now, now, batch_id, connection, table),
@@ -339,7 +339,7 @@ def _retry_pair(cur: Cursor, batch_id: str, connection: str, table: str, error: 
                 only_in_progress: bool = False) -> None:
     db = cur.db
     cur.execute(
-        f"UPDATE {db.quote(PROGRESS)} SET status = 'pending', retry_count = retry_count + 1, error_message = %s, "
+        f"UPDATE {db.quote(PROGRESS)} SET status = 'pending', retry_count = COALESCE(retry_count, 0) + 1, error_message = %s, "
         f"completed_at = NULL, updated_at = %s WHERE {_PAIR}" + (" AND status = 'in_progress'" if only_in_progress else ""),
         (scrub(error)[:ERROR_MAX], db.ts(utcnow()), batch_id, connection, table),
     )
@@ -347,11 +347,13 @@ def _retry_pair(cur: Cursor, batch_id: str, connection: str, table: str, error: 
 
 def add_counts(cur: Cursor, batch_id: str, connection: str, table: str, processed: int, skipped: int,
                deleted: int = 0) -> None:
-    """Add a committed chunk's counts, inside the chunk's own transaction (exact by construction)."""
+    """Add a committed chunk's counts, inside the chunk's own transaction (exact by construction).
+    COALESCE: a row of an adopted table may lack a count (NULL, unknown) until its pair re-runs."""
     db = cur.db
     cur.execute(
-        f"UPDATE {db.quote(PROGRESS)} SET records_processed = records_processed + %s, "
-        f"records_skipped = records_skipped + %s, records_deleted = records_deleted + %s, updated_at = %s "
+        f"UPDATE {db.quote(PROGRESS)} SET records_processed = COALESCE(records_processed, 0) + %s, "
+        f"records_skipped = COALESCE(records_skipped, 0) + %s, "
+        f"records_deleted = COALESCE(records_deleted, 0) + %s, updated_at = %s "
         f"WHERE {_PAIR}",
         (processed, skipped, deleted, db.ts(utcnow()), batch_id, connection, table),
     )

@@ -143,7 +143,7 @@ def record_results(db: Database, batch_id: str, outcomes: Sequence[tuple[int, st
 
     def write(cur: Cursor) -> None:
         cur.executemany(
-            f"UPDATE {db.quote(ITEMS)} SET status = %s, file_path = %s, error_message = %s, attempts = attempts + 1, "
+            f"UPDATE {db.quote(ITEMS)} SET status = %s, file_path = %s, error_message = %s, attempts = COALESCE(attempts, 0) + 1, "
             f"generated_at = %s, updated_at = %s WHERE batch_id = %s AND {db.quote('row_number')} = %s "
             f"AND status <> 'generated'", rows)
         _derive_counts(cur, batch_id, final=False)

@@ -16,6 +16,7 @@ from include.common.batches import batch_id_for_run
 from include.common.clock import utcnow
 from include.common.conn_ids import APP_DB
 from include.common.db import Database
+from include.common.db.errors import fail_unless_transient
 from include.common.run_conf import refuse_unknown_conf
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,8 @@ def prepare(context: Mapping[str, Any]) -> list[dict[str, Any]]:
         raise AirflowFailException(f"param 'event_name': the certificate font cannot print {''.join(missing)!r}")
     batch_id = batch_id_for_run(BATCH_PREFIX, dag_run.dag_id, dag_run.run_id, dag_run.run_after or utcnow())
     with Database(APP_DB) as db:
-        batches.ensure_schema(db)
+        with fail_unless_transient("prepare", APP_DB):
+            batches.ensure_schema(db)
         try:
             if upload is not None:
                 participants: Any = uploads.participants_from_file(upload)

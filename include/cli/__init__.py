@@ -43,6 +43,11 @@ Commands (more are registered the same way, see :data:`COMMANDS`):
 ``pools [--apply]``
     The per-branch pools of branch_sync (``sync_<conn_id>``), printed or created.
 
+``migrate [--dry-run] [--json] [--conn CONN_ID] [--app-conn CONN_ID]``
+    Create or migrate the bundle's tables in the sync target and ``app_db`` (the jobs do it on
+    first use too); ``--dry-run`` prints what would change and what stops it. Exit 1 when a table
+    cannot be used (named by table and column; nothing changed).
+
 Airflow is imported only when a command needs a connection, so ``--help`` stays fast.
 """
 
@@ -59,6 +64,7 @@ from include.cli.common import PROG, CliError, use_color
 from include.cli.cert_preview import add_cert_preview
 from include.cli.cert_status import add_cert_status
 from include.cli.export import add_export
+from include.cli.migrate import add_migrate
 from include.cli.stats import add_sync_stats
 from include.cli.pools import add_pools
 from include.cli.progress import add_recalculate_progress
@@ -74,7 +80,7 @@ __all__ = ["COMMANDS", "build_parser", "main", "use_color"]
 # default. Add commands such as ``recalculate-progress`` or ``export-report`` here.
 COMMANDS: list[Callable[[Any], None]] = [add_sync_status, add_recalculate_progress, add_pools, add_export,
                                            add_sync_stats, add_cert_status, add_cert_preview,
-                                           add_whatsapp_status, add_verify_status]
+                                           add_whatsapp_status, add_verify_status, add_migrate]
 
 
 def build_parser() -> argparse.ArgumentParser:

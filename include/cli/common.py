@@ -74,6 +74,17 @@ def resolve_conn_id(conn_id: str | None) -> str:
         raise CliError(f"cannot tell which database holds the tracking tables: {exc}; pass --conn CONN_ID") from None
 
 
+def connection_defined(conn_id: str) -> bool:
+    """True when Airflow knows the connection (an optional database is skipped with a note otherwise)."""
+    try:
+        from airflow.sdk import BaseHook
+
+        BaseHook.get_connection(conn_id)
+        return True
+    except Exception:
+        return False
+
+
 def logs_to_stderr(*streams: Any) -> None:
     """Point log handlers that write to stdout (Airflow's default) at stderr: stdout carries
     results only, so ``--json`` stays parseable even when a retry logs a warning."""

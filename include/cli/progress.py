@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-from include.cli.common import CliError, describe_error, open_database, resolve_conn_id
+from include.cli.common import CliError, connection_defined, describe_error, open_database, resolve_conn_id
 from include.common.conn_ids import AIRFLOW_API, APP_DB
 
 
@@ -40,16 +40,6 @@ def add_recalculate_progress(sub: Any) -> None:
     p.set_defaults(func=cmd_recalculate_progress)
 
 
-def _connection_defined(conn_id: str) -> bool:
-    try:
-        from airflow.sdk import BaseHook
-
-        BaseHook.get_connection(conn_id)
-        return True
-    except Exception:
-        return False
-
-
 def cmd_recalculate_progress(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import json
 
@@ -63,7 +53,7 @@ def cmd_recalculate_progress(args: argparse.Namespace, out: TextIO, err: TextIO)
     sync_ids = [i for i in ids if not i.startswith(cert_prefix)]
     do_sync = bool(sync_ids) or (args.all and args.kind in ("all", "sync"))
     do_certs = bool(cert_ids) or (args.all and args.kind in ("all", "certificates"))
-    if do_certs and args.all and args.kind == "all" and not _connection_defined(args.app_conn):
+    if do_certs and args.all and args.kind == "all" and not connection_defined(args.app_conn):
         err.write(f"note: certificate batches skipped: connection {args.app_conn!r} is not defined\n")
         do_certs = False
     sync_db = open_database(resolve_conn_id(args.conn), out) if do_sync else None

@@ -135,6 +135,12 @@ def as_int(value: Any, default: int = 0) -> int:
     return int(value)
 
 
+def known_int(value: Any) -> int | None:
+    """An integer, or None when the stored value is unknown (a row written before its column
+    existed, e.g. by the system this bundle replaced): shown as ``-``, never as a made-up 0."""
+    return None if value is None or value == "" else int(value)
+
+
 def as_float(value: Any) -> float | None:
     if value is None or value == "":
         return None

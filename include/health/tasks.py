@@ -23,6 +23,7 @@ from include.common.batches import delete_old_batches
 from include.common.clock import utcnow
 from include.common.conn_ids import AIRFLOW_API, APP_DB
 from include.common.db import Database
+from include.common.db.errors import fail_unless_transient
 from include.common.run_conf import refuse_unknown_conf  # each task checks the conf: none waits for another
 from include.common.task_states import RestApiStates, TaskSdkStates
 from include.health import notices
@@ -66,7 +67,8 @@ def whatsapp_sessions(params: Mapping[str, Any], run_id: str) -> dict[str, Any]:
     dry_run = bool(params.get("dry_run"))
     with Database(APP_DB) as db:
         if not dry_run:
-            ensure_accounts_table(db)
+            with fail_unless_transient("whatsapp_sessions", APP_DB):
+                ensure_accounts_table(db)
         try:
             summary = reconcile(db, get_adapter(), workspace=params.get("workspace"),
                                 auto_reconnect=bool(params.get("auto_reconnect")), dry_run=dry_run,
@@ -114,7 +116,8 @@ def batch_progress(ti: Any, dry_run: bool) -> dict[str, Any]:
         notify_settings, notify_error = None, exc
     states = TaskSdkStates(ti)
     with Database(load_config().target) as db:
-        sync_tracking.ensure_schema(db)
+        with fail_unless_transient("batch_progress", db.conn_id):
+            sync_tracking.ensure_schema(db)
         results = reconcile_sync_batches(db, states, dry_run=dry_run)
         stuck = running_reports(db, lambda: _stuck_reader(states), utcnow())
         for report in stuck:
@@ -123,7 +126,8 @@ def batch_progress(ti: Any, dry_run: bool) -> dict[str, Any]:
         if notify_settings and notify_settings.channels and not dry_run:
             notices.stuck_checks(db, notify_settings, stuck, ti.run_id)
     with Database(APP_DB) as db:
-        certificate_batches.ensure_schema(db)
+        with fail_unless_transient("batch_progress", APP_DB):
+            certificate_batches.ensure_schema(db)
         cert_results = certificate_batches.reconcile_batches(db, states.run_state, dry_run=dry_run)
     interrupted = [r["batch_id"] for r in results if r.get("status") == "interrupted"]
     repaired = sum(r.get("repaired", 0) for r in results)
@@ -155,11 +159,13 @@ def housekeeping(dry_run: bool) -> dict[str, int]:
         raise ValueError(f"retention_days must be at least 1, got {days}")
     cutoff = utcnow() - timedelta(days=days)
     with Database(load_config().target) as db:
-        sync_tracking.ensure_schema(db)
+        with fail_unless_transient("housekeeping", db.conn_id):
+            sync_tracking.ensure_schema(db)
         counts = delete_old_batches(db, sync_tracking.BATCHES, sync_tracking.PROGRESS,
                                     sync_tracking.OPEN_BATCH_STATUSES, cutoff, dry_run=dry_run)
     with Database(APP_DB) as db:
-        certificate_batches.ensure_schema(db)
+        with fail_unless_transient("housekeeping", APP_DB):
+            certificate_batches.ensure_schema(db)
         counts.update(certificate_batches.delete_old_batches(db, cutoff, dry_run=dry_run))
     log.info("%s tracking rows older than %d days: %s", "would delete" if dry_run else "deleted", days, counts)
     return counts

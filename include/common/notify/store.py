@@ -63,7 +63,7 @@ def claim(db: Database, key: str, status: str, channel: str, source: str, *, sup
                             (key, status, channel, source, "sending", 1, db.ts(now), db.ts(now))) == 1
         if not taken:
             taken = cur.execute(
-                f"UPDATE {db.quote(NOTIFICATIONS)} SET state = 'sending', attempts = attempts + 1, updated_at = %s "
+                f"UPDATE {db.quote(NOTIFICATIONS)} SET state = 'sending', attempts = COALESCE(attempts, 0) + 1, updated_at = %s "
                 f"WHERE {_KEY} AND (state IN ('failed', 'superseded') OR (state = 'sending' AND updated_at < %s))",
                 (db.ts(now), key, status, channel, db.ts(now - STALE_SENDING))) == 1
         if taken and supersede:

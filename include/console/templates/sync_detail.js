@@ -10,7 +10,7 @@ async function refresh(){
     `<div class="stuck" id="stuck"><b>${esc(lines[0])}</b>${why ? '<ul>' + why + '</ul>' : ''}</div>` : '';
   document.getElementById('s-duration').textContent = d.status === 'running' ? 'running' : duration(d.duration_seconds);
   for (const [k, v] of [['s-completed', d.completed_tables], ['s-failed', d.failed_tables],
-       ['s-running', d.in_progress_tables], ['s-pending', d.pending_tables], ['s-skipped', d.skipped_tables],
+       ['s-running', d.in_progress_tables], ['s-pending', d.pending_tables], ['s-skipped', num(d.skipped_tables)],
        ['s-records', num(d.records_processed)]]) document.getElementById(k).textContent = v;
   for (const t of d.tables){
     const tr = document.querySelector(`tr[data-key="${CSS.escape(t.connection_name + '|' + t.table_name)}"]`);
@@ -20,7 +20,7 @@ async function refresh(){
     tr.querySelector('.k').textContent = num(t.records_skipped);
     tr.querySelector('.x').textContent = num(t.records_deleted);
     tr.querySelector('.dur').textContent = t.status === 'in_progress' ? 'running' : duration(t.duration_seconds);
-    tr.querySelector('.r').textContent = t.retry_count;
+    tr.querySelector('.r').textContent = num(t.retry_count);
     tr.querySelector('.err').textContent = t.error_message || '';
   }
   const resume = document.getElementById('resume');
