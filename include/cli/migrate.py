@@ -103,5 +103,5 @@ def render(results: Sequence[dict[str, Any]], dry_run: bool) -> str:
             lines.append(f"  {t['table']}: {head}")
             lines += [f"    {'would ' if dry_run else ''}{s['text']}" for s in t["steps"]]
             lines += [f"    PROBLEM: {p['text']}" for p in t["problems"]]
-            lines += [f"    kept: {n}" for n in t["notes"]]
+            lines += [f"    note: {n}" for n in t["notes"]]
     return "\n".join(lines) + "\n"

@@ -131,7 +131,7 @@ def plan_table(table: TableDef, dialect: Dialect, found: Sequence[Column] | None
                 table.name, column.name, f"{column.source_type} NOT NULL without a default (a column of the table's "
                 f"own, which the bundle does not write)", "NULL allowed, or a default"))
     if extra:
-        plan.notes.append(f"kept as they are: {', '.join(c.name for c in extra)}")
+        plan.notes.append(f"columns of its own, kept: {', '.join(c.name for c in extra)}")
     _plan_indexes(plan, table, indexes)
     return plan
 
@@ -167,8 +167,8 @@ def _check_column(plan: TablePlan, dialect: Dialect, name: str, kind: str, colum
             return
     own = dialect.tracking_types[kind]
     own_length = (numbers(own) or [None])[0]
-    if column.kind == "text" and column.length != own_length:
-        plan.notes.append(f"{name}: {column.source_type} kept (the bundle creates {own})")
+    if column.kind == "text" and column.length is not None and (own_length is None or column.length < own_length):
+        plan.notes.append(f"{name}: {column.source_type}, narrower than the {own} the bundle creates, kept")
 
 
 def _plan_indexes(plan: TablePlan, table: TableDef, indexes: Sequence[Index]) -> None:

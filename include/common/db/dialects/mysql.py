@@ -13,7 +13,7 @@ _KINDS = [
     (r"^(tinyint\(1\)|bool|boolean)", "bool"), (r"^(tinyint|smallint)", "int2"), (r"^(mediumint|int)", "int4"),
     (r"^bigint", "int8"), (r"^(decimal|numeric)", "decimal"), (r"^(float|double|real)", "float"),
     (r"^(varchar|char|tinytext|text|mediumtext|longtext|enum|set)", "text"), (r"^date$", "date"),
-    (r"^time", "time"), (r"^datetime", "timestamp"), (r"^timestamp", "timestamptz"), (r"^json", "json"),
+    (r"^datetime", "timestamp"), (r"^timestamp", "timestamptz"), (r"^time", "time"), (r"^json", "json"),
     (r"^(binary|varbinary|tinyblob|blob|mediumblob|longblob)", "bytes"),
 ]
 _TYPES = {
