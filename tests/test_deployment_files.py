@@ -133,7 +133,7 @@ def test_native_celery_harness_runs_what_compose_runs(tmp_path):
     assert "AIRFLOW_CONN_AIRFLOW_API" in env
 
 
-def test_compose_has_two_celery_workers_and_creates_the_pools_at_init():
+def test_compose_has_two_celery_workers_and_creates_the_pools_and_tables_at_init():
     harness = _harness()
     services = _airflow_services()
     workers = {name: svc for name, svc in services.items() if str(svc.get("command", "")).startswith("celery worker")}
@@ -157,6 +157,12 @@ def test_compose_has_two_celery_workers_and_creates_the_pools_at_init():
     init = services["airflow-init"]["command"]
     assert "airflow db migrate" in init and "python -m include.cli pools --apply" in init
     assert init.index("airflow db migrate") < init.index("pools --apply")
+    # the bundle's tables are migrated (central_db and app_db) before anything runs
+    assert "python -m include.cli migrate" in init and "--dry-run" not in init
+    assert init.index("airflow db migrate") < init.index("include.cli migrate")
+    env = services["airflow-init"]["environment"]
+    assert {"AIRFLOW_CONN_CENTRAL_DB", "AIRFLOW_CONN_APP_DB", "SYNC_CONFIG"} <= set(env)
+    assert {"central", "app-db"} <= set(services["airflow-init"]["depends_on"])
     for name in ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", *workers):
         assert services[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully", name
 
