@@ -42,6 +42,7 @@ import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from include.common.clock import utcnow
@@ -97,7 +98,7 @@ class TableDef:
                 "unique": list(self.unique), "indexes": [[n, list(c)] for n, c in self.indexes],
                 "values": {k: list(self.values[k]) for k in sorted(self.values)}, "app_owned": self.app_owned}
 
-    @property
+    @cached_property
     def digest(self) -> str:
         """What the version record compares: the definition's hash (and the migration's rules)."""
         text = json.dumps({"rules": RULES, **self.definition()}, sort_keys=True)
