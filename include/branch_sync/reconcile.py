@@ -1,8 +1,8 @@
 """Repair sync batches from Airflow's own task states (the 5-minute reconcile and the CLI's
 ``recalculate-progress``): the given batches, or every one still ``running``.
 
-A batch whose DAG run ended while the batch still says ``running``, or whose run vanished,
-becomes ``interrupted`` (see :func:`include.branch_sync.tracking.reconcile_batch`).
+A batch whose DAG run ended while the batch still says ``running``, or whose run vanished (or
+never existed: a batch of the replaced system in an adopted table), becomes ``interrupted`` (see :func:`include.branch_sync.tracking.reconcile_batch`).
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ def reconcile_sync_batches(db: Database, states: TaskStateSource, batch_ids: Ite
     batches = batches_to_check(db, tracking.BATCHES, ("batch_id", "dag_id", "run_id", "status"),
                                tracking.OPEN_BATCH_STATUSES, batch_ids)
     for batch in batches:
-        if not batch["dag_id"] or not batch["run_id"]:
-            continue
-        run_state = states.run_state(batch["dag_id"], batch["run_id"])
+        # A batch without a run is one of the replaced system's (an adopted table): no Airflow run
+        # will ever finish it, so it is a batch whose run is gone.
+        has_run = bool(batch["dag_id"] and batch["run_id"])
+        run_state = states.run_state(batch["dag_id"], batch["run_id"]) if has_run else None
         task_states = states.task_states(batch["dag_id"], batch["run_id"]) if run_state is not None else {}
         if dry_run:
             results.append({"batch_id": batch["batch_id"], "run_state": run_state, "status": batch["status"],

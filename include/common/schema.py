@@ -123,6 +123,13 @@ def read_plan(cur: Cursor, table: TableDef) -> TablePlan:
         return plan_table(table, dialect, None)
     plan = plan_table(table, dialect, found, dialect.indexes(cur, table.name),
                       dialect.allowed_values(cur, table.name, found))
+    naive = [name for name, kind, _ in table.columns if kind == "ts" and any(
+        c.name.lower() == name.lower() and c.kind == "timestamp" for c in found)]
+    if naive:
+        zone = dialect.session_time_zone(cur)
+        if zone.upper() not in _UTC_NAMES:
+            plan.notes.append(f"{', '.join(naive)}: without time zone, so written in this session's time zone "
+                              f"{zone} but read as UTC: set the database's time zone to UTC")
     present = {c.name.lower() for c in found}
     for step in [s for s in plan.steps if s.action == "add unique index"]:
         if not all(c.lower() in present for c in step.columns):
@@ -139,6 +146,9 @@ def read_plan(cur: Cursor, table: TableDef) -> TablePlan:
                 f"(merge or delete the duplicates)"))
             plan.steps.remove(step)
     return plan
+
+
+_UTC_NAMES = {"UTC", "ETC/UTC", "UCT", "ETC/UCT", "GMT", "ETC/GMT", "ZULU", "UNIVERSAL", "Z", "+00:00"}
 
 
 def apply_plan(cur: Cursor, plan: TablePlan) -> None:

@@ -201,3 +201,21 @@ def test_sqlite_the_demos_database_is_migrated_the_same_way(tmp_path, connection
     assert rows == [{"records_deleted": 0}]  # SQLite adds a column with its default for every row
     code, out, _ = cli("migrate", "--dry-run", "--conn", "central_db", "--app-conn", "nowhere")
     assert code == 0 and "  sync_progress: up to date" in out and "  sync_batches: up to date" in out, out
+
+
+def test_naive_timestamps_in_a_session_zone_other_than_utc_are_pointed_out(pg_database, connections, airflow_db):
+    """Laravel's ``timestamp(0) without time zone`` columns take an aware value in the session's
+    time zone, while the bundle reads them as UTC: a database not in UTC is named in the plan."""
+    uri = pg_database("tz")
+    name = uri.rsplit("/", 1)[1]
+    connections({"central_db": uri})
+    laravel.create_sync_tables("central_db")
+    run_sql("central_db", f"ALTER DATABASE \"{name}\" SET timezone TO 'UTC'")
+    with Database("central_db") as db:
+        plans = {p.table.name: p for p in schema.migrate(db, tracking.SCHEMA, dry_run=True)}
+    assert not any("time zone" in n for n in plans["sync_batches"].notes)
+    run_sql("central_db", f"ALTER DATABASE \"{name}\" SET timezone TO 'Asia/Jakarta'")
+    with Database("central_db") as db:
+        plans = {p.table.name: p for p in schema.migrate(db, tracking.SCHEMA, dry_run=True)}
+    assert "started_at, completed_at, updated_at: without time zone, so written in this session's time zone " \
+           "Asia/Jakarta but read as UTC: set the database's time zone to UTC" in plans["sync_batches"].notes

@@ -145,6 +145,10 @@ class Dialect(ABC):
         return {}
 
     # -- migrating the bundle's own tables (include/common/schema.py) ------------------------------
+    def session_time_zone(self, cur: Any) -> str:
+        """The time zone in which this session stores an aware timestamp into a column without one."""
+        return "UTC"
+
     def lock_schema(self, cur: Any, name: str) -> None:
         """Wait until no other process migrates this database's tables (``name``: the lock's name),
         then hold that right until :meth:`unlock_schema` or the end of the transaction."""

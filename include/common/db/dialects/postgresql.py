@@ -140,6 +140,9 @@ class PostgresDialect(Dialect):
                 allowed[r["col"]] = allowed[r["col"]] & values if r["col"] in allowed else values
         return {col: frozenset(values) for col, values in allowed.items()}
 
+    def session_time_zone(self, cur: Any) -> str:
+        return str(cur.scalar("SELECT current_setting('TimeZone')"))
+
     def lock_schema(self, cur: Any, name: str) -> None:
         # A bounded wait (55P03 is transient: Database.run retries), for the lock and for the DDL's
         # table locks; the advisory lock is this database's and ends with the transaction.
