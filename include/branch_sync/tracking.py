@@ -330,7 +330,7 @@ def mark_retrying_in_task(db: Database, batch_id: str, connection: str, table: s
     """A table of a work unit failed transiently and its task tries it again after a back-off:
     ``retry_count`` + 1 and the error, while the row stays ``in_progress``."""
     db.execute(
-        f"UPDATE {db.quote(PROGRESS)} SET retry_count = retry_count + 1, error_message = %s, updated_at = %s "
+        f"UPDATE {db.quote(PROGRESS)} SET retry_count = COALESCE(retry_count, 0) + 1, error_message = %s, updated_at = %s "
         f"WHERE {_PAIR}", (scrub(error)[:ERROR_MAX], db.ts(utcnow()), batch_id, connection, table),
         what="mark pair retrying in its task")
 

@@ -38,8 +38,9 @@ def databases(central: str, app: str | None) -> dict[str, list[Any]]:
     from include.certificates import batches
     from include.common.notify import store
     from include.health.whatsapp import accounts
+    from include.sync_verify import tracking as verification
 
-    out: dict[str, list[Any]] = {central: [*tracking.SCHEMA, *store.SCHEMA]}
+    out: dict[str, list[Any]] = {central: [*tracking.SCHEMA, *verification.SCHEMA, *store.SCHEMA]}
     if app is not None:
         out.setdefault(app, [])
         out[app] += [t for t in (*batches.SCHEMA, *store.SCHEMA, *accounts.SCHEMA) if t not in out[app]]

@@ -19,6 +19,7 @@ from include.branch_sync.pools import check_pools
 from include.common.batches import batch_id_for_run
 from include.common.clock import utcnow
 from include.common.db import Database, is_transient
+from include.common.db.errors import fail_unless_transient
 from include.common.run_conf import refuse_unknown_conf
 from include.common.scrub import error_text
 from include.sync_verify import notify, tracking
@@ -51,7 +52,8 @@ def plan(context: Mapping[str, Any]) -> dict[str, Any]:
     dag_run = context["dag_run"]
     verification_id = batch_id_for_run("verify", dag_run.dag_id, dag_run.run_id,
                                        dag_run.run_after or dag_run.start_date or utcnow())
-    with Database(config.target) as db:
+    # A table that cannot be adopted (or any error a retry cannot fix) fails planning at once.
+    with fail_unless_transient("plan", config.target), Database(config.target) as db:
         tracking.ensure_schema(db)
         units = plan_units(config, db, list_param(params, "connections"), list_param(params, "tables"))
         check_pools(config, list(units))

@@ -54,13 +54,15 @@ TABLE = TableDef(VERIFICATIONS, (
     ("map_index", "int", False),
     ("updated_at", "ts", False),
 ), key=("verification_id", "connection_name", "table_name"), defaults=_ZERO,
-    indexes=(("ix_sync_verifications_pair", ("connection_name", "table_name")),))
+    indexes=(("ix_sync_verifications_pair", ("connection_name", "table_name")),), values={"status": STATUSES})
+SCHEMA = (TABLE,)  # this job's tables in the central database: a new table is one more TableDef here
 
 _PAIR = "verification_id = %s AND connection_name = %s AND table_name = %s"
 
 
 def ensure_schema(db: Database) -> None:
-    ensure_tables(db, (TABLE,), what="create sync_verifications")
+    """Create or migrate ``sync_verifications`` (see :mod:`include.common.schema`)."""
+    ensure_tables(db, SCHEMA, what="migrate sync_verifications")
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,7 @@ def mark_retrying(db: Database, verification_id: str, pairs: Sequence[tuple[str,
 
     def write(cur: Cursor) -> None:
         for connection, table in pairs:
-            cur.execute(f"UPDATE {db.quote(VERIFICATIONS)} SET status = 'pending', retry_count = retry_count + 1, "
+            cur.execute(f"UPDATE {db.quote(VERIFICATIONS)} SET status = 'pending', retry_count = COALESCE(retry_count, 0) + 1, "
                         f"error_message = %s, updated_at = %s WHERE {_PAIR} AND status = 'in_progress'",
                         (scrub(error)[:ERROR_MAX], now, verification_id, connection, table))
 
