@@ -90,6 +90,18 @@ def test_laravel_tables_with_months_of_history_are_adopted_and_listed(branches):
         summary, _ = report_sheets(db, failed_old)
     cells = dict(zip([c.header for c in summary.columns], summary.rows[0]))
     assert cells["Records deleted"] is None and cells["Failed"] == 1 and cells["DAG"] is None
+    # the console lists them too, and an old batch's page shows what it lacks as unknown
+    from include.console import pages, params, sync
+
+    with Database("central_db") as db:
+        listing = sync.list_batches(db, params.sync_list({"per_page": "500"}))
+        detail = sync.batch_detail(db, failed_old, params.sync_detail({}))
+    assert listing["total"] == len(history) + 1
+    assert [b["batch_id"] for b in listing["batches"]] == listed
+    assert detail["records_deleted"] is None and detail["records_processed"] is not None
+    html = pages.sync_detail(detail, {}, can_act=False)
+    assert failed_old in html and '<td class="n x">-</td>' in html and "None" not in html
+    assert failed_old in pages.sync_list(listing, {})
 
 
 @pytest.mark.parametrize("branches", ["pg", "mariadb"], indirect=True)
