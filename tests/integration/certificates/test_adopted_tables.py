@@ -12,7 +12,7 @@ from include.certificates import batches as cert
 from include.cli import main
 from include.common.db import Database
 from tests.integration import laravel_tables as laravel
-from tests.integration.certificates.test_certificate_dispatch_dag import app, batch_of, load_dag, q  # noqa: F401
+from tests.integration.certificates.test_certificate_dispatch_dag import app, batch_of, load_dag  # noqa: F401
 from tests.integration.sync_helpers import fetch, run_sql
 
 LARAVEL_BATCH_COLUMNS = ["id", "batch_id", "data_source", "source_file", "total_participants", "processed_count",
