@@ -11,17 +11,14 @@ import pytest
 
 from include.common.clock import utcnow
 from tests.integration import laravel_tables as laravel
-from tests.integration.health.test_health_reconcile_dag import API_KEY, load_dag, ti_states
-from tests.integration.sync_helpers import fetch, write_config
+from tests.integration.health.test_health_reconcile_dag import API_KEY, empty_world, load_dag, ti_states
+from tests.integration.sync_helpers import fetch
 from tools.whatsapp_standin import StandinService
 
 
 @pytest.fixture
 def adopted(pg_database, mariadb_database, connections, tmp_path, monkeypatch, airflow_db):
-    connections({"app_db": mariadb_database("app"), "central_db": pg_database("central")})
-    config = write_config(tmp_path / "sync.yaml", "central_db", ["pgsql_aa"],
-                          [{"table": "c_invoice", "primary_key": ["c_invoice_id"], "cursor": "updated"}])
-    monkeypatch.setenv("SYNC_CONFIG", str(config))
+    empty_world(pg_database, mariadb_database, connections, tmp_path, monkeypatch)
     yesterday = utcnow().replace(tzinfo=None, microsecond=0) - dt.timedelta(days=1)
     laravel.create_sync_tables("central_db")
     sync_ids = laravel.fill_sync_history("central_db", days=60, end=yesterday)

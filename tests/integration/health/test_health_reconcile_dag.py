@@ -18,12 +18,17 @@ from tools.whatsapp_standin import StandinService
 API_KEY = "k3y-Never-Logged"
 
 
-@pytest.fixture
-def world(pg_database, mariadb_database, connections, tmp_path, monkeypatch, airflow_db):
+def empty_world(pg_database, mariadb_database, connections, tmp_path, monkeypatch) -> None:
+    """Fresh MariaDB app_db and PostgreSQL central_db, and a sync config of one branch table."""
     connections({"app_db": mariadb_database("app"), "central_db": pg_database("central")})
     config = write_config(tmp_path / "sync.yaml", "central_db", ["pgsql_aa"],
                           [{"table": "c_invoice", "primary_key": ["c_invoice_id"], "cursor": "updated"}])
     monkeypatch.setenv("SYNC_CONFIG", str(config))
+
+
+@pytest.fixture
+def world(pg_database, mariadb_database, connections, tmp_path, monkeypatch, airflow_db):
+    empty_world(pg_database, mariadb_database, connections, tmp_path, monkeypatch)
     with StandinService(API_KEY) as service:
         monkeypatch.setenv("AIRFLOW_CONN_WHATSAPP_SERVICE", service.connection_json(timeout=2))
         with Database("app_db") as db:
