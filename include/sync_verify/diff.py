@@ -1,26 +1,33 @@
 """The pure decisions of a verification: which buckets differ, whether to split them further or
-fetch their rows, which rows differ (a merge of two streams ordered by key hash), and what each
+fetch their rows, which rows differ (a merge of two streams ordered the same way), and what each
 difference is. No database here; ``engine`` runs the queries these decide.
 
-Rows are placed in buckets by the first hex digits of the MD5 of their key text, not by key
-ranges: both databases agree on a hash, while two collations (a PostgreSQL locale, MariaDB's
-binary one) order the same text keys differently, so a key range would hold different rows on
-each side. A bucket is split ("bisected") 256 ways by two more hex digits.
+Rows are placed in buckets by their key, not by key ranges: a single integer key by its value
+modulo the bucket count, any other key by the first hex digits of the MD5 of its text. Both
+databases agree on both, while two collations (a PostgreSQL locale, MariaDB's binary one) order
+the same text keys differently, so a range of text keys would hold different rows on each side.
+A level is its number of buckets; a differing bucket is split ("bisected") 256 ways: modulo 256
+times as much (which refines the previous modulus), or two more hex digits.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 ROWS_PER_BUCKET = 32  # the first level aims at this many rows per bucket
-MAX_FIRST_DEPTH = 4  # at most 16^4 = 65,536 buckets in one GROUP BY answer
-MAX_DEPTH = 12
+# first levels by table size: powers of 16 for key hashes (a prefix of hex digits), for integer
+# keys the largest prime below each, so that ids stepping by 2, 10 or 17 still fill every bucket
+HASH_LEVELS = (16, 256, 4096, 65536)  # at most 65,536 buckets in one GROUP BY answer
+INTEGER_LEVELS = (13, 251, 4093, 65521)
+SPLIT = 256  # a differing bucket is split this many ways
+MAX_BUCKETS = 16 ** 12  # no finer level (12 hex digits of the key hash)
 FETCH_ROWS = 20_000  # differing buckets holding at most this many rows are fetched row by row
 STREAM_SHARE = 0.25  # more than this share of the table in differing buckets: stream it all
 SAMPLE_MAX = 20  # differing keys kept in the tracking row
+
+BucketId = Any  # a hex prefix (str) or an integer key's remainder (int)
 
 
 @dataclass(frozen=True)
@@ -29,14 +36,14 @@ class Bucket:
     checksum: int  # sum of the 60-bit slices of the rows' MD5s
 
 
-def first_depth(rows: int) -> int:
-    """Hex digits of the first level: about :data:`ROWS_PER_BUCKET` rows per bucket."""
-    if rows <= ROWS_PER_BUCKET:
-        return 1
-    return max(1, min(MAX_FIRST_DEPTH, math.ceil(math.log(rows / ROWS_PER_BUCKET, 16))))
+def first_level(rows: int, integer_key: bool) -> int:
+    """Buckets of the first level: about :data:`ROWS_PER_BUCKET` rows per bucket, at most the
+    last of the levels."""
+    levels = INTEGER_LEVELS if integer_key else HASH_LEVELS
+    return next((n for n in levels if n * ROWS_PER_BUCKET >= rows), levels[-1])
 
 
-def differing(source: Mapping[str, Bucket], central: Mapping[str, Bucket]) -> dict[str, int]:
+def differing(source: Mapping[BucketId, Bucket], central: Mapping[BucketId, Bucket]) -> dict[BucketId, int]:
     """``{bucket: rows at stake}`` (the larger side's count) for every bucket that differs."""
     out = {}
     for name in source.keys() | central.keys():
@@ -49,30 +56,31 @@ def differing(source: Mapping[str, Bucket], central: Mapping[str, Bucket]) -> di
 @dataclass(frozen=True)
 class Step:
     action: str  # "done" | "fetch" | "split" | "stream"
-    buckets: tuple[str, ...] = ()
-    depth: int = 0
+    buckets: tuple[BucketId, ...] = ()  # the differing buckets to fetch or split
+    level: int = 0  # fetch: the level they belong to; split: the level to split them into
 
 
-def next_step(diff: Mapping[str, int], depth: int, total_rows: int) -> Step:
-    """What to do with the differing buckets of level ``depth``: nothing, fetch their rows
-    (few enough), split each 256 ways, or, when much of the table differs, stream it whole."""
+def next_step(diff: Mapping[BucketId, int], level: int, total_rows: int) -> Step:
+    """What to do with the differing buckets of ``level``: nothing, fetch their rows (few
+    enough), split each :data:`SPLIT` ways, or, when much of the table differs, stream it whole."""
     if not diff:
         return Step("done")
     at_stake = sum(diff.values())
-    if at_stake <= FETCH_ROWS or depth + 2 > MAX_DEPTH:
-        return Step("fetch", tuple(sorted(diff)), depth)
+    if at_stake <= FETCH_ROWS or level * SPLIT > MAX_BUCKETS:
+        return Step("fetch", tuple(sorted(diff)), level)
     if at_stake > STREAM_SHARE * max(total_rows, 1):
         return Step("stream")
-    return Step("split", tuple(sorted(diff)), depth + 2)
+    return Step("split", tuple(sorted(diff)), level * SPLIT)
 
 
 # -- rows ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Row:
-    """One row as a side streams it: its key hash (the merge order), key values as that side
-    returns them, the compared fields' texts, and (source side) the cursor value."""
+    """One row as a side streams it: its merge key (the integer key, or the key hash: what both
+    streams are ordered by), key values as that side returns them, the compared fields' texts,
+    and (source side) the cursor value."""
 
-    key_hash: str
+    merge_key: Any
     key: tuple[Any, ...]
     fields: tuple[Any, ...]
     cursor: Any = None
@@ -87,15 +95,15 @@ class Difference:
 
 
 def compare(source: Iterable[Row], central: Iterable[Row], names: Sequence[str]) -> Iterator[Difference]:
-    """Merge two streams ordered by key hash; yield every row that is not the same on both sides
+    """Merge two streams ordered by merge key; yield every row that is not the same on both sides
     (``names``: the column of each field)."""
     src, dst = iter(source), iter(central)
     a, b = next(src, None), next(dst, None)
     while a is not None or b is not None:
-        if b is None or (a is not None and a.key_hash < b.key_hash):
+        if b is None or (a is not None and a.merge_key < b.merge_key):
             yield Difference("missing", a, None)
             a = next(src, None)
-        elif a is None or b.key_hash < a.key_hash:
+        elif a is None or b.merge_key < a.merge_key:
             yield Difference("extra", None, b)
             b = next(dst, None)
         else:

@@ -1,10 +1,11 @@
 """Verify one (branch, table) pair against its rows in central, and repair it on request.
 
 The branch is read in one REPEATABLE READ snapshot (the sync's own reader), central in another;
-nothing is copied. Both sides count their rows and add up, per bucket of key hashes, a checksum
-of their rows' canonical text, inside each database (one GROUP BY scan each). Buckets that differ
-are split until they hold few rows, whose canonical fields are then fetched from both sides,
-merged by key hash and compared value by value (``diff``). A pair with a column that has no
+nothing is copied. Both sides count their rows and add up, per bucket of keys (``fields``: an
+integer key modulo the bucket count, or a prefix of the key's MD5), a checksum of their rows'
+canonical text, inside each database (one GROUP BY scan each). Buckets that differ are split
+until they hold few rows, whose canonical fields are then fetched from both sides, merged in key
+(or key hash) order and compared value by value (``diff``). A pair with a column that has no
 rendering common to both dialects is streamed whole instead (``fields``).
 
 Repair writes the differing rows through the sync's writer (``writers.writer_for``: the same
@@ -165,10 +166,10 @@ class _Pair:
         if not portable:
             self._merge(findings, None, ())
             return findings, "stream"
-        depth, within, parent = diff.first_depth(max(self.rows)), (), 0
+        level, within, parent = diff.first_level(max(self.rows), self.src.integer_key), (), 0
         while True:
-            a, b = _both(lambda side: _buckets(side, depth, parent, within), self.src, self.dst)
-            step = diff.next_step(diff.differing(a, b), depth, max(self.rows))
+            a, b = _both(lambda side: _buckets(side, level, parent, within), self.src, self.dst)
+            step = diff.next_step(diff.differing(a, b), level, max(self.rows))
             if step.action == "done":
                 return findings, "checksum"
             if step.action == "stream":
@@ -176,14 +177,14 @@ class _Pair:
                 return findings, "checksum"
             if step.action == "fetch":
                 for i in range(0, len(step.buckets), IN_LIST):
-                    self._merge(findings, depth, step.buckets[i:i + IN_LIST])
+                    self._merge(findings, level, step.buckets[i:i + IN_LIST])
                 return findings, "checksum"
-            parent, within, depth = depth, step.buckets, step.depth
+            parent, within, level = level, step.buckets, step.level
 
-    def _merge(self, findings: diff.Findings, depth: int | None, buckets: Sequence[str]) -> None:
+    def _merge(self, findings: diff.Findings, level: int | None, buckets: Sequence[diff.BucketId]) -> None:
         key_names = [f.column.name for f in self.src.keys]
-        for d in diff.compare(_rows(self.src, depth, buckets, self.spec.cursor),
-                              _rows(self.dst, depth, buckets, None), self.names):
+        for d in diff.compare(_rows(self.src, level, buckets, self.spec.cursor),
+                              _rows(self.dst, level, buckets, None), self.names):
             findings.add(d, self.mark, key_names)
 
 
@@ -201,42 +202,50 @@ def _count(side: Side) -> int:
     return int(cur.scalar(f"SELECT COUNT(*) AS n FROM {side.db.quote(side.table)}{side.filter()}", side.params))
 
 
-def _in_buckets(side: Side, depth: int, buckets: Sequence[str]) -> tuple[str, list[Any]]:
-    return (f"SUBSTR(kh_, 1, {int(depth)}) IN ({', '.join(['%s'] * len(buckets))})", list(buckets))
+def _in_buckets(side: Side, level: int, buckets: Sequence[diff.BucketId]) -> tuple[str, list[Any]]:
+    return f"{side.bucket(level)} IN ({', '.join(['%s'] * len(buckets))})", list(buckets)
 
 
-def _buckets(side: Side, depth: int, parent: int, within: Sequence[str]) -> dict[str, diff.Bucket]:
-    """``{bucket: (rows, checksum)}`` of the side at ``depth`` hex digits, within the given
-    buckets of depth ``parent`` (every row when none): one GROUP BY per :data:`IN_LIST` buckets."""
+def _bucket_id(value: Any) -> diff.BucketId:
+    """A bucket as both databases return it: a hex prefix, or a remainder (an int whatever the
+    driver made of it, e.g. a Decimal from a NUMERIC key)."""
+    value = _text(value)
+    return value if isinstance(value, str) else int(value)
+
+
+def _buckets(side: Side, level: int, parent: int, within: Sequence[diff.BucketId]) -> dict[diff.BucketId, diff.Bucket]:
+    """``{bucket: (rows, checksum)}`` of the side at ``level`` buckets, within the given buckets of
+    level ``parent`` (every row when none): one GROUP BY per :data:`IN_LIST` buckets. The row hash
+    is the scan's only MD5 for an integer key (its bucket is arithmetic)."""
     d, q = side.db.dialect, side.db.quote
-    inner = (f"SELECT {side.key_hash} AS kh_, {side.row_hash} AS rh_ FROM {q(side.table)}{side.filter()}")
-    out: dict[str, diff.Bucket] = {}
+    bucket = side.bucket(level)
+    out: dict[diff.BucketId, diff.Bucket] = {}
     for i in range(0, max(len(within), 1), IN_LIST):
         where, params = _in_buckets(side, parent, within[i:i + IN_LIST]) if within else ("", [])
-        sql = (f"SELECT SUBSTR(kh_, 1, {int(depth)}) AS b_, COUNT(*) AS n_, SUM({d.hex_int('SUBSTR(rh_, 1, 15)')}) AS s_ "
-               f"FROM ({inner}) z{' WHERE ' + where if where else ''} GROUP BY SUBSTR(kh_, 1, {int(depth)})")
+        sql = (f"SELECT {bucket} AS b_, COUNT(*) AS n_, SUM({d.hex_int(f'SUBSTR({side.row_hash}, 1, 15)')}) AS s_ "
+               f"FROM {q(side.table)}{side.filter(where)} GROUP BY {bucket}")
         cur = Cursor(side.db, side.db.raw.cursor())
         for r in cur.fetch(sql, [*side.params, *params]):
-            out[_text(r["b_"])] = diff.Bucket(int(r["n_"]), int(r["s_"]))
+            out[_bucket_id(r["b_"])] = diff.Bucket(int(r["n_"]), int(r["s_"]))
     return out
 
 
-def _rows(side: Side, depth: int | None, buckets: Sequence[str], cursor: str | None) -> Iterator[diff.Row]:
-    """The side's rows (of the given buckets, or all) ordered by key hash, streamed; the next
-    batch is read in a thread while this one is compared (both databases work at once)."""
-    for batch in prefetched(_row_batches(side, depth, buckets, cursor), depth=2):
+def _rows(side: Side, level: int | None, buckets: Sequence[diff.BucketId], cursor: str | None) -> Iterator[diff.Row]:
+    """The side's rows (of the given buckets, or all) in merge order, streamed; the next batch is
+    read in a thread while this one is compared (both databases work at once)."""
+    for batch in prefetched(_row_batches(side, level, buckets, cursor), depth=2):
         yield from batch
 
 
-def _row_batches(side: Side, depth: int | None, buckets: Sequence[str], cursor: str | None
+def _row_batches(side: Side, level: int | None, buckets: Sequence[diff.BucketId], cursor: str | None
                  ) -> Iterator[list[diff.Row]]:
     q = side.db.quote
     keys = [q(f.column.name) for f in side.keys]
     fields = [f.sql or q(f.column.name) for f in (*side.keys, *side.values)]
-    select = [f"{side.key_hash} AS kh_", *keys, *(fields), *([q(cursor)] if cursor else [])]
-    where, params = _in_buckets(side, depth, buckets) if depth else ("", [])
-    sql = (f"SELECT * FROM (SELECT {', '.join(select)} FROM {q(side.table)}{side.filter()}) z"
-           f"{' WHERE ' + where if where else ''} ORDER BY {side.db.dialect.bytewise('kh_')}")
+    select = [f"{side.merge_key} AS kh_", *keys, *(fields), *([q(cursor)] if cursor else [])]
+    where, params = _in_buckets(side, level, buckets) if level else ("", [])
+    sql = (f"SELECT * FROM (SELECT {', '.join(select)} FROM {q(side.table)}{side.filter(where)}) z "
+           f"ORDER BY {side.merge_order}")
     all_fields = (*side.keys, *side.values)
     n_keys = len(keys)
     raw = side.db.dialect.server_cursor(side.db.raw, STREAM_ROWS)

@@ -1,5 +1,5 @@
-"""The pure decisions of a verification: bucket depth, differing buckets, bisection steps, the
-merge of two key-hash-ordered streams, and the classification against the sync's watermark."""
+"""The pure decisions of a verification: bucket levels, differing buckets, bisection steps, the
+merge of two streams in the same order, and the classification against the sync's watermark."""
 
 from __future__ import annotations
 
@@ -11,11 +11,14 @@ from include.sync_verify import diff
 from include.sync_verify.diff import Bucket, Difference, Findings, Row, Watermark
 
 
-def test_first_depth_aims_at_a_few_dozen_rows_per_bucket_and_is_bounded():
-    assert diff.first_depth(0) == 1 and diff.first_depth(32) == 1
-    assert diff.first_depth(600) == 2  # 256 buckets
-    assert diff.first_depth(1_000_000) == 4
-    assert diff.first_depth(10**12) == diff.MAX_FIRST_DEPTH
+def test_first_level_aims_at_a_few_dozen_rows_per_bucket_and_is_bounded():
+    assert diff.first_level(0, False) == 16 and diff.first_level(32 * 16, False) == 16
+    assert diff.first_level(600, False) == 256
+    assert diff.first_level(1_000_000, False) == 65_536
+    assert diff.first_level(10**12, False) == 65_536
+    # an integer key's levels are primes (a modulus): ids stepping by 2, 10 or 17 still fill them
+    assert [diff.first_level(n, True) for n in (0, 600, 100_000, 10**12)] == [13, 251, 4093, 65521]
+    assert all(n > 2 and all(n % p for p in range(2, int(n ** 0.5) + 1)) for n in diff.INTEGER_LEVELS)
 
 
 def test_differing_buckets_are_those_whose_count_or_checksum_or_presence_differs():
@@ -29,16 +32,18 @@ def test_next_step_fetches_few_rows_splits_many_and_streams_a_mostly_different_t
     assert diff.next_step({}, 4, 10**6) == diff.Step("done")
     assert diff.next_step({"ab": 10, "cd": 5}, 2, 10**6) == diff.Step("fetch", ("ab", "cd"), 2)
     many = {f"{i:04x}": 100 for i in range(1000)}  # 100,000 rows at stake of 10^6
-    assert diff.next_step(many, 4, 10**6) == diff.Step("split", tuple(sorted(many)), 6)
-    assert diff.next_step(many, 4, 200_000).action == "stream"  # half the table differs
-    assert diff.next_step(many, diff.MAX_DEPTH, 10**6).action == "fetch"  # no deeper than the hash allows
+    assert diff.next_step(many, 65_536, 10**6) == diff.Step("split", tuple(sorted(many)), 65_536 * 256)
+    assert diff.next_step(many, 65_536, 200_000).action == "stream"  # half the table differs
+    assert diff.next_step(many, diff.MAX_BUCKETS, 10**6).action == "fetch"  # no deeper than the hash allows
+    remainders = {i * 7: 100 for i in range(1000)}  # an integer key's buckets split the same way
+    assert diff.next_step(remainders, 4093, 10**6) == diff.Step("split", tuple(sorted(remainders)), 4093 * 256)
 
 
 def _rows(*items):
     return [Row(kh, (key,), tuple(fields), cursor) for kh, key, fields, cursor in items]
 
 
-def test_compare_merges_by_key_hash_and_names_the_changed_columns():
+def test_compare_merges_by_merge_key_and_names_the_changed_columns():
     source = _rows(("01", 1, ["a", "x"], None), ("05", 5, ["b", "y"], None), ("09", 9, ["c", None], None))
     central = _rows(("03", 3, ["z", "z"], None), ("05", 5, ["b", "Y"], None), ("09", 9, ["c", None], None),
                     ("0f", 15, ["q", "q"], None))
@@ -46,6 +51,9 @@ def test_compare_merges_by_key_hash_and_names_the_changed_columns():
     assert [(d.kind, (d.source or d.central).key, d.columns) for d in found] == [
         ("missing", (1,), ()), ("extra", (3,), ()), ("changed", (5,), ("note",)), ("extra", (15,), ())]
     assert list(diff.compare([], [], ["x"])) == []
+    by_key = list(diff.compare(_rows((-5, -5, ["a"], None), (2, 2, ["b"], None)),
+                               _rows((-5, -5, ["a"], None), (10, 10, ["c"], None)), ["label"]))
+    assert [(d.kind, (d.source or d.central).key) for d in by_key] == [("missing", (2,)), ("extra", (10,))]
 
 
 NOW = dt.datetime(2026, 3, 1, 12, tzinfo=dt.timezone.utc)
