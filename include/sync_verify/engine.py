@@ -31,7 +31,7 @@ from include.branch_sync.writers import Counts, writer_for
 from include.common.db import Cursor, Database, PermanentError
 from include.common.db.columns import TEMPORAL_KINDS, Column
 from include.sync_verify import diff
-from include.sync_verify.fields import Side, build_sides, normalise
+from include.sync_verify.fields import Side, build_sides, normalise, pin_canonical_settings
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,8 @@ def verify_pair(config: SyncConfig, spec: TableSpec, connection: str, *, repair:
                               copy_format=source.dialect.same_copy_format(central.dialect), chunk_rows=config.chunk_rows)
         reader.begin(None)
         snapshot.dialect.begin_snapshot(snapshot.raw, None)
+        for db in (source, snapshot):
+            pin_canonical_settings(db)
         try:
             mark = _watermark(reader, spec, state)
             pair = _Pair(src, dst, spec, mark)
@@ -161,14 +163,16 @@ class _Pair:
         self.rows = (0, 0)
 
     def find(self, portable: bool) -> tuple[diff.Findings, str]:
-        self.rows = _both(_count, self.src, self.dst)
         findings = diff.Findings()
         if not portable:
+            self.rows = _both(_count, self.src, self.dst)
             self._merge(findings, None, ())
             return findings, "stream"
-        level, within, parent = diff.first_level(max(self.rows), self.src.integer_key), (), 0
+        level, within, parent = diff.first_level(_size(self.src), self.src.integer_key), (), 0
         while True:
             a, b = _both(lambda side: _buckets(side, level, parent, within), self.src, self.dst)
+            if not within:  # the first level holds every row: its counts are the pair's, exactly
+                self.rows = (sum(x.rows for x in a.values()), sum(x.rows for x in b.values()))
             step = diff.next_step(diff.differing(a, b), level, max(self.rows))
             if step.action == "done":
                 return findings, "checksum"
@@ -197,6 +201,14 @@ def _both(work: Callable[[Side], T], src: Side, dst: Side) -> tuple[T, T]:
         return source, central.result()
 
 
+def _size(side: Side) -> int:
+    """About how many rows the side has, to size the first level: the database's estimate when
+    it keeps one (no scan; the exact counts come from the checksum scan), else ``count(*)``."""
+    cur = Cursor(side.db, side.db.raw.cursor())
+    estimate = side.db.dialect.row_estimates(cur, [side.table]).get(side.table)
+    return _count(side) if estimate is None else estimate
+
+
 def _count(side: Side) -> int:
     cur = Cursor(side.db, side.db.raw.cursor())
     return int(cur.scalar(f"SELECT COUNT(*) AS n FROM {side.db.quote(side.table)}{side.filter()}", side.params))
@@ -220,13 +232,18 @@ def _buckets(side: Side, level: int, parent: int, within: Sequence[diff.BucketId
     d, q = side.db.dialect, side.db.quote
     bucket = side.bucket(level)
     out: dict[diff.BucketId, diff.Bucket] = {}
+    cur = Cursor(side.db, side.db.raw.cursor())
+    before, after = d.few_groups_settings
+    for statement in before:
+        cur.execute(statement)
     for i in range(0, max(len(within), 1), IN_LIST):
         where, params = _in_buckets(side, parent, within[i:i + IN_LIST]) if within else ("", [])
         sql = (f"SELECT {bucket} AS b_, COUNT(*) AS n_, SUM({d.hex_int(f'SUBSTR({side.row_hash}, 1, 15)')}) AS s_ "
                f"FROM {q(side.table)}{side.filter(where)} GROUP BY {bucket}")
-        cur = Cursor(side.db, side.db.raw.cursor())
         for r in cur.fetch(sql, [*side.params, *params]):
             out[_bucket_id(r["b_"])] = diff.Bucket(int(r["n_"]), int(r["s_"]))
+    for statement in after:
+        cur.execute(statement)
     return out
 
 
@@ -239,28 +256,36 @@ def _rows(side: Side, level: int | None, buckets: Sequence[diff.BucketId], curso
 
 def _row_batches(side: Side, level: int | None, buckets: Sequence[diff.BucketId], cursor: str | None
                  ) -> Iterator[list[diff.Row]]:
+    """All rows ordered by the database (an integer key's index gives them in order), or the
+    rows of a few buckets, sorted here: at most ``diff.FETCH_ROWS`` of them, and ordering them
+    in SQL would let a planner that cannot estimate the bucket filter walk the whole key index."""
     q = side.db.quote
     keys = [q(f.column.name) for f in side.keys]
     fields = [f.sql or q(f.column.name) for f in (*side.keys, *side.values)]
     select = [f"{side.merge_key} AS kh_", *keys, *(fields), *([q(cursor)] if cursor else [])]
     where, params = _in_buckets(side, level, buckets) if level else ("", [])
-    sql = (f"SELECT * FROM (SELECT {', '.join(select)} FROM {q(side.table)}{side.filter(where)}) z "
-           f"ORDER BY {side.merge_order}")
+    sql = f"SELECT {', '.join(select)} FROM {q(side.table)}{side.filter(where)}"
+    if not level:
+        sql = f"SELECT * FROM ({sql}) z ORDER BY {side.merge_order}"
     all_fields = (*side.keys, *side.values)
     n_keys = len(keys)
+
+    def row(r: Sequence[Any]) -> diff.Row:
+        values = r[1 + n_keys:1 + n_keys + len(all_fields)]
+        texts = tuple(_text(v) if f.sql else normalise(v, f.column) for f, v in zip(all_fields, values))
+        return diff.Row(_text(r[0]), tuple(r[1:1 + n_keys]), texts, r[-1] if cursor else None)
+
     raw = side.db.dialect.server_cursor(side.db.raw, STREAM_ROWS)
     try:
         raw.execute(side.db.sql(sql), [*side.params, *params])
+        if level:
+            yield sorted((row(r) for r in raw.fetchall()), key=lambda r: r.merge_key)
+            return
         while True:
             batch = raw.fetchmany(STREAM_ROWS)
             if not batch:
                 break
-            out = []
-            for r in batch:
-                values = r[1 + n_keys:1 + n_keys + len(all_fields)]
-                texts = tuple(_text(v) if f.sql else normalise(v, f.column) for f, v in zip(all_fields, values))
-                out.append(diff.Row(_text(r[0]), tuple(r[1:1 + n_keys]), texts, r[-1] if cursor else None))
-            yield out
+            yield [row(r) for r in batch]
     finally:
         raw.close()
 

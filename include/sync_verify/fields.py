@@ -107,6 +107,13 @@ class Side:
         return f" WHERE {' AND '.join(conditions)}" if conditions else ""
 
 
+def pin_canonical_settings(db: Database) -> None:
+    """Pin the session settings the canonical text depends on, in ``db``'s open transaction."""
+    with db.raw.cursor() as cur:
+        for statement in db.dialect.canonical_settings:
+            cur.execute(statement)
+
+
 def hex_digits(buckets: int) -> int:
     digits = max(1, (int(buckets).bit_length() - 1) // 4)
     if 16 ** digits != buckets:

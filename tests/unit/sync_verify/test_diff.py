@@ -11,13 +11,13 @@ from include.sync_verify import diff
 from include.sync_verify.diff import Bucket, Difference, Findings, Row, Watermark
 
 
-def test_first_level_aims_at_a_few_dozen_rows_per_bucket_and_is_bounded():
-    assert diff.first_level(0, False) == 16 and diff.first_level(32 * 16, False) == 16
-    assert diff.first_level(600, False) == 256
-    assert diff.first_level(1_000_000, False) == 65_536
-    assert diff.first_level(10**12, False) == 65_536
+def test_first_level_aims_at_a_few_hundred_rows_per_bucket_and_is_bounded():
+    assert diff.first_level(0, False) == 16 and diff.first_level(256 * 16, False) == 16
+    assert diff.first_level(5000, False) == 256
+    assert diff.first_level(1_000_000, False) == 4096
+    assert diff.first_level(10**12, False) == 4096
     # an integer key's levels are primes (a modulus): ids stepping by 2, 10 or 17 still fill them
-    assert [diff.first_level(n, True) for n in (0, 600, 100_000, 10**12)] == [13, 251, 4093, 65521]
+    assert [diff.first_level(n, True) for n in (0, 5000, 1_000_000, 10**12)] == [13, 251, 4093, 4093]
     assert all(n > 2 and all(n % p for p in range(2, int(n ** 0.5) + 1)) for n in diff.INTEGER_LEVELS)
 
 
@@ -31,9 +31,9 @@ def test_differing_buckets_are_those_whose_count_or_checksum_or_presence_differs
 def test_next_step_fetches_few_rows_splits_many_and_streams_a_mostly_different_table():
     assert diff.next_step({}, 4, 10**6) == diff.Step("done")
     assert diff.next_step({"ab": 10, "cd": 5}, 2, 10**6) == diff.Step("fetch", ("ab", "cd"), 2)
-    many = {f"{i:04x}": 100 for i in range(1000)}  # 100,000 rows at stake of 10^6
-    assert diff.next_step(many, 65_536, 10**6) == diff.Step("split", tuple(sorted(many)), 65_536 * 256)
-    assert diff.next_step(many, 65_536, 200_000).action == "stream"  # half the table differs
+    many = {f"{i:03x}": 100 for i in range(1000)}  # 100,000 rows at stake of 10^6
+    assert diff.next_step(many, 4096, 10**6) == diff.Step("split", tuple(sorted(many)), 4096 * 256)
+    assert diff.next_step(many, 4096, 200_000).action == "stream"  # half the table differs
     assert diff.next_step(many, diff.MAX_BUCKETS, 10**6).action == "fetch"  # no deeper than the hash allows
     remainders = {i * 7: 100 for i in range(1000)}  # an integer key's buckets split the same way
     assert diff.next_step(remainders, 4093, 10**6) == diff.Step("split", tuple(sorted(remainders)), 4093 * 256)

@@ -41,6 +41,13 @@ class Dialect(ABC):
     copy_text: ClassVar[bool] = False  # streams rows as COPY text (no Python value per field)
     text_timestamps: ClassVar[bool] = False  # the tracking tables keep timestamps as ISO text
     alters_defaults: ClassVar[bool] = True  # can give an existing column a default (set_default)
+    # statements pinning, for the current transaction, the session settings canonical_text's
+    # rendering depends on (a verification runs them in each side's snapshot)
+    canonical_settings: ClassVar[tuple[str, ...]] = ()
+    # statements before and after a GROUP BY of few groups over many rows that the planner cannot
+    # estimate (a remainder or a hash prefix of a unique key looks like one group per row), so
+    # that it hashes the groups instead of sorting every row
+    few_groups_settings: ClassVar[tuple[tuple[str, ...], tuple[str, ...]]] = ((), ())
 
     # -- connections ---------------------------------------------------------------------------
     @abstractmethod
@@ -182,8 +189,10 @@ class Dialect(ABC):
     # has none, and the caller then compares those values client-side (see include/sync_verify).
     def canonical_text(self, expr: str, column: Column) -> str | None:
         """SQL text of ``expr`` (a column holding values of the source ``column``, as a sync stores
-        them here) that every dialect renders alike: integers and trimmed decimals in plain digits,
-        booleans 1/0, timestamps as UTC ``YYYY-MM-DD HH:MM:SS.ffffff``, bytes as lower hex; NULL
+        them here) that every dialect renders alike (under :attr:`canonical_settings`): integers
+        and trimmed decimals in plain digits, booleans 1/0, dates ``YYYY-MM-DD``, timestamps as UTC
+        ``YYYY-MM-DD HH:MM:SS`` with ``.ffffff`` only when the microseconds are not zero, trailing
+        zeros trimmed (PostgreSQL's ISO output, its cheapest rendering), bytes as lower hex; NULL
         stays NULL. None where no rendering agrees across dialects (floats, JSON)."""
         return None
 

@@ -176,7 +176,9 @@ class MySqlDialect(Dialect):
         if kind == "date":
             return f"DATE_FORMAT({expr}, '%%Y-%%m-%%d')"
         if kind in ("timestamp", "timestamptz"):  # the session is in UTC; DATETIME holds UTC
-            return f"DATE_FORMAT({expr}, '%%Y-%%m-%%d %%H:%%i:%%s.%%f')"
+            # PostgreSQL's ISO text: a fraction only when there is one, without trailing zeros
+            return (f"CASE WHEN MICROSECOND({expr}) = 0 THEN DATE_FORMAT({expr}, '%%Y-%%m-%%d %%H:%%i:%%s') "
+                    f"ELSE TRIM(TRAILING '0' FROM DATE_FORMAT({expr}, '%%Y-%%m-%%d %%H:%%i:%%s.%%f')) END")
         if kind == "time":
             return f"TIME_FORMAT({expr}, '%%H:%%i:%%s.%%f')"
         if kind == "bytes":
