@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
@@ -166,7 +166,7 @@ class _Pair:
         findings = diff.Findings()
         if not portable:
             self.rows = _both(_count, self.src, self.dst)
-            self._merge(findings, None, ())
+            self._merge(findings)
             return findings, "stream"
         level, within, parent = diff.first_level(_size(self.src), self.src.integer_key), (), 0
         while True:
@@ -177,18 +177,32 @@ class _Pair:
             if step.action == "done":
                 return findings, "checksum"
             if step.action == "stream":
-                self._merge(findings, None, ())
+                self._merge(findings)
                 return findings, "checksum"
             if step.action == "fetch":
-                for i in range(0, len(step.buckets), IN_LIST):
-                    self._merge(findings, level, step.buckets[i:i + IN_LIST])
+                self._fetch(findings, level, step.buckets)
                 return findings, "checksum"
             parent, within, level = level, step.buckets, step.level
 
-    def _merge(self, findings: diff.Findings, level: int | None, buckets: Sequence[diff.BucketId]) -> None:
+    def _merge(self, findings: diff.Findings) -> None:
+        """Every row of both sides, streamed in merge order and compared value by value."""
+        self._classify(findings, _rows(self.src, self.spec.cursor), _rows(self.dst, None))
+
+    def _fetch(self, findings: diff.Findings, level: int, buckets: Sequence[diff.BucketId]) -> None:
+        """The rows of a few differing buckets, in two steps: each side's keys and row hashes (one
+        short line a row, however wide the table: one scan per side), then the fields of just the
+        rows whose hash differs or that one side lacks, looked up by key and compared value by value."""
+        a, b = _both(lambda side: _row_hashes(side, level, buckets), self.src, self.dst)
+        src_keys = [key for merge_key, (key, row_hash) in a.items() if b.get(merge_key, ((), None))[1] != row_hash]
+        dst_keys = [key for merge_key, (key, row_hash) in b.items() if a.get(merge_key, ((), None))[1] != row_hash]
+        src_rows, dst_rows = _both(lambda side: _rows_by_key(side, src_keys if side is self.src else dst_keys,
+                                                            self.spec.cursor if side is self.src else None),
+                                   self.src, self.dst)
+        self._classify(findings, src_rows, dst_rows)
+
+    def _classify(self, findings: diff.Findings, source: Iterable[diff.Row], central: Iterable[diff.Row]) -> None:
         key_names = [f.column.name for f in self.src.keys]
-        for d in diff.compare(_rows(self.src, level, buckets, self.spec.cursor),
-                              _rows(self.dst, level, buckets, None), self.names):
+        for d in diff.compare(source, central, self.names):
             findings.add(d, self.mark, key_names)
 
 
@@ -247,40 +261,60 @@ def _buckets(side: Side, level: int, parent: int, within: Sequence[diff.BucketId
     return out
 
 
-def _rows(side: Side, level: int | None, buckets: Sequence[diff.BucketId], cursor: str | None) -> Iterator[diff.Row]:
-    """The side's rows (of the given buckets, or all) in merge order, streamed; the next batch is
-    read in a thread while this one is compared (both databases work at once)."""
-    for batch in prefetched(_row_batches(side, level, buckets, cursor), depth=2):
-        yield from batch
-
-
-def _row_batches(side: Side, level: int | None, buckets: Sequence[diff.BucketId], cursor: str | None
-                 ) -> Iterator[list[diff.Row]]:
-    """All rows ordered by the database (an integer key's index gives them in order), or the
-    rows of a few buckets, sorted here: at most ``diff.FETCH_ROWS`` of them, and ordering them
-    in SQL would let a planner that cannot estimate the bucket filter walk the whole key index."""
+def _row_hashes(side: Side, level: int, buckets: Sequence[diff.BucketId]) -> dict[Any, tuple[tuple[Any, ...], str]]:
+    """``{merge key: (key, row hash)}`` of the side's rows in the given buckets (at most
+    ``diff.FETCH_ROWS`` rows at stake: bounded memory), one scan per :data:`IN_LIST` buckets."""
     q = side.db.quote
     keys = [q(f.column.name) for f in side.keys]
+    out: dict[Any, tuple[tuple[Any, ...], str]] = {}
+    raw = side.db.raw.cursor()
+    try:
+        for i in range(0, len(buckets), IN_LIST):
+            where, params = _in_buckets(side, level, buckets[i:i + IN_LIST])
+            raw.execute(side.db.sql(f"SELECT {side.merge_key} AS kh_, {', '.join(keys)}, {side.row_hash} AS rh_ "
+                                    f"FROM {q(side.table)}{side.filter(where)}"), [*side.params, *params])
+            for r in raw.fetchall():
+                out[_text(r[0])] = (tuple(r[1:-1]), _text(r[-1]))
+    finally:
+        raw.close()
+    return out
+
+
+def _row_sql(side: Side, cursor: str | None, where: str) -> str:
+    """The side's rows as compared: merge key, key values, every field's canonical text (or raw
+    value, for a client field), and (source side) the cursor value."""
+    q = side.db.quote
     fields = [f.sql or q(f.column.name) for f in (*side.keys, *side.values)]
-    select = [f"{side.merge_key} AS kh_", *keys, *(fields), *([q(cursor)] if cursor else [])]
-    where, params = _in_buckets(side, level, buckets) if level else ("", [])
-    sql = f"SELECT {', '.join(select)} FROM {q(side.table)}{side.filter(where)}"
-    if not level:
-        sql = f"SELECT * FROM ({sql}) z ORDER BY {side.merge_order}"
+    select = [f"{side.merge_key} AS kh_", *(q(f.column.name) for f in side.keys), *fields,
+              *([q(cursor)] if cursor else [])]
+    return f"SELECT {', '.join(select)} FROM {q(side.table)}{side.filter(where)}"
+
+
+def _row_maker(side: Side, cursor: str | None) -> Callable[[Sequence[Any]], diff.Row]:
     all_fields = (*side.keys, *side.values)
-    n_keys = len(keys)
+    n_keys = len(side.keys)
 
     def row(r: Sequence[Any]) -> diff.Row:
         values = r[1 + n_keys:1 + n_keys + len(all_fields)]
         texts = tuple(_text(v) if f.sql else normalise(v, f.column) for f, v in zip(all_fields, values))
         return diff.Row(_text(r[0]), tuple(r[1:1 + n_keys]), texts, r[-1] if cursor else None)
+    return row
 
+
+def _rows(side: Side, cursor: str | None) -> Iterator[diff.Row]:
+    """Every row of the side in merge order (an integer key's index gives them in order),
+    streamed; the next batch is read in a thread while this one is compared (both databases
+    work at once)."""
+    for batch in prefetched(_row_batches(side, cursor), depth=2):
+        yield from batch
+
+
+def _row_batches(side: Side, cursor: str | None) -> Iterator[list[diff.Row]]:
+    row = _row_maker(side, cursor)
     raw = side.db.dialect.server_cursor(side.db.raw, STREAM_ROWS)
     try:
-        raw.execute(side.db.sql(sql), [*side.params, *params])
-        if level:
-            yield sorted((row(r) for r in raw.fetchall()), key=lambda r: r.merge_key)
-            return
+        raw.execute(side.db.sql(f"SELECT * FROM ({_row_sql(side, cursor, '')}) z ORDER BY {side.merge_order}"),
+                    list(side.params))
         while True:
             batch = raw.fetchmany(STREAM_ROWS)
             if not batch:
@@ -288,6 +322,23 @@ def _row_batches(side: Side, level: int | None, buckets: Sequence[diff.BucketId]
             yield [row(r) for r in batch]
     finally:
         raw.close()
+
+
+def _rows_by_key(side: Side, keys: Sequence[tuple[Any, ...]], cursor: str | None) -> list[diff.Row]:
+    """The side's rows of the given keys (index lookups), in merge order: sorted here, as they
+    are few (at most the rows of the differing buckets)."""
+    row = _row_maker(side, cursor)
+    names = [f.column.name for f in side.keys]
+    out = []
+    raw = side.db.raw.cursor()
+    try:
+        for i in range(0, len(keys), IN_LIST):
+            where, params = _key_in(side.db, names, keys[i:i + IN_LIST])
+            raw.execute(side.db.sql(_row_sql(side, cursor, where)), [*side.params, *params])
+            out.extend(row(r) for r in raw.fetchall())
+    finally:
+        raw.close()
+    return sorted(out, key=lambda r: r.merge_key)
 
 
 def _text(value: Any) -> Any:

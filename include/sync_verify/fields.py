@@ -14,7 +14,7 @@ pair with one is verified by streaming (no checksums in SQL), and says so.
 
 A single integer key is its own bucket hash: ``MOD(key, n)`` is the same number in both
 databases and costs nothing next to an MD5 of the key text (the checksum scan then hashes each
-row once), and the rows of a bucket stream in key order straight from the primary key's index.
+row once), and a whole-table stream comes in key order straight from the primary key's index.
 Any other key is hashed.
 """
 
