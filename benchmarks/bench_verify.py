@@ -150,8 +150,10 @@ def main() -> int:
         print(f"verify, no drift:                             {spread(cleans)} s")
         print(f"verify + repair, {len(ids)} drifted rows:           {spread(repairs)} s; found {repaired.changed} "
               f"changed, {repaired.missing} missing, {repaired.extra} extra, repaired {repaired.repaired} each round")
-        print(f"no drift / baseline, same round:              {spread([c / s for s, c, _ in rounds])} x  (goal <= 1.5x)")
-        print(f"drift found + repaired / baseline, same round: {spread([r / s for s, _, r in rounds])} x  (goal <= 2x)")
+        print(f"no drift / baseline, same round:              {spread([c / s for s, c, _ in rounds])} x  "
+              f"(goal <= 1.5x)")
+        print(f"drift found + repaired / baseline, same round: {spread([r / s for s, _, r in rounds])} x  "
+              f"(goal <= 2x)")
         print(f"no drift / full load:                         {spread([c / load_seconds for c in cleans])} x")
         print(f"peak RSS: {rss_before:.0f} MiB before verifying, {rss_after:.0f} MiB after (+{rss_after - rss_before:.0f} MiB)")
     finally:

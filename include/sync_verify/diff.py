@@ -27,7 +27,7 @@ INTEGER_LEVELS = (13, 251, 4093)
 SPLIT = 256  # a differing bucket is split this many ways
 MAX_BUCKETS = 16 ** 12  # no finer level (12 hex digits of the key hash)
 # differing buckets holding at most this many rows have their rows' keys and hashes fetched (a
-# short line each: ~15 MB at most per side), the rows that differ then compared value by value
+# short line each: under 20 MB per side at most), the rows that differ then compared value by value
 FETCH_ROWS = 50_000
 STREAM_SHARE = 0.25  # more than this share of the table in differing buckets: stream it all
 SAMPLE_MAX = 20  # differing keys kept in the tracking row

@@ -29,7 +29,7 @@ from include.branch_sync.engine import _minus_lookback
 from include.branch_sync.reader import SourceReader, prefetched
 from include.branch_sync.writers import Counts, writer_for
 from include.common.db import Cursor, Database, PermanentError
-from include.common.db.columns import TEMPORAL_KINDS, Column
+from include.common.db.columns import TEMPORAL_KINDS
 from include.sync_verify import diff
 from include.sync_verify.fields import Side, build_sides, normalise, pin_canonical_settings
 

@@ -154,8 +154,8 @@ def build_sides(source: Database, target: Database, table: str, target_table: st
             raise PermanentError(f"table {table!r}: key column {f.column.name!r} ({f.column.source_type}) has no "
                                  f"text rendering common to both databases; a verification needs one for keys")
 
-    integer_key = len(key) == 1 and all(
-        any(c.name == key[0] and c.kind in INTEGER_KINDS for c in side_columns) for side_columns in (columns, target_columns))
+    integer_key = len(key) == 1 and all(any(c.name == key[0] and c.kind in INTEGER_KINDS for c in side_columns)
+                                        for side_columns in (columns, target_columns))
 
     def side(db: Database, name: str, fields: list[Field], where: str, params: tuple[Any, ...]) -> Side:
         keys = tuple(f for f in fields if f.column.name in key)
