@@ -5,9 +5,11 @@
   (`whatsapp_service` connection: `GET /health`, `GET /api/sessions`). A session the database
   calls `connected` that the service lacks is marked `disconnected` (after
   `missing_checks_before_disconnect` reads in a row), with `auto_disconnected_at` and `reason`
-  merged into its metadata; with `auto_reconnect` it is re-created (`POST /api/sessions`), capped
-  per session and per run. If the service is down, slow, answers 5xx, malformed JSON or 401,
-  nothing changes and the task fails.
+  merged into its metadata; with `auto_reconnect` it is re-created (`POST /api/sessions`), or,
+  when the service holds it but cannot run it, restarted with the service's own restart call,
+  capped per session and per run. A session only a person can bring back (logged out: a QR code to
+  scan) is marked and left, its `reason` saying so. If the service is down, slow, answers 5xx,
+  malformed JSON or 401, nothing changes and the task fails.
 * **batch_progress** repairs running `sync_batches` from Airflow's own task states (what a killed
   worker never reported) and marks batches whose DAG run ended or vanished `interrupted`. A running
   batch whose tables wait to start longer than `stuck_after_seconds` is logged as an error and

@@ -3,8 +3,9 @@ unsent (the next sighting after a failed channel, and the batches this DAG itsel
 killed run), and WhatsApp alerts, once per episode, with a ``recovered`` message when it ends:
 
 * the service unreachable for ``whatsapp_unreachable_checks`` runs in a row (subject ``service:``);
-* a session that has used up its reconnect attempts (subject ``session:<id>``), recovered when its
-  account is ``connected`` again;
+* a session that has used up its reconnect attempts, or that only a person can bring back (logged
+  out, banned: ``left_for_person``) (subject ``session:<id>``), recovered when its account is
+  ``connected`` again;
 * a running sync batch whose tables wait to start longer than ``stuck_after_seconds`` (subject
   ``stuck:<batch_id>``, with the reasons and their fixes), recovered when none waits any more or
   the batch has ended.
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 SOURCES = {**sync_notify.SOURCES, **certificate_notify.SOURCES, **verify_notify.SOURCES, DAG_ID: EPISODE_EVENTS}
 SERVICE = "service:whatsapp"
 SESSION = "session:"
+# Reconcile actions after which only a person brings the session back.
+PERSON_ACTIONS = ("reconnect_capped", "left_for_person")
 STUCK = "stuck:"
 
 
@@ -81,13 +84,14 @@ def service_check(db: Database, settings: NotifySettings, *, error: str | None, 
 
 def session_checks(db: Database, settings: NotifySettings, summary: ReconcileSummary,
                    run_id: str) -> list[dict[str, Any]]:
-    """Sessions capped this run open an episode; an open episode whose account is connected again
-    ends. Sessions not seen either way change nothing."""
+    """Sessions capped this run, or left for a person (logged out, banned), open an episode; an
+    open episode whose account is connected again ends. Sessions not seen either way change nothing."""
     results = []
-    capped = {a.session_id: a for a in summary.actions if a.action == "reconnect_capped"}
+    capped = {a.session_id: a for a in summary.actions if a.action in PERSON_ACTIONS}
     for session_id, action in capped.items():
         def make(episode: str, event: str, action: Any = action) -> Notice:
-            return _notice(episode, event, f"WhatsApp session {action.session_id} needs a manual reconnect",
+            need = "a manual reconnect" if action.action == "reconnect_capped" else "a person"
+            return _notice(episode, event, f"WhatsApp session {action.session_id} needs {need}",
                            [("Session", action.session_id), ("Phone", action.phone_number or "-"),
                             ("Workspace", str(action.workspace_id)), ("Detail", action.detail)])
 
