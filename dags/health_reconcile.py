@@ -18,6 +18,8 @@
 * **housekeeping** deletes tracking rows of batches older than `retention_days` (default 30).
 
 `dry_run` writes nothing, calls nothing that changes state, and logs what it would do.
+A part whose connection is not defined in the deployment (no `central_db`, `app_db` or
+`whatsapp_service`) is skipped with one log line naming it; a defined one that fails fails its task.
 A task that fails for good (e.g. the WhatsApp service is down) emails the `alert_emails` of the
 Variable through the `smtp_default` connection, once per `alert_repeat_minutes` for the same failure
 (see `include/common/alerts.py`).

@@ -52,13 +52,17 @@ def checked_settings() -> NotifySettings:
     return settings
 
 
-def sweep(settings: NotifySettings) -> dict[str, list[str]]:
-    """Announce the recently finished batches of both jobs whose notice is unsent somewhere."""
-    with Database(load_config().target) as db:
-        sync = sync_notify.sweep(db, settings)
-    with Database(APP_DB) as db:
-        certificates = certificate_notify.sweep(db, settings)
-    return {"sync": sync, "certificates": certificates}
+def sweep(settings: NotifySettings, *, sync: bool = True, certificates: bool = True) -> dict[str, list[str]]:
+    """Announce the recently finished batches of both jobs (those asked for: a deployment may lack
+    one's database) whose notice is unsent somewhere."""
+    swept: dict[str, list[str]] = {"sync": [], "certificates": []}
+    if sync:
+        with Database(load_config().target) as db:
+            swept["sync"] = sync_notify.sweep(db, settings)
+    if certificates:
+        with Database(APP_DB) as db:
+            swept["certificates"] = certificate_notify.sweep(db, settings)
+    return swept
 
 
 def _notice(key: str, event: str, title: str, facts: list[tuple[str, str]],
