@@ -16,6 +16,11 @@
   alerted once (with `recovered` when they move): why (a missing or full pool, no worker, no
   executor slot) and the fix, e.g. `python -m include.cli pools --apply`.
 * **housekeeping** deletes tracking rows of batches older than `retention_days` (default 30).
+* **auto_resume** (off unless the Variable's `auto_resume` turns it on) resumes the newest sync
+  batch once it is `interrupted`: it triggers `branch_sync` with `resume=<batch_id>` through the
+  REST API (`airflow_api` connection) after `quiet_minutes`, at most `max_attempts` times, never
+  while another `branch_sync` run is queued or running; each attempt is recorded in
+  `sync_resume_attempts` and announced (event `resumed`).
 
 `dry_run` writes nothing, calls nothing that changes state, and logs what it would do.
 A part whose connection is not defined in the deployment (no `central_db`, `app_db` or
@@ -91,9 +96,18 @@ def health_reconcile():
         refuse_unknown_conf(context)
         return clean_up(bool(context["params"]["dry_run"]))
 
+    @task
+    def auto_resume() -> dict:
+        from include.health.tasks import auto_resume as resume_interrupted, refuse_unknown_conf
+
+        context = get_current_context()
+        refuse_unknown_conf(context)
+        return resume_interrupted(context["run_id"], bool(context["params"]["dry_run"]))
+
     whatsapp_sessions()
     batch_progress()
     housekeeping()
+    auto_resume()
 
 
 health_reconcile()

@@ -30,10 +30,12 @@ from include.common.scrub import scrub
 
 BATCHES = "sync_batches"
 PROGRESS = "sync_progress"
+RESUMES = "sync_resume_attempts"
 
 BATCH_STATUSES = ("running", "completed", "failed", "interrupted")
 PAIR_STATUSES = ("pending", "in_progress", "completed", "failed", "skipped")
 OPEN_BATCH_STATUSES = ("running",)
+RESUME_OUTCOMES = ("triggering", "triggered", "failed")  # of an automatic resume attempt
 
 _COUNT_DEFAULTS = {"total_tables": "0", "completed_tables": "0", "failed_tables": "0", "skipped_tables": "0",
                    "records_processed": "0", "records_skipped": "0", "records_deleted": "0", "retry_count": "0"}
@@ -76,6 +78,21 @@ TABLES = (
         ("expected_seconds", "float", False),  # the cost plan expected when it formed the work units
     ), key=("batch_id", "connection_name", "table_name"), defaults=_COUNT_DEFAULTS,
         indexes=(("ix_sync_progress_status", ("status",)),), values={"status": PAIR_STATUSES}),
+    # One row per automatic resume of an interrupted batch (written by health_reconcile): who, when,
+    # which run it triggered, and the cap in force then, so a reader can tell "out of attempts".
+    TableDef(RESUMES, (
+        ("batch_id", "id", True),
+        ("attempt", "int", True),
+        ("max_attempts", "int", True),
+        ("triggered_by", "name", True),
+        ("api_user", "name", False),
+        ("attempted_at", "ts", True),
+        ("dag_id", "name", True),
+        ("run_id", "name", True),
+        ("outcome", "status", True),
+        ("error_message", "text", False),
+        ("updated_at", "ts", False),
+    ), key=("batch_id", "attempt"), values={"outcome": RESUME_OUTCOMES}),
 )
 # Every table of this job in the central database: a new table is one more TableDef here.
 SCHEMA = (*TABLES, STATE_TABLE)
@@ -405,6 +422,24 @@ def _finish_batch(cur: Cursor, batch_id: str, status: str | None, error: str | N
 
 def get_batch(db: Database, batch_id: str) -> dict[str, Any] | None:
     return db.fetchone(f"SELECT * FROM {db.quote(BATCHES)} WHERE batch_id = %s", (batch_id,))
+
+
+def resume_attempts(db: Database, batch_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    """The automatic resume attempts of these batches, oldest first (one statement; empty lists
+    before the first attempt created the table)."""
+    ids = list(dict.fromkeys(batch_ids))
+    found: dict[str, list[dict[str, Any]]] = {batch_id: [] for batch_id in ids}
+    if not ids:
+        return found
+    try:
+        rows = db.fetchall(f"SELECT * FROM {db.quote(RESUMES)} WHERE batch_id IN ({', '.join(['%s'] * len(ids))}) "
+                           f"ORDER BY batch_id, attempt", ids)
+    except Exception:
+        db.close()  # no such table yet (a failed query leaves the transaction aborted on PostgreSQL)
+        return found
+    for row in rows:
+        found[row["batch_id"]].append(row)
+    return found
 
 
 def get_progress(db: Database, batch_id: str) -> list[dict[str, Any]]:

@@ -27,7 +27,7 @@ from include.common.db import Database
 from include.common.notify import store
 from include.common.notify.notice import Notice, airflow_url, run_url
 from include.common.notify.send import observe
-from include.common.notify.settings import EPISODE_EVENTS, NotifySettings, load_settings
+from include.common.notify.settings import ACTION_EVENTS, EPISODE_EVENTS, NotifySettings, load_settings
 from include.common.scrub import connection_secrets
 from include.common.text import format_duration, format_ts
 from include.health.spec import DAG_ID
@@ -37,7 +37,8 @@ from include.health.whatsapp.summary import ReconcileSummary
 
 log = logging.getLogger(__name__)
 
-SOURCES = {**sync_notify.SOURCES, **certificate_notify.SOURCES, **verify_notify.SOURCES, DAG_ID: EPISODE_EVENTS}
+SOURCES = {**sync_notify.SOURCES, **certificate_notify.SOURCES, **verify_notify.SOURCES,
+           DAG_ID: EPISODE_EVENTS + ACTION_EVENTS}
 SERVICE = "service:whatsapp"
 SESSION = "session:"
 # Reconcile actions after which only a person brings the session back.

@@ -2,8 +2,9 @@
 
 Tuning comes from the Airflow Variable ``health_reconcile`` (JSON, optional), e.g.
 ``{"retention_days": 30, "missing_checks_before_disconnect": 2, "max_reconnect_attempts": 3,
-"max_reconnects_per_run": 5, "reconnect_backoff_seconds": 600, "alert_emails": ["ops@example.com"]}``;
-the ``alert_*`` keys are read by :class:`include.common.alerts.FailureAlert`.
+"max_reconnects_per_run": 5, "reconnect_backoff_seconds": 600, "alert_emails": ["ops@example.com"],
+"auto_resume": {"enabled": true, "quiet_minutes": 15, "max_attempts": 2}}``; the ``alert_*`` keys
+are read by :class:`include.common.alerts.FailureAlert`, ``auto_resume`` by :mod:`include.health.resume`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from include.common.db import Database
 from include.common.db.errors import fail_unless_transient
 from include.common.run_conf import refuse_unknown_conf  # each task checks the conf: none waits for another
 from include.common.task_states import RestApiStates, TaskSdkStates
-from include.health import notices
+from include.health import notices, resume
 from include.health.spec import DAG_ID, VARIABLE
 from include.health.whatsapp.accounts import ensure_accounts_table
 from include.health.whatsapp.adapters import get_adapter
@@ -34,7 +35,8 @@ from include.health.whatsapp.client import ServiceUnavailable
 from include.health.whatsapp.reconcile import reconcile
 from include.health.whatsapp.settings import ReconcileSettings
 
-__all__ = ["batch_progress", "housekeeping", "refuse_unknown_conf", "runnable_parts", "settings", "whatsapp_sessions"]
+__all__ = ["auto_resume", "batch_progress", "housekeeping", "refuse_unknown_conf", "runnable_parts", "settings",
+           "whatsapp_sessions"]
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +85,8 @@ def whatsapp_sessions(params: Mapping[str, Any], run_id: str) -> dict[str, Any]:
         raise AirflowSkipException(line)
     values = settings()
     alert_settings({k: v for k, v in values.items() if k.startswith("alert_")}, VARIABLE)  # refuse a bad one now
-    tuning = {k: v for k, v in values.items() if k != "retention_days" and not k.startswith("alert_")}
+    tuning = {k: v for k, v in values.items()
+              if k not in ("retention_days", resume.SETTING) and not k.startswith("alert_")}
     tuning.setdefault("triggered_by", f"{DAG_ID}:{run_id}")
     reconcile_settings = ReconcileSettings.from_mapping(tuning)
     dry_run = bool(params.get("dry_run"))
@@ -172,6 +175,36 @@ def batch_progress(ti: Any, dry_run: bool) -> dict[str, Any]:
     return {"sync_batches": results, "repaired": repaired, "interrupted": interrupted,
             "stuck": {r["batch_id"]: [f["kind"] for f in r["findings"]] for r in stuck if r["waiting_pairs"]},
             "certificate_batches": cert_results, "notices_tried": announced}
+
+
+def auto_resume(run_id: str, dry_run: bool) -> dict[str, Any]:
+    """Resume the newest sync batch when it is ``interrupted`` (see :mod:`include.health.resume`),
+    if the Variable's ``auto_resume`` turns it on; needs the sync target and, once a batch is
+    interrupted, the REST API (connection ``airflow_api``)."""
+    from airflow.sdk.exceptions import AirflowException
+
+    resume_settings = resume.AutoResumeSettings.from_mapping(settings().get(resume.SETTING))
+    if not resume_settings.enabled:
+        log.info("automatic resume is off (Variable %r, key %r)", VARIABLE, resume.SETTING)
+        return {"enabled": False}
+    target = load_config().target
+    runnable_parts("auto_resume", {"automatic resume of sync batches": target})
+    try:
+        notify_settings = notices.checked_settings()
+    except ValueError as exc:  # batch_progress fails on it, naming the key; the resume goes on
+        log.error("automatic resume not announced: %s", exc)
+        notify_settings = None
+
+    def api() -> RestApiStates:
+        if not connection_defined(AIRFLOW_API):
+            raise AirflowException(f"automatic resume is on (Variable {VARIABLE!r}) but connection {AIRFLOW_API!r} "
+                                   "to Airflow's REST API is not defined: define it (host/port of the api-server, "
+                                   "login and password of a user who may trigger branch_sync) or turn it off")
+        return RestApiStates(AIRFLOW_API, timeout=30.0)
+
+    with Database(target) as db:
+        return {"enabled": True, **resume.auto_resume(db, api, resume_settings, run_id, notify=notify_settings,
+                                                      dry_run=dry_run)}
 
 
 def _stuck_reader(sdk_states: TaskSdkStates) -> Any:

@@ -63,7 +63,7 @@ def test_without_the_whatsapp_service_that_task_is_skipped_and_the_run_succeeds(
     dag_run = load_dag(retries=0).test()
     assert dag_run.state == "success"
     assert ti_states(dag_run) == {"whatsapp_sessions": "skipped", "batch_progress": "success",
-                                  "housekeeping": "success"}
+                                  "housekeeping": "success", "auto_resume": "success"}  # auto-resume is off
     assert accounts() == before
     assert "WhatsApp sessions skipped: connection 'whatsapp_service' is not defined in this deployment" in caplog.text
 
@@ -78,4 +78,4 @@ def test_a_defined_central_db_that_fails_still_fails_loudly(whatsapp_only, conne
     dag_run = load_dag(retries=0).test()
     assert dag_run.state == "failed"
     assert ti_states(dag_run) == {"whatsapp_sessions": "success", "batch_progress": "failed",
-                                  "housekeeping": "failed"}
+                                  "housekeeping": "failed", "auto_resume": "success"}  # auto-resume is off
