@@ -29,7 +29,8 @@ from include.common.run_conf import refuse_unknown_conf  # each task checks the 
 from include.common.task_states import RestApiStates, TaskSdkStates
 from include.health import notices, resume
 from include.health.spec import DAG_ID, VARIABLE
-from include.health.whatsapp.accounts import ensure_accounts_table
+from include.health.whatsapp import uptime
+from include.health.whatsapp.accounts import ensure_accounts_table, load_accounts
 from include.health.whatsapp.adapters import get_adapter
 from include.health.whatsapp.client import ServiceUnavailable
 from include.health.whatsapp.reconcile import reconcile
@@ -100,6 +101,9 @@ def whatsapp_sessions(params: Mapping[str, Any], run_id: str) -> dict[str, Any]:
                                 settings=reconcile_settings)
         except ServiceUnavailable as exc:
             if not dry_run:
+                workspace = params.get("workspace")
+                uptime.record_unreachable(db, [(a.id, a.session_id) for a in load_accounts(
+                    db, None if workspace is None else int(workspace))], utcnow())
                 _whatsapp_alerts(db, run_id, error=str(exc))
             raise AirflowException(f"WhatsApp service unavailable, nothing changed: {exc}") from None
         if not dry_run:
@@ -220,14 +224,15 @@ def _stuck_reader(sdk_states: TaskSdkStates) -> Any:
 
 def housekeeping(dry_run: bool) -> dict[str, int]:
     """Delete tracking rows of finished batches older than ``retention_days`` (default 30), in each
-    database whose connection is defined."""
+    database whose connection is defined, and WhatsApp check rows older than the uptime windows
+    need (:data:`include.health.whatsapp.uptime.HISTORY_DAYS`)."""
     days = int(settings().get("retention_days", DEFAULT_RETENTION_DAYS))
     if days < 1:
         raise ValueError(f"retention_days must be at least 1, got {days}")
     cutoff = utcnow() - timedelta(days=days)
     target = load_config().target
-    parts = runnable_parts("housekeeping", {"sync housekeeping": target, "certificate housekeeping": APP_DB})
-    sync_part, cert_part = parts["sync housekeeping"], parts["certificate housekeeping"]
+    parts = runnable_parts("housekeeping", {"sync housekeeping": target, "app_db housekeeping": APP_DB})
+    sync_part, cert_part = parts["sync housekeeping"], parts["app_db housekeeping"]
     counts: dict[str, int] = {}
     if sync_part:
         with Database(target) as db:
@@ -240,5 +245,8 @@ def housekeeping(dry_run: bool) -> dict[str, int]:
             with fail_unless_transient("housekeeping", APP_DB):
                 certificate_batches.ensure_schema(db)
             counts.update(certificate_batches.delete_old_batches(db, cutoff, dry_run=dry_run))
+            ensure_accounts_table(db)  # the WhatsApp check history is kept for the uptime windows only
+            counts[uptime.CHECKS] = uptime.delete_old_checks(db, utcnow() - timedelta(days=uptime.HISTORY_DAYS),
+                                                             dry_run=dry_run)
     log.info("%s tracking rows older than %d days: %s", "would delete" if dry_run else "deleted", days, counts)
     return counts

@@ -3,7 +3,7 @@ reading the active accounts, and the one conditional write per account."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -69,14 +69,19 @@ def add_account(db: Database, session_id: str, workspace_id: int, *, status: str
     return account_uuid
 
 
-def load_accounts(db: Database, workspace_id: int | None = None) -> list[Account]:
-    """Active accounts that have a session id, optionally of one workspace, in id order."""
+def load_accounts(db: Database, workspace_id: int | None = None, ids: Sequence[int] | None = None) -> list[Account]:
+    """Active accounts that have a session id, optionally of one workspace or with these ids, in id order."""
     sql = (f"SELECT id, workspace_id, session_id, phone_number, status, metadata FROM {db.quote(ACCOUNTS)} "
            f"WHERE is_active = %s AND session_id IS NOT NULL AND session_id <> ''")
     params: list[Any] = [True]
     if workspace_id is not None:
         sql += " AND workspace_id = %s"
         params.append(workspace_id)
+    if ids is not None:
+        if not ids:
+            return []
+        sql += f" AND id IN ({', '.join(['%s'] * len(ids))})"
+        params.extend(int(i) for i in ids)
     rows = db.fetchall(sql + " ORDER BY id", params)
     accounts = []
     for r in rows:
