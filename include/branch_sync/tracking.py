@@ -145,7 +145,8 @@ def start_batch(db: Database, batch_id: str, dag_id: str, run_id: str, options: 
 
 def resume_batch(db: Database, batch_id: str, dag_id: str, run_id: str, options: Mapping[str, Any],
                  pairs: Iterable[Pair]) -> list[Pair]:
-    """Continue an earlier batch from a new run: returns the pairs not yet ``completed`` in it."""
+    """Continue an earlier batch from a new run: returns the pairs not yet ``completed`` in it,
+    which are ``pending`` again (their retry counted)."""
     pairs = list(pairs)
     now = db.ts(utcnow())
 
@@ -161,6 +162,16 @@ def resume_batch(db: Database, batch_id: str, dag_id: str, run_id: str, options:
             )
         }
         _insert_pending(db, cur, batch_id, pairs, now)
+        # The pairs this run syncs again are pending from now: a batch whose resumed run dies before
+        # they start is interrupted (open pairs), not failed by what its earlier run left. A row
+        # that had run counts its retry here, as mark_started would have.
+        again = [(now, batch_id, p.connection, p.table) for p in pairs if (p.connection, p.table) not in done]
+        if again:
+            cur.executemany(
+                f"UPDATE {db.quote(PROGRESS)} SET retry_count = retry_count + CASE WHEN status IN "
+                f"('failed', 'in_progress', 'skipped') THEN 1 ELSE 0 END, status = 'pending', error_message = NULL, "
+                f"completed_at = NULL, duration_seconds = NULL, updated_at = %s WHERE {_PAIR} AND status <> 'completed'",
+                again)
         cur.execute(
             f"UPDATE {db.quote(BATCHES)} SET status = %s, dag_id = %s, run_id = %s, command_options = %s, "
             f"completed_at = NULL, duration_seconds = NULL, error_message = NULL, updated_at = %s WHERE batch_id = %s",

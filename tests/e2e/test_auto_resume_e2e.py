@@ -92,6 +92,18 @@ def kill(server, run_id: str) -> None:
     raise AssertionError(f"run {run_id} could not be deleted")
 
 
+def planned(server, run_id: str) -> None:
+    """Wait until the run only waits: its sync tasks ``scheduled`` (the pool has no slot) and no
+    task running. A task still running when its run is deleted fails, and its failure callback
+    records the batch ``failed``: a callback a real power cut would not run."""
+    def waiting() -> bool:
+        states = server.ti_states(SYNC, run_id)
+        return any(i >= 0 and s == "scheduled" for (_, i), s in states.items()) and \
+            not any(s in ("running", "queued", "up_for_retry") for s in states.values())
+
+    wait_until(f"run {run_id} waiting for the pool", waiting, server)
+
+
 def set_slots(server, slots: int) -> None:
     server.api("PATCH", f"pools/{POOL}", json={"pool": POOL, "slots": slots, "include_deferred": False})
 
@@ -124,7 +136,8 @@ def test_a_killed_run_s_batch_is_resumed_once_announced_once_and_capped(
 
     # a run is killed mid-batch
     killed = server.trigger(SYNC, {"tables": ["c_invoice"]})
-    first = wait_until("the first batch", lambda: batch_of(killed), server)["batch_id"]
+    planned(server, killed)
+    first = batch_of(killed)["batch_id"]
     kill(server, killed)
 
     # while another branch_sync run is active (queued: the DAG is paused), nothing is resumed
@@ -160,10 +173,11 @@ def test_a_killed_run_s_batch_is_resumed_once_announced_once_and_capped(
     # attempts are capped: a batch whose resumed run is killed too is not resumed again
     set_slots(server, 0)
     killed_again = server.trigger(SYNC, {})
-    second = wait_until("the second batch", lambda: batch_of(killed_again), server)["batch_id"]
+    planned(server, killed_again)
+    second = batch_of(killed_again)["batch_id"]
     kill(server, killed_again)
     (retry,) = wait_until("the second batch resumed", lambda: attempts_of(second), server)
-    wait_until("the resumed run running", lambda: server.get_run(SYNC, retry["run_id"])["state"] == "running", server)
+    planned(server, retry["run_id"])
     kill(server, retry["run_id"])
     wait_until("the second batch interrupted again", lambda: status_of(second) == "interrupted", server)
     let_health_run(server, 3)
