@@ -13,6 +13,7 @@ from include.common.db import Cursor, Database
 from include.common.schema import TableDef, ensure_tables
 from include.health.whatsapp.metadata import dump_metadata, merge_metadata, parse_metadata
 from include.health.whatsapp.sightings import TABLE as SIGHTINGS_TABLE
+from include.health.whatsapp.uptime import TABLE as CHECKS_TABLE
 
 ACCOUNTS = "whatsapp_accounts"
 
@@ -42,13 +43,13 @@ TABLE = TableDef(ACCOUNTS, (
     ("updated_at", "ts", False),
 ), defaults={"status": "'disconnected'", "is_active": True}, unique=("uuid",),
     values={"status": ("connected", "disconnected")}, app_owned=True)
-SCHEMA = (TABLE, SIGHTINGS_TABLE)  # the WhatsApp part of app_db: a new table is one more TableDef here
+SCHEMA = (TABLE, SIGHTINGS_TABLE, CHECKS_TABLE)  # the WhatsApp part of app_db: a new table is one more TableDef here
 
 
 def ensure_accounts_table(db: Database) -> None:
     """Create ``whatsapp_accounts`` where it is missing (the web app owns it: an existing table
     gets only the columns the bundle reads and lacks, its own are left as they are), and this
-    job's ``whatsapp_service_sessions``."""
+    job's ``whatsapp_service_sessions`` and ``whatsapp_session_checks``."""
     ensure_tables(db, SCHEMA, what="migrate whatsapp tables")
 
 
