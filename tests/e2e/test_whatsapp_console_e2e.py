@@ -19,6 +19,9 @@ from include.common.clock import utcnow
 from include.common.db import Database
 from include.health.whatsapp import uptime
 from include.health.whatsapp.accounts import add_account, ensure_accounts_table
+from include.health.whatsapp.adapters import get_adapter
+from include.health.whatsapp.reconcile import reconcile
+from tests.e2e.test_console_e2e import token
 from tests.integration.sync_helpers import fetch, write_config
 from tools.waha_standin import WahaStandin
 
@@ -26,14 +29,6 @@ REPO = Path(__file__).resolve().parents[2]
 USERS = "admin:admin,vic:viewer,oscar:op"
 KEY = "e2e-waha-key-3f9d"
 APP_METADATA = {"display_name": "Sales desk"}
-
-
-def token(server, user: str) -> str:
-    passwords = json.loads((server.home / "simple_auth_manager_passwords.json").read_text())
-    resp = requests.post(f"{server.base_url}/auth/token", json={"username": user, "password": passwords[user]},
-                         timeout=30)
-    assert resp.status_code == 201, resp.text
-    return resp.json()["access_token"]
 
 
 def call(server, method: str, path: str, tok: str, body=None):
@@ -66,11 +61,17 @@ def deployment(airflow_server_factory, mariadb_database, pg_database, tmp_path_f
         add_account(db, "ws2-gone", 2, status="disconnected")
         ids = {r["session_id"]: int(r["id"]) for r in db.fetchall("SELECT id, session_id FROM whatsapp_accounts")}
         # the last week as the reconcile records it, every 5 minutes: ws1-up was down for 12 of the last
-        # 288 checks (one hour) and for every 10th check before that
+        # 288 checks (one hour) and for every 10th check before that; the newest check is the
+        # reconcile's own, below
         rows = [(ids["ws1-up"], db.ts(now - timedelta(minutes=1 + 5 * n)), "ws1-up",
                  ("not_found" if 50 <= n < 62 else "connected") if n < 288 else
-                 ("unreachable" if n % 10 == 0 else "connected")) for n in range(7 * 288)]
+                 ("unreachable" if n % 10 == 0 else "connected")) for n in range(1, 7 * 288)]
         db.run(lambda cur: cur.executemany(db.insert_ignore(uptime.CHECKS, uptime.COLUMNS), rows))
+        os.environ["AIRFLOW_CONN_WHATSAPP_SERVICE"] = standin.connection_json(timeout=5)
+        try:
+            reconcile(db, get_adapter(), now=now - timedelta(minutes=1))  # what the service says, and a check
+        finally:
+            del os.environ["AIRFLOW_CONN_WHATSAPP_SERVICE"]
     env = {f"AIRFLOW_CONN_{k.upper()}": v for k, v in uris.items()} | {
         "SYNC_CONFIG": str(config), "AIRFLOW_CONN_WHATSAPP_SERVICE": standin.connection_json(timeout=5),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": USERS}
@@ -107,7 +108,7 @@ def test_reconnect_in_a_browser_as_an_operator(deployment, tmp_path):
     passwords = json.loads((server.home / "simple_auth_manager_passwords.json").read_text())
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1800,900"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1900,760"):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     wait = WebDriverWait(driver, 60)
@@ -144,6 +145,7 @@ def test_reconnect_in_a_browser_as_an_operator(deployment, tmp_path):
         assert (meta["reconnect_requested_by"], meta["reconnect_requested_outcome"], meta["display_name"]) == (
             "oscar", "restarted", "Sales desk")
         assert meta["reconnect_triggered_by"] == "console:oscar"
+        assert "0.0 %" in row("ws1-failed").find_element(By.CSS_SELECTOR, ".up24").text  # its one check: down
         # a connected session: refused, nothing sent
         before = standin.changing_requests
         answer = press("ws1-up")
