@@ -21,7 +21,7 @@ from include.health.whatsapp import uptime
 from include.health.whatsapp.accounts import add_account, ensure_accounts_table
 from include.health.whatsapp.adapters import get_adapter
 from include.health.whatsapp.reconcile import reconcile
-from tests.e2e.test_console_e2e import token
+from tests.e2e.test_console_e2e import browser, token
 from tests.integration.sync_helpers import fetch, write_config
 from tools.waha_standin import WahaStandin
 
@@ -99,28 +99,12 @@ def test_a_viewer_reads_the_uptime_but_cannot_reconnect(deployment):
 
 
 def test_reconnect_in_a_browser_as_an_operator(deployment, tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     server, standin, ids = deployment["server"], deployment["standin"], deployment["ids"]
-    passwords = json.loads((server.home / "simple_auth_manager_passwords.json").read_text())
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1900,760"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    wait = WebDriverWait(driver, 60)
+    driver, wait = browser(server, "oscar", 1900, 760)
 
-    def log_in(user: str) -> None:
-        driver.delete_all_cookies()
-        driver.get(f"{server.base_url}/auth/login")
-        wait.until(lambda d: d.find_elements(By.NAME, "username"))
-        driver.find_element(By.NAME, "username").send_keys(user)
-        driver.find_element(By.NAME, "password").send_keys(passwords[user])
-        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        wait.until(lambda d: d.get_cookie("_token"))
+    def open_page() -> None:
         driver.get(f"{server.base_url}/backoffice/whatsapp")
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#sessions tr"))
 
@@ -134,7 +118,7 @@ def test_reconnect_in_a_browser_as_an_operator(deployment, tmp_path):
         return wait.until(lambda d: d.find_element(By.ID, "action-result").text or None)
 
     try:
-        log_in("oscar")
+        open_page()
         assert "95.8 %" in row("ws1-up").find_element(By.CSS_SELECTOR, ".up24").text
         assert "276/288 checks" in row("ws1-up").find_element(By.CSS_SELECTOR, ".up24").text
         # a session WAHA holds FAILED: its restart call, as oscar
@@ -169,7 +153,9 @@ def test_reconnect_in_a_browser_as_an_operator(deployment, tmp_path):
         assert fetch("app_db", "SELECT id, status, metadata FROM whatsapp_accounts ORDER BY id") == before_rows
         standin.set_mode("ok")
         # a viewer: the page without a single button
-        log_in("vic")
+        driver.quit()
+        driver, wait = browser(server, "vic")
+        open_page()
         assert driver.find_elements(By.CSS_SELECTOR, "button") == []
         assert "95.8 %" in row("ws1-up").find_element(By.CSS_SELECTOR, ".up24").text
     finally:
