@@ -8,8 +8,10 @@
   merged into its metadata; with `auto_reconnect` it is re-created (`POST /api/sessions`), or,
   when the service holds it but cannot run it, restarted with the service's own restart call,
   capped per session and per run. A session only a person can bring back (logged out: a QR code to
-  scan) is marked and left, its `reason` saying so. If the service is down, slow, answers 5xx,
-  malformed JSON or 401, nothing changes and the task fails.
+  scan) is marked and left, its `reason` saying so. Every check's word per session is kept for
+  the uptime (`whatsapp_session_checks`: `whatsapp-status`, the console). If the service is down,
+  slow, answers 5xx, malformed JSON or 401, nothing changes (the check is recorded `unreachable`)
+  and the task fails.
 * **batch_progress** repairs running `sync_batches` from Airflow's own task states (what a killed
   worker never reported) and marks batches whose DAG run ended or vanished `interrupted`. A running
   batch whose tables wait to start longer than `stuck_after_seconds` is logged as an error and
