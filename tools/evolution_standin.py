@@ -35,12 +35,16 @@ class EvolutionStandin(StandinBase):
     SERVER_VERSION = f"evolution-api-standin/{VERSION}"
     NATIVE = NATIVE
     NATIVE_STATES = ("open", "connecting", "close", "refused")
+    LOGGED_OUT = "close"  # with disconnectionReasonCode 401 (Baileys' DisconnectReason.loggedOut)
 
     def api_key_from(self, handler: Any, query: dict[str, list[str]]) -> str | None:
         return handler.headers.get("apikey")
 
     def is_create(self, method: str, path: str) -> bool:
         return path.startswith("/instance/connect/")
+
+    def is_restart(self, method: str, path: str) -> bool:
+        return path.startswith("/instance/connect/")  # Evolution restarts a closed instance by connecting it
 
     def route(self, handler: Any, method: str, path: str, query: dict[str, list[str]]) -> None:
         if path == "/" and method == "GET":
@@ -58,8 +62,7 @@ class EvolutionStandin(StandinBase):
             handler.reply(*self._create(handler, key_ok))
             return
         if path == "/instance/fetchInstances" and method == "GET":
-            handler.reply(*((200, [{"name": s["session_id"], "connectionStatus": self.native(s["status"])}
-                                   for s in self.sessions.values()]) if key_ok
+            handler.reply(*(self._fetch(query.get("instanceName", [None])[0]) if key_ok
                             else _error(401, "Unauthorized", "Unauthorized")))
             return
         if len(parts) != 3 or parts[0] != "instance" or parts[1] not in ("connectionState", "connect") \
@@ -79,10 +82,13 @@ class EvolutionStandin(StandinBase):
             handler.reply(200, {"instance": {"instanceName": name, "state": state}})
         elif state == "open":
             handler.reply(200, {"instance": {"instanceName": name, "state": "open"}})
-        else:
-            if state in ("close", "refused"):
-                self.set_session_status(name, self.create_status)
+        elif state == "close":
+            self.revive(name)
             handler.reply(200, self._qrcode())
+        elif state == "connecting":
+            handler.reply(200, self._qrcode())
+        else:  # connectToWhatsapp answers any other state as it is, and does nothing
+            handler.reply(200, {"instance": {"instanceName": name, "status": state}, "qrcode": self._qrcode()})
 
     def _create(self, handler: Any, key_ok: bool) -> tuple[int, dict[str, Any]]:
         body = handler.read_json()
@@ -100,6 +106,17 @@ class EvolutionStandin(StandinBase):
                                   "integration": body.get("integration", "WHATSAPP-BAILEYS"), "status": "created"},
                      "hash": str(uuid.uuid4()).upper(), "settings": {"rejectCall": False},
                      "qrcode": self._qrcode() if body.get("qrcode") else None}
+
+    def _fetch(self, name: str | None) -> tuple[int, Any]:
+        sessions = self.sessions
+        if name is not None and name not in sessions:
+            return _error(404, "Not Found", [f'Instance "{name}" not found'])
+        return 200, [{"id": f"standin-{s['session_id']}", "name": s["session_id"],
+                      "connectionStatus": self.native(s["status"]), "ownerJid": None, "integration": "WHATSAPP-BAILEYS",
+                      "token": f"instance-token-{s['session_id']}",
+                      "disconnectionReasonCode": 401 if self.is_logged_out(s["session_id"]) else None,
+                      "disconnectionAt": None}
+                     for s in sessions.values() if name is None or s["session_id"] == name]
 
     @staticmethod
     def _qrcode() -> dict[str, Any]:

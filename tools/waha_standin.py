@@ -4,7 +4,11 @@ As in devlikeapro/waha (see :mod:`include.health.whatsapp.adapters.waha`): heade
 ``{"message": "Unauthorized", "statusCode": 401}``); ``GET /ping`` -> ``{"message": "pong"}``;
 ``GET /api/sessions[?all=true]`` (STOPPED sessions only with ``all=true``); ``GET /api/sessions/{name}``;
 ``POST /api/sessions`` ``{"name", "start", "config"}`` -> 201 (422 when it exists);
-``POST /api/sessions/{name}/start`` -> 201 (404 when it does not exist). NestJS error bodies.
+``POST /api/sessions/{name}/start`` -> 201 for a STOPPED session, 422 ``Session 'x' is already
+started.`` for one still assigned (any other state, FAILED included: WAHA Core's manager),
+404 when it does not exist; ``POST /api/sessions/{name}/restart`` -> 201 (stop, then start; 404
+when it does not exist). A session logged out (:meth:`StandinBase.log_out`) reports ``FAILED``
+and its restart ends at ``SCAN_QR_CODE``. NestJS error bodies.
 Plumbing, failure modes and ``/_control``: :mod:`tools.whatsapp_standin_base`.
 
 Run: ``python -m tools.waha_standin --port 3000 --api-key KEY [--session NAME:WORKSPACE:STATUS]``.
@@ -25,12 +29,16 @@ class WahaStandin(StandinBase):
     SERVER_VERSION = "waha-standin/2025.1"
     NATIVE = NATIVE
     NATIVE_STATES = tuple(NATIVE.values())
+    LOGGED_OUT = "FAILED"  # the engines' answer to a logout from the phone
 
     def api_key_from(self, handler: Any, query: dict[str, list[str]]) -> str | None:
         return handler.headers.get("X-Api-Key")
 
     def is_create(self, method: str, path: str) -> bool:
         return method == "POST" and path.startswith("/api/sessions/") and path.endswith("/start")
+
+    def is_restart(self, method: str, path: str) -> bool:
+        return method == "POST" and path.startswith("/api/sessions/") and path.endswith("/restart")
 
     def info(self, item: dict[str, Any]) -> dict[str, Any]:
         status = self.native(item["status"])
@@ -60,13 +68,17 @@ class WahaStandin(StandinBase):
         elif path.startswith("/api/sessions/") and len(parts) == 1 and method == "GET":
             found = self.session(parts[0])
             handler.reply(*((200, self.info(found)) if found else self._not_found()))
-        elif path.startswith("/api/sessions/") and len(parts) == 2 and parts[1] == "start" and method == "POST":
+        elif path.startswith("/api/sessions/") and len(parts) == 2 and parts[1] in ("start", "restart") \
+                and method == "POST":
             found = self.session(parts[0])
             if found is None:
                 handler.reply(*self._not_found())
                 return
-            if self.native(found["status"]) in ("STOPPED", "FAILED"):
-                self.set_session_status(parts[0], self.create_status)
+            if parts[1] == "start" and self.native(found["status"]) != "STOPPED":
+                handler.reply(422, {"message": f"Session '{parts[0]}' is already started.",
+                                    "error": "Unprocessable Entity", "statusCode": 422})
+                return
+            self.revive(parts[0])
             handler.reply(201, self.info(self.session(parts[0]) or found))
         else:
             handler.reply(404, {"message": f"Cannot {method} {path}", "error": "Not Found", "statusCode": 404})

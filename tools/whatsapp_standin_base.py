@@ -24,7 +24,8 @@ localhost):
 A mode may be limited to one path (``path="/x"``, or a prefix: ``path="/session/status/*"``)
 and/or method. A wrong key: set :attr:`StandinBase.api_key` to another value. ``/_control`` also
 takes ``add_session`` (``{"session_id", "status", "phone_number", "workspace_id"}``),
-``remove_session`` (an id), ``set_status`` (``{"session_id", "status"}``), ``clear_sessions``,
+``remove_session`` (an id), ``set_status`` (``{"session_id", "status"}``), ``log_out`` (an id:
+its login is gone, as after a logout from the phone; see :meth:`StandinBase.log_out`), ``clear_sessions``,
 ``create_status`` and ``slow_seconds``. Received requests are logged as ``(method, path)`` without
 the query string (:attr:`StandinBase.requests`), so the key never appears in them;
 :attr:`StandinBase.max_in_flight` is the most requests it answered at once.
@@ -57,6 +58,7 @@ class StandinBase:
     SERVER_VERSION = "whatsapp-standin/1.0"
     NATIVE: dict[str, str] = {}  # reconcile status -> the flavor's own state
     NATIVE_STATES: tuple[str, ...] = ()
+    LOGGED_OUT = "qr_required"  # what the flavor reports for a session whose login is gone
 
     def __init__(self, api_key: str = "standin-api-key", *, host: str = "127.0.0.1", port: int = 0,
                  create_status: str = "initializing", slow_seconds: float = 5.0, verbose: bool = False):
@@ -68,6 +70,7 @@ class StandinBase:
         self.verbose = verbose
         self._lock = threading.Lock()
         self._sessions: dict[str, dict[str, Any]] = {}
+        self._logged_out: set[str] = set()  # sessions whose WhatsApp login is gone: a restart shows a QR code
         self._requests: list[tuple[str, str]] = []
         self._in_flight = 0
         self.max_in_flight = 0
@@ -166,6 +169,7 @@ class StandinBase:
         with self._lock:
             self._sessions[session_id] = {"session_id": session_id, "status": status,
                                           "phone_number": phone_number, "workspace_id": workspace_id}
+            self._logged_out.discard(session_id)
 
     def set_session_status(self, session_id: str, status: str) -> None:
         self._check_status(status)
@@ -175,11 +179,29 @@ class StandinBase:
     def remove_session(self, session_id: str) -> None:
         with self._lock:
             self._sessions.pop(session_id, None)
+            self._logged_out.discard(session_id)
+
+    def log_out(self, session_id: str) -> None:
+        """What a logout from the phone does: the login is gone, the session shows the flavor's
+        :attr:`LOGGED_OUT` state, and a restart or start of it ends at a QR code."""
+        self.set_session_status(session_id, self.LOGGED_OUT)
+        with self._lock:
+            self._logged_out.add(session_id)
+
+    def is_logged_out(self, session_id: str) -> bool:
+        with self._lock:
+            return session_id in self._logged_out
+
+    def revive(self, session_id: str) -> None:
+        """A (re)start of a held session: it boots with its login (``create_status``), or shows a
+        QR code when the login is gone."""
+        self.set_session_status(session_id, "qr_required" if self.is_logged_out(session_id) else self.create_status)
 
     def clear_sessions(self) -> None:
         """What a restart of the real service does: every session gone from memory."""
         with self._lock:
             self._sessions.clear()
+            self._logged_out.clear()
 
     @property
     def sessions(self) -> dict[str, dict[str, Any]]:
@@ -210,6 +232,16 @@ class StandinBase:
         """Requests that ask the service to create or start a session (one per reconnect)."""
         return sum(1 for method, path in self.requests if self.is_create(method, path))
 
+    @property
+    def restart_attempts(self) -> int:
+        """Requests that ask the service to restart a session it holds (its own restart call)."""
+        return sum(1 for method, path in self.requests if self.is_restart(method, path))
+
+    @property
+    def changing_requests(self) -> int:
+        """Every request that asks the service to change a session (create, start, restart)."""
+        return sum(1 for method, path in self.requests if self.is_create(method, path) or self.is_restart(method, path))
+
     # -- to implement per flavor -------------------------------------------------------------------
     def route(self, handler: _Handler, method: str, path: str, query: dict[str, list[str]]) -> None:
         raise NotImplementedError
@@ -219,6 +251,10 @@ class StandinBase:
 
     def is_create(self, method: str, path: str) -> bool:
         raise NotImplementedError
+
+    def is_restart(self, method: str, path: str) -> bool:
+        """The flavor's restart call; the seed's service has none."""
+        return False
 
     # -- used by the handlers ----------------------------------------------------------------------
     def record(self, method: str, path: str) -> None:
@@ -258,6 +294,11 @@ class StandinBase:
                              item.get("workspace_id", 1))
         if body.get("remove_session"):
             self.remove_session(str(body["remove_session"]))
+        if body.get("log_out"):
+            try:
+                self.log_out(str(body["log_out"]))
+            except KeyError:
+                raise ValueError("log_out needs an existing session id") from None
         if isinstance(body.get("set_status"), dict):
             try:
                 self.set_session_status(str(body["set_status"]["session_id"]), str(body["set_status"]["status"]))

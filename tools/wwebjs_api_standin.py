@@ -3,12 +3,17 @@
 As in avoylenko/wwebjs-api (see :mod:`include.health.whatsapp.adapters.wwebjs_api`): header ``x-api-key``
 (403 ``{"success": false, "error": "Invalid API key"}``); ``GET /ping`` -> ``{"success": true,
 "message": "pong"}``; ``GET /session/status/:id`` -> 200 ``{"success", "state", "message"}``
-(``session_not_found`` for a session it does not hold, or one still booting); ``GET|POST
-/session/start/:id`` -> 200 ``{"success": true, "message": "Session initiated successfully"}``,
-422 ``Session already exists for: ...``; ``GET /session/getSessions``; ids must match ``[\\w-]+``
-(422 ``Session should be alphanumerical or -``). Plumbing, failure modes and ``/_control``:
-:mod:`tools.whatsapp_standin_base`; :meth:`WwebjsApiStandin.boot` makes a session answer
-``session_not_found`` for its next N status reads, as while the service restores it.
+(``session_not_found`` for a session it does not hold, or one still booting; ``state`` null with
+``browser tab closed`` / ``session closed`` for a held session whose page is gone: store those
+words as the session's status); ``GET /session/start/:id`` -> 200 ``{"success": true, "message":
+"Session initiated successfully"}``, 422 ``{"success": false, "error": "Session already exists
+for: ..."}`` for a session it holds, whatever its state; ``GET /session/restart/:id`` -> 200
+``{"success": true, "message": "Restarted successfully"}`` (the session boots again; a logged-out
+one, :meth:`StandinBase.log_out`, ends at ``UNPAIRED``), 200 ``{"success": false, "state": null,
+"message": "session_not_found"}`` for one it does not hold; ``GET /session/getSessions``; ids must
+match ``[\\w-]+`` (422 ``Session should be alphanumerical or -``). Plumbing, failure modes and
+``/_control``: :mod:`tools.whatsapp_standin_base`; :meth:`WwebjsApiStandin.boot` makes a session
+answer ``session_not_found`` for its next N status reads, as while the service restores it.
 
 Run: ``python -m tools.wwebjs_api_standin --port 3000 --api-key KEY [--session ID:WORKSPACE:STATUS]``.
 """
@@ -22,8 +27,10 @@ from tools.whatsapp_standin_base import StandinBase, argument_parser, serve_fore
 
 NATIVE = {"connected": "CONNECTED", "initializing": "OPENING", "qr_required": "UNPAIRED",
           "disconnected": "CONFLICT", "failed": "TOS_BLOCK"}
+# The WAState values, and the two answers for a held session whose page is gone (state null).
+CLOSED = ("browser tab closed", "session closed")
 NATIVE_STATES = ("CONNECTED", "OPENING", "PAIRING", "UNLAUNCHED", "UNPAIRED", "UNPAIRED_IDLE", "CONFLICT",
-                 "TIMEOUT", "DEPRECATED_VERSION", "PROXYBLOCK", "TOS_BLOCK", "SMB_TOS_BLOCK")
+                 "TIMEOUT", "DEPRECATED_VERSION", "PROXYBLOCK", "TOS_BLOCK", "SMB_TOS_BLOCK") + CLOSED
 VALID_ID = re.compile(r"^[\w-]+$")
 
 
@@ -32,6 +39,7 @@ class WwebjsApiStandin(StandinBase):
     SERVER_VERSION = "wwebjs-api-standin/1.0"
     NATIVE = NATIVE
     NATIVE_STATES = NATIVE_STATES
+    LOGGED_OUT = "UNPAIRED"  # whatsapp-web.js reloads the page, which shows a QR code
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -48,6 +56,9 @@ class WwebjsApiStandin(StandinBase):
     def is_create(self, method: str, path: str) -> bool:
         return path.startswith("/session/start/")
 
+    def is_restart(self, method: str, path: str) -> bool:
+        return path.startswith("/session/restart/")
+
     def route(self, handler: Any, method: str, path: str, query: dict[str, list[str]]) -> None:
         if path == "/ping" and method == "GET":
             handler.reply(200, {"success": True, "message": "pong"})
@@ -62,14 +73,15 @@ class WwebjsApiStandin(StandinBase):
         if parts == ["getSessions"] and method == "GET":
             handler.reply(200, {"success": True, "result": list(self.sessions)})
             return
-        if len(parts) != 2 or parts[0] not in ("status", "start") or (parts[0] == "status" and method != "GET"):
+        if len(parts) != 2 or parts[0] not in ("status", "start", "restart") or method != "GET":
             handler.reply(404, {"success": False, "error": f"Cannot {method} {path}"})
             return
         action, session_id = parts
         if not VALID_ID.match(session_id):
             handler.reply(422, {"success": False, "error": "Session should be alphanumerical or -"})
             return
-        handler.reply(*(self._status(session_id) if action == "status" else self._start(session_id)))
+        answer = {"status": self._status, "start": self._start, "restart": self._restart}[action]
+        handler.reply(*answer(session_id))
 
     def _status(self, session_id: str) -> tuple[int, dict[str, Any]]:
         with self._lock:
@@ -80,6 +92,8 @@ class WwebjsApiStandin(StandinBase):
         if found is None:
             return 200, {"success": False, "state": None, "message": "session_not_found"}
         state = self.native(found["status"])
+        if state in CLOSED:
+            return 200, {"success": False, "state": None, "message": state}
         if state == "CONNECTED":
             return 200, {"success": True, "state": state, "message": "session_connected"}
         return 200, {"success": False, "state": state, "message": "session_not_connected"}
@@ -91,6 +105,12 @@ class WwebjsApiStandin(StandinBase):
             self._sessions[session_id] = {"session_id": session_id, "status": self.create_status,
                                           "phone_number": None, "workspace_id": None}
         return 200, {"success": True, "message": "Session initiated successfully"}
+
+    def _restart(self, session_id: str) -> tuple[int, dict[str, Any]]:
+        if self.session(session_id) is None:
+            return 200, {"success": False, "state": None, "message": "session_not_found"}
+        self.revive(session_id)  # reloadSession: browser closed, the session set up again
+        return 200, {"success": True, "message": "Restarted successfully"}
 
 
 def main(argv: list[str] | None = None) -> int:

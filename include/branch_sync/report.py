@@ -319,6 +319,37 @@ def batch_to_json(batch: Mapping[str, Any], progress: Sequence[Mapping[str, Any]
     return _sorted(out)
 
 
+def auto_resume(batch: Mapping[str, Any], attempts: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The batch's automatic resume attempts (rows of ``sync_resume_attempts``, oldest first), as
+    JSON: each attempt, how many were used of the cap in force at the last one, and whether the
+    batch ran out of them (still ``interrupted`` with every attempt used). None: never resumed so."""
+    if not attempts:
+        return None
+    cap = as_int(attempts[-1].get("max_attempts")) or len(attempts)
+    return {"batch_id": batch.get("batch_id"), "used": len(attempts), "max_attempts": cap,
+            "exhausted": batch.get("status") == "interrupted" and len(attempts) >= cap,
+            "attempts": [_sorted({"attempt": as_int(a.get("attempt")), "triggered_by": a.get("triggered_by"),
+                                  "api_user": a.get("api_user"), "attempted_at": iso_utc(a.get("attempted_at")),
+                                  "dag_id": a.get("dag_id"), "run_id": a.get("run_id"), "outcome": a.get("outcome"),
+                                  "error_message": a.get("error_message")}) for a in attempts]}
+
+
+def auto_resume_lines(summary: Mapping[str, Any] | None, tz: tzinfo | None = timezone.utc) -> list[str]:
+    """The summary's lines in the batch report: one per attempt, and what to do when none is left."""
+    if not summary:
+        return []
+    cap = summary["max_attempts"]
+    lines = [f"  Auto-resume: attempt {a['attempt']} of {cap} at {format_ts(a['attempted_at'], tz)} {tz_label(tz)} by "
+             f"{a['triggered_by']}: {a['outcome']} run {a['run_id']}" + (f" ({a['error_message']})"
+                                                                            if a.get("error_message") else "")
+             for a in summary["attempts"]]
+    if summary["exhausted"]:
+        lines.append(f"  Auto-resume: out of attempts ({summary['used']} of {cap} used); resume it by hand: "
+                     f"trigger {summary['attempts'][-1]['dag_id']} with resume={summary['batch_id']}, or Resume in "
+                     "the console")
+    return lines
+
+
 def batches_to_json(batches: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """A listing of batches (without their tables)."""
     return [batch_to_json(b) for b in batches]

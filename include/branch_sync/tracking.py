@@ -30,10 +30,12 @@ from include.common.scrub import scrub
 
 BATCHES = "sync_batches"
 PROGRESS = "sync_progress"
+RESUMES = "sync_resume_attempts"
 
 BATCH_STATUSES = ("running", "completed", "failed", "interrupted")
 PAIR_STATUSES = ("pending", "in_progress", "completed", "failed", "skipped")
 OPEN_BATCH_STATUSES = ("running",)
+RESUME_OUTCOMES = ("triggering", "triggered", "failed")  # of an automatic resume attempt
 
 _COUNT_DEFAULTS = {"total_tables": "0", "completed_tables": "0", "failed_tables": "0", "skipped_tables": "0",
                    "records_processed": "0", "records_skipped": "0", "records_deleted": "0", "retry_count": "0"}
@@ -76,6 +78,21 @@ TABLES = (
         ("expected_seconds", "float", False),  # the cost plan expected when it formed the work units
     ), key=("batch_id", "connection_name", "table_name"), defaults=_COUNT_DEFAULTS,
         indexes=(("ix_sync_progress_status", ("status",)),), values={"status": PAIR_STATUSES}),
+    # One row per automatic resume of an interrupted batch (written by health_reconcile): who, when,
+    # which run it triggered, and the cap in force then, so a reader can tell "out of attempts".
+    TableDef(RESUMES, (
+        ("batch_id", "id", True),
+        ("attempt", "int", True),
+        ("max_attempts", "int", True),
+        ("triggered_by", "name", True),
+        ("api_user", "name", False),
+        ("attempted_at", "ts", True),
+        ("dag_id", "name", True),
+        ("run_id", "name", True),
+        ("outcome", "status", True),
+        ("error_message", "text", False),
+        ("updated_at", "ts", False),
+    ), key=("batch_id", "attempt"), values={"outcome": RESUME_OUTCOMES}),
 )
 # Every table of this job in the central database: a new table is one more TableDef here.
 SCHEMA = (*TABLES, STATE_TABLE)
@@ -128,7 +145,8 @@ def start_batch(db: Database, batch_id: str, dag_id: str, run_id: str, options: 
 
 def resume_batch(db: Database, batch_id: str, dag_id: str, run_id: str, options: Mapping[str, Any],
                  pairs: Iterable[Pair]) -> list[Pair]:
-    """Continue an earlier batch from a new run: returns the pairs not yet ``completed`` in it."""
+    """Continue an earlier batch from a new run: returns the pairs not yet ``completed`` in it,
+    which are ``pending`` again (their retry counted)."""
     pairs = list(pairs)
     now = db.ts(utcnow())
 
@@ -144,6 +162,16 @@ def resume_batch(db: Database, batch_id: str, dag_id: str, run_id: str, options:
             )
         }
         _insert_pending(db, cur, batch_id, pairs, now)
+        # The pairs this run syncs again are pending from now: a batch whose resumed run dies before
+        # they start is interrupted (open pairs), not failed by what its earlier run left. A row
+        # that had run counts its retry here, as mark_started would have.
+        again = [(now, batch_id, p.connection, p.table) for p in pairs if (p.connection, p.table) not in done]
+        if again:
+            cur.executemany(
+                f"UPDATE {db.quote(PROGRESS)} SET retry_count = retry_count + CASE WHEN status IN "
+                f"('failed', 'in_progress', 'skipped') THEN 1 ELSE 0 END, status = 'pending', error_message = NULL, "
+                f"completed_at = NULL, duration_seconds = NULL, updated_at = %s WHERE {_PAIR} AND status <> 'completed'",
+                again)
         cur.execute(
             f"UPDATE {db.quote(BATCHES)} SET status = %s, dag_id = %s, run_id = %s, command_options = %s, "
             f"completed_at = NULL, duration_seconds = NULL, error_message = NULL, updated_at = %s WHERE batch_id = %s",
@@ -405,6 +433,24 @@ def _finish_batch(cur: Cursor, batch_id: str, status: str | None, error: str | N
 
 def get_batch(db: Database, batch_id: str) -> dict[str, Any] | None:
     return db.fetchone(f"SELECT * FROM {db.quote(BATCHES)} WHERE batch_id = %s", (batch_id,))
+
+
+def resume_attempts(db: Database, batch_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    """The automatic resume attempts of these batches, oldest first (one statement; empty lists
+    before the first attempt created the table)."""
+    ids = list(dict.fromkeys(batch_ids))
+    found: dict[str, list[dict[str, Any]]] = {batch_id: [] for batch_id in ids}
+    if not ids:
+        return found
+    try:
+        rows = db.fetchall(f"SELECT * FROM {db.quote(RESUMES)} WHERE batch_id IN ({', '.join(['%s'] * len(ids))}) "
+                           f"ORDER BY batch_id, attempt", ids)
+    except Exception:
+        db.close()  # no such table yet (a failed query leaves the transaction aborted on PostgreSQL)
+        return found
+    for row in rows:
+        found[row["batch_id"]].append(row)
+    return found
 
 
 def get_progress(db: Database, batch_id: str) -> list[dict[str, Any]]:

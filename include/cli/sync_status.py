@@ -11,7 +11,7 @@ from typing import Any, TextIO
 from include.branch_sync import report
 from include.branch_sync.queries import MAX_PAGE, batch_rows, progress_rows
 from include.branch_sync.stuck import stuck_lines
-from include.branch_sync.tracking import get_batch
+from include.branch_sync.tracking import get_batch, resume_attempts
 from include.common.notify.store import notices_of
 from include.cli.common import (
     PROG, CliError, query_error, open_database, parse_tz, positive_int, resolve_conn_id, use_color,
@@ -107,6 +107,7 @@ def _show_one(db: Any, conn_id: str, args: argparse.Namespace, out: TextIO, err:
                 return 0
         progress = progress_rows(db, str(batch["batch_id"]))
         notices = notices_of(db, str(batch["batch_id"]))
+        resumed = report.auto_resume(batch, resume_attempts(db, [str(batch["batch_id"])])[str(batch["batch_id"])])
     except CliError:
         raise
     except Exception as exc:
@@ -116,11 +117,13 @@ def _show_one(db: Any, conn_id: str, args: argparse.Namespace, out: TextIO, err:
         doc = report.batch_to_json(batch, progress, failed_only=args.failed)
         doc["stuck"] = stuck
         doc["notifications"] = notices
+        doc["auto_resume"] = resumed
         out.write(report.dumps(doc) + "\n")
     else:
         out.write(report.render_batch_detail(batch, progress, failed_only=args.failed, color=color,
                                              error_width=args.error_width, tz=args.tz,
-                                             notes=[*stuck_lines(stuck), *report.failed_log_lines(batch, progress)]))
+                                             notes=[*stuck_lines(stuck), *report.failed_log_lines(batch, progress),
+                                                    *report.auto_resume_lines(resumed, args.tz)]))
         out.write(render_notifications(notices))
     return 0
 

@@ -72,6 +72,12 @@ class ApiReads:
             if not page["task_instances"] or offset >= page.get("total_entries", 0):
                 return states
 
+    def active_runs(self, dag_id: str) -> list[dict[str, Any]]:
+        """The DAG's runs that are ``queued`` or ``running`` (``dag_run_id``, ``state``, ...)."""
+        page = self._get(f"dags/{quote(dag_id, safe='')}/dagRuns", state=["queued", "running"], limit=100) \
+            or {"dag_runs": []}
+        return list(page["dag_runs"])
+
     def pools(self) -> list[dict[str, object]]:
         """Every pool as ``GET /api/v2/pools`` reports it (``name``, ``slots``, ``open_slots``,
         ``running_slots``, ``queued_slots``, ``scheduled_slots``, ...)."""
@@ -84,14 +90,16 @@ class ApiReads:
 
 
 class RestApiStates(ApiReads):
-    """From outside Airflow (the CLI): the public REST API, credentials from an Airflow connection
-    (``airflow_api`` by default: HTTP, host/port of the api-server, login and password)."""
+    """The public REST API with the credentials of an Airflow connection (``airflow_api`` by
+    default: HTTP, host/port of the api-server, login and password): the CLI's reads, and
+    ``health_reconcile``'s pools and its automatic resume (:meth:`trigger_run`)."""
 
     def __init__(self, conn_id: str = AIRFLOW_API, timeout: float = 30.0):
         import requests
         from airflow.sdk import BaseHook
 
         conn = BaseHook.get_connection(conn_id)
+        self.login = conn.login
         scheme = (conn.schema or "http") if (conn.schema or "http") in ("http", "https") else "http"
         self.base = f"{scheme}://{conn.host or '127.0.0.1'}:{conn.port or 8080}"
         self.timeout = timeout
@@ -109,3 +117,19 @@ class RestApiStates(ApiReads):
             return None
         response.raise_for_status()
         return response.json()
+
+    def trigger_run(self, dag_id: str, run_id: str, conf: dict[str, Any], note: str | None = None) -> str:
+        """Trigger ``dag_id`` as run ``run_id`` with ``conf``: ``"triggered"``, or ``"exists"`` when
+        a run of that id exists (a retried caller: the id makes the trigger idempotent). Anything
+        else Airflow answers raises ``RuntimeError`` with its status and detail."""
+        response = self.session.post(f"{self.base}/api/v2/dags/{quote(dag_id, safe='')}/dagRuns", timeout=self.timeout,
+                                     json={"dag_run_id": run_id, "logical_date": None, "conf": conf, "note": note})
+        if response.status_code == 409:
+            return "exists"
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail")
+            except ValueError:
+                detail = response.text[:300]
+            raise RuntimeError(f"Airflow refused to trigger {dag_id} (HTTP {response.status_code}): {detail}")
+        return "triggered"

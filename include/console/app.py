@@ -5,7 +5,9 @@ shows: sync pages need ``GET`` on the runs of ``branch_sync``, certificate pages
 ``certificate_dispatch``, WhatsApp sessions on those of ``health_reconcile``; Resume and Retry need
 ``PUT`` on task instances (what Airflow asks to clear them), a new certificate batch from an upload
 ``POST`` on the runs of ``certificate_dispatch`` (what Airflow asks to trigger it); all call the REST
-API with the user's own token. No token: 401; a bad one: 403 (Airflow's answers). Database reads are
+API with the user's own token. Reconnect of a WhatsApp session needs ``PUT`` on the task instances of
+``health_reconcile`` (the DAG that reconnects sessions) and asks the service itself, through the
+job's adapter, as that user (named in the account's audit metadata). No token: 401; a bad one: 403 (Airflow's answers). Database reads are
 blocking, so the routes are plain ``def`` (FastAPI runs them in its thread pool); the upload routes
 read their form asynchronously and do their blocking work in the thread pool too.
 """
@@ -19,7 +21,7 @@ from typing import Any
 
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Body, Depends, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from airflow.api_fastapi.app import get_auth_manager
@@ -31,7 +33,7 @@ from include.branch_sync.spec import DAG_ID as SYNC_DAG
 from include.certificates.spec import DAG_ID as CERT_DAG
 from include.common.conn_ids import APP_DB
 from include.common.db import Database
-from include.console import actions, certs, downloads, forms, pages, params, sync, upload, verify
+from include.console import actions, certs, downloads, forms, pages, params, sync, upload, verify, whatsapp
 from include.console.html import PREFIX, run_link
 from include.console.reader import read
 from include.health.spec import DAG_ID as HEALTH_DAG
@@ -44,6 +46,7 @@ READ_VERIFY = [Depends(requires_access_dag("GET", DagAccessEntity.RUN, VERIFY_DA
 READ_HEALTH = [Depends(requires_access_dag("GET", DagAccessEntity.RUN, HEALTH_DAG))]
 ACT_SYNC = [Depends(requires_access_dag("PUT", DagAccessEntity.TASK_INSTANCE, SYNC_DAG))]
 ACT_CERT = [Depends(requires_access_dag("PUT", DagAccessEntity.TASK_INSTANCE, CERT_DAG))]
+ACT_HEALTH = [Depends(requires_access_dag("PUT", DagAccessEntity.TASK_INSTANCE, HEALTH_DAG))]
 START_CERT = [Depends(requires_access_dag("POST", DagAccessEntity.RUN, CERT_DAG))]
 STUCK_API_TIMEOUT = 5.0
 _ensured: set[str] = set()
@@ -332,8 +335,25 @@ def create_app() -> FastAPI:
         return _json(*accounts(request))
 
     @app.get("/whatsapp", dependencies=READ_HEALTH, response_class=HTMLResponse)
-    def page_whatsapp(request: Request) -> str:
-        return pages.whatsapp(accounts(request)[0], query_of(request))
+    def page_whatsapp(request: Request, user: GetUserDep) -> str:
+        return pages.whatsapp(accounts(request)[0], query_of(request), can_act(user, HEALTH_DAG))
+
+    def reconnect(ids: list[int], user: Any) -> tuple[dict[str, Any], int]:
+        with _accounts_db() as db:
+            return whatsapp.reconnect(db, ids, user.get_name())
+
+    @app.post("/api/whatsapp/reconnect", dependencies=ACT_HEALTH)
+    def api_whatsapp_reconnect(user: GetUserDep, body: Any = Body(None)) -> JSONResponse:
+        answer, status = reconnect(params.account_ids(body, whatsapp.MAX_AT_ONCE), user)
+        return JSONResponse(answer, status_code=status)
+
+    @app.post("/api/whatsapp/{account_id}/reconnect", dependencies=ACT_HEALTH)
+    def api_whatsapp_reconnect_one(account_id: int, user: GetUserDep) -> JSONResponse:
+        answer, status = reconnect([account_id], user)
+        if status == 200:  # one session: its own answer and status (409 refused, 404 unknown)
+            (result,) = answer["results"]
+            answer, status = (result if result["ok"] else {"detail": result["message"]}), result["status"]
+        return JSONResponse(answer, status_code=status)
 
     # -- the DAG-run tab: the batch of the run being looked at ------------------------------------------------
     @app.get("/run/{dag_id}/{run_id:path}", dependencies=[Depends(requires_access_dag("GET", DagAccessEntity.RUN))])

@@ -78,10 +78,13 @@ def cert_detail(d: Mapping[str, Any], query: Mapping[str, Any], can_act: bool) -
 
 
 # -- WhatsApp ---------------------------------------------------------------------------------------------------
-def whatsapp(d: Mapping[str, Any], query: Mapping[str, Any]) -> str:
+def whatsapp(d: Mapping[str, Any], query: Mapping[str, Any], can_act: bool = False) -> str:
+    """Every session; with ``can_act`` (PUT on health_reconcile's task instances) the Reconnect
+    buttons, which a viewer does not see."""
     return render("whatsapp.html", title="WhatsApp sessions", active="whatsapp", d=d, query=query,
-                  workspace_ids=[str(w) for w in d["workspaces"]],
-                  current_workspace=None if d["workspace"] is None else str(d["workspace"]))
+                  workspace_ids=[str(w) for w in d["workspaces"]], can_act=can_act,
+                  current_workspace=None if d["workspace"] is None else str(d["workspace"]),
+                  page_data={"reconnect": url("/api/whatsapp/reconnect")})
 
 
 def message(title: str, text: str, *, link: tuple[str, str] | None = None, refresh: int | None = None) -> str:

@@ -192,3 +192,13 @@ def workspace(query: Mapping[str, str]) -> int | None:
     if not query.get("workspace"):
         return None
     return integer(query, "workspace", 0, 0, 2**62)
+
+
+def account_ids(body: object, limit: int) -> list[int]:
+    """The ``accounts`` of a JSON body: a list of 1 to ``limit`` account ids (whole numbers)."""
+    ids = body.get("accounts") if isinstance(body, Mapping) else None
+    if not isinstance(ids, list) or not ids or len(ids) > limit \
+            or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids):
+        raise BadRequest(f"body must be {{\"accounts\": [ids]}} with 1 to {limit} account ids (whole numbers), "
+                         f"not {body!r}"[:300])
+    return list(dict.fromkeys(ids))

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from include.branch_sync import queries, stats, stuck
+from include.branch_sync import queries, report, stats, stuck
 from include.common.notify.store import notices_of
-from include.branch_sync.tracking import BATCHES, get_batch
+from include.branch_sync.tracking import BATCHES, get_batch, resume_attempts
 from include.common.clock import utcnow
 from include.common.db import Database
 from include.console.params import HistoryQuery, NotFound, SyncDetailQuery, SyncListQuery
@@ -36,7 +36,8 @@ def batch_for_run(db: Database, dag_id: str, run_id: str) -> str | None:
 
 def batch_detail(db: Database, batch_id: str, q: SyncDetailQuery, api: Any = None) -> dict[str, Any]:
     """The batch, its exact counts and record sums, the filter choices and one page of pairs (five
-    statements), what the operators were told of it (``notifications``, one statement); for a
+    statements), what the operators were told of it (``notifications``, one statement), its
+    automatic resume attempts (``auto_resume``, one statement: ``sync-status``'s words); for a
     running batch also ``stuck`` (one more statement, and Airflow's pools and
     task states through ``api`` only when a pair has waited too long). The diagnosis never fails
     the page: trouble reading it is one line saying it is unavailable."""
@@ -48,6 +49,8 @@ def batch_detail(db: Database, batch_id: str, q: SyncDetailQuery, api: Any = Non
     out["notifications"] = notices_of(db, batch_id)
     out["stuck"] = stuck_of(db, out, api) if api is not None else None
     out["stuck_lines"] = stuck_text(out["stuck"])
+    out["auto_resume"] = report.auto_resume(out, resume_attempts(db, [batch_id])[batch_id])
+    out["auto_resume_lines"] = [line.strip() for line in report.auto_resume_lines(out["auto_resume"])]
     return out
 
 

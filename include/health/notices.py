@@ -3,8 +3,9 @@ unsent (the next sighting after a failed channel, and the batches this DAG itsel
 killed run), and WhatsApp alerts, once per episode, with a ``recovered`` message when it ends:
 
 * the service unreachable for ``whatsapp_unreachable_checks`` runs in a row (subject ``service:``);
-* a session that has used up its reconnect attempts (subject ``session:<id>``), recovered when its
-  account is ``connected`` again;
+* a session that has used up its reconnect attempts, or that only a person can bring back (logged
+  out, banned: ``left_for_person``) (subject ``session:<id>``), recovered when its account is
+  ``connected`` again;
 * a running sync batch whose tables wait to start longer than ``stuck_after_seconds`` (subject
   ``stuck:<batch_id>``, with the reasons and their fixes), recovered when none waits any more or
   the batch has ended.
@@ -26,7 +27,7 @@ from include.common.db import Database
 from include.common.notify import store
 from include.common.notify.notice import Notice, airflow_url, run_url
 from include.common.notify.send import observe
-from include.common.notify.settings import EPISODE_EVENTS, NotifySettings, load_settings
+from include.common.notify.settings import ACTION_EVENTS, EPISODE_EVENTS, NotifySettings, load_settings
 from include.common.scrub import connection_secrets
 from include.common.text import format_duration, format_ts
 from include.health.spec import DAG_ID
@@ -36,9 +37,12 @@ from include.health.whatsapp.summary import ReconcileSummary
 
 log = logging.getLogger(__name__)
 
-SOURCES = {**sync_notify.SOURCES, **certificate_notify.SOURCES, **verify_notify.SOURCES, DAG_ID: EPISODE_EVENTS}
+SOURCES = {**sync_notify.SOURCES, **certificate_notify.SOURCES, **verify_notify.SOURCES,
+           DAG_ID: EPISODE_EVENTS + ACTION_EVENTS}
 SERVICE = "service:whatsapp"
 SESSION = "session:"
+# Reconcile actions after which only a person brings the session back.
+PERSON_ACTIONS = ("reconnect_capped", "left_for_person")
 STUCK = "stuck:"
 
 
@@ -49,13 +53,17 @@ def checked_settings() -> NotifySettings:
     return settings
 
 
-def sweep(settings: NotifySettings) -> dict[str, list[str]]:
-    """Announce the recently finished batches of both jobs whose notice is unsent somewhere."""
-    with Database(load_config().target) as db:
-        sync = sync_notify.sweep(db, settings)
-    with Database(APP_DB) as db:
-        certificates = certificate_notify.sweep(db, settings)
-    return {"sync": sync, "certificates": certificates}
+def sweep(settings: NotifySettings, *, sync: bool = True, certificates: bool = True) -> dict[str, list[str]]:
+    """Announce the recently finished batches of both jobs (those asked for: a deployment may lack
+    one's database) whose notice is unsent somewhere."""
+    swept: dict[str, list[str]] = {"sync": [], "certificates": []}
+    if sync:
+        with Database(load_config().target) as db:
+            swept["sync"] = sync_notify.sweep(db, settings)
+    if certificates:
+        with Database(APP_DB) as db:
+            swept["certificates"] = certificate_notify.sweep(db, settings)
+    return swept
 
 
 def _notice(key: str, event: str, title: str, facts: list[tuple[str, str]],
@@ -81,13 +89,14 @@ def service_check(db: Database, settings: NotifySettings, *, error: str | None, 
 
 def session_checks(db: Database, settings: NotifySettings, summary: ReconcileSummary,
                    run_id: str) -> list[dict[str, Any]]:
-    """Sessions capped this run open an episode; an open episode whose account is connected again
-    ends. Sessions not seen either way change nothing."""
+    """Sessions capped this run, or left for a person (logged out, banned), open an episode; an
+    open episode whose account is connected again ends. Sessions not seen either way change nothing."""
     results = []
-    capped = {a.session_id: a for a in summary.actions if a.action == "reconnect_capped"}
+    capped = {a.session_id: a for a in summary.actions if a.action in PERSON_ACTIONS}
     for session_id, action in capped.items():
         def make(episode: str, event: str, action: Any = action) -> Notice:
-            return _notice(episode, event, f"WhatsApp session {action.session_id} needs a manual reconnect",
+            need = "a manual reconnect" if action.action == "reconnect_capped" else "a person"
+            return _notice(episode, event, f"WhatsApp session {action.session_id} needs {need}",
                            [("Session", action.session_id), ("Phone", action.phone_number or "-"),
                             ("Workspace", str(action.workspace_id)), ("Detail", action.detail)])
 

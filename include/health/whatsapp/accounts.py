@@ -3,7 +3,7 @@ reading the active accounts, and the one conditional write per account."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,6 +13,7 @@ from include.common.db import Cursor, Database
 from include.common.schema import TableDef, ensure_tables
 from include.health.whatsapp.metadata import dump_metadata, merge_metadata, parse_metadata
 from include.health.whatsapp.sightings import TABLE as SIGHTINGS_TABLE
+from include.health.whatsapp.uptime import TABLE as CHECKS_TABLE
 
 ACCOUNTS = "whatsapp_accounts"
 
@@ -42,13 +43,13 @@ TABLE = TableDef(ACCOUNTS, (
     ("updated_at", "ts", False),
 ), defaults={"status": "'disconnected'", "is_active": True}, unique=("uuid",),
     values={"status": ("connected", "disconnected")}, app_owned=True)
-SCHEMA = (TABLE, SIGHTINGS_TABLE)  # the WhatsApp part of app_db: a new table is one more TableDef here
+SCHEMA = (TABLE, SIGHTINGS_TABLE, CHECKS_TABLE)  # the WhatsApp part of app_db: a new table is one more TableDef here
 
 
 def ensure_accounts_table(db: Database) -> None:
     """Create ``whatsapp_accounts`` where it is missing (the web app owns it: an existing table
     gets only the columns the bundle reads and lacks, its own are left as they are), and this
-    job's ``whatsapp_service_sessions``."""
+    job's ``whatsapp_service_sessions`` and ``whatsapp_session_checks``."""
     ensure_tables(db, SCHEMA, what="migrate whatsapp tables")
 
 
@@ -69,14 +70,19 @@ def add_account(db: Database, session_id: str, workspace_id: int, *, status: str
     return account_uuid
 
 
-def load_accounts(db: Database, workspace_id: int | None = None) -> list[Account]:
-    """Active accounts that have a session id, optionally of one workspace, in id order."""
+def load_accounts(db: Database, workspace_id: int | None = None, ids: Sequence[int] | None = None) -> list[Account]:
+    """Active accounts that have a session id, optionally of one workspace or with these ids, in id order."""
     sql = (f"SELECT id, workspace_id, session_id, phone_number, status, metadata FROM {db.quote(ACCOUNTS)} "
            f"WHERE is_active = %s AND session_id IS NOT NULL AND session_id <> ''")
     params: list[Any] = [True]
     if workspace_id is not None:
         sql += " AND workspace_id = %s"
         params.append(workspace_id)
+    if ids is not None:
+        if not ids:
+            return []
+        sql += f" AND id IN ({', '.join(['%s'] * len(ids))})"
+        params.extend(int(i) for i in ids)
     rows = db.fetchall(sql + " ORDER BY id", params)
     accounts = []
     for r in rows:

@@ -13,6 +13,9 @@ through :func:`include.common.scrub.scrub` and the key itself is replaced; excep
 so a traceback does not carry the requests exception (whose text holds the full URL); urllib3's
 debug line that prints the request line gets the key redacted; and the connections this client
 opens ignore ``http.client``'s ``debuglevel``, whose output would print every request header.
+
+Kept whole: the key's way through a request, an error message and a log line is one concern, and
+a reader checking it for leaks should find every piece in one file.
 """
 
 from __future__ import annotations
@@ -68,8 +71,16 @@ class SessionRejected(Exception):
 class Session:
     """One session as the service reports it, its status in the reconcile's vocabulary.
 
-    ``restartable``: the service holds the session stopped and :meth:`WhatsAppAdapter.create_session`
-    starts it again (WAHA ``STOPPED``, Evolution ``close``); the seed's service cannot.
+    What the service can do about a session it holds but cannot run (``disconnected``/``failed``):
+
+    - ``restartable``: its own restart call brings it back (:meth:`WhatsAppAdapter.restart_session`:
+      WAHA ``STOPPED`` start, WAHA ``FAILED`` restart, wwebjs-api restart of a closed browser tab,
+      Evolution ``close`` connect); the seed's service has no such call;
+    - ``needs_person``: why no call can (logged out, banned, QR code limit): a person must act,
+      usually scan the QR code again. Set only where the adapter can tell; never with ``restartable``.
+
+    ``native_status`` is the service's own word for the state (``FAILED``, ``browser tab closed``),
+    None where it is the status itself (the seed's service).
     """
 
     session_id: str
@@ -77,6 +88,12 @@ class Session:
     phone_number: str | None = None
     workspace_id: int | str | None = None
     restartable: bool = False
+    native_status: str | None = None
+    needs_person: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.restartable and self.needs_person:
+            raise ValueError(f"session {self.session_id!r}: restartable and needs a person at once")
 
 
 @dataclass(frozen=True)
@@ -103,8 +120,15 @@ class WhatsAppAdapter(Protocol):
         ...
 
     def create_session(self, session_id: str, workspace_id: int | str | None) -> str:
-        """Ask the service to (re)create or start a session: ``"created"``, ``"started"`` or
-        ``"exists"``."""
+        """Ask the service to create a session it does not hold (or start one it holds stopped):
+        ``"created"``, ``"started"`` or ``"exists"``."""
+        ...
+
+    def restart_session(self, session: Session) -> str:
+        """Ask the service to bring back a session it holds but cannot run (``session.restartable``)
+        with its own restart call: ``"restarted"`` or ``"started"`` (or the outcome of
+        :meth:`create_session` when the session vanished meanwhile). Raises :class:`SessionRejected`
+        when the service has no such call or refuses it."""
         ...
 
 
@@ -190,7 +214,7 @@ class HttpSessionService:
     extra ``concurrency`` (parallel requests, default 8) and ``budget_seconds`` (per run, default 60).
 
     Subclasses set :attr:`API_KEY_HEADER` (``None``: the key goes as query parameter ``api_key``)
-    and implement the three calls of :class:`WhatsAppAdapter`.
+    and implement the calls of :class:`WhatsAppAdapter` (``restart_session`` where the service has one).
     """
 
     FLAVOR = ""
@@ -254,6 +278,12 @@ class HttpSessionService:
 
     def sessions(self) -> list[Session]:
         raise NotImplementedError(f"{self.LABEL} has no call that lists every session; use read_sessions(ids)")
+
+    def restart_session(self, session: Session) -> str:
+        """Services without a restart call (the seed's) refuse; their held sessions are never
+        ``restartable``, so only a person's explicit request gets here."""
+        raise SessionRejected(f"{self.LABEL} has no call that restarts a session it holds "
+                              f"({session.session_id!r} is {session.status!r}); a person must reconnect it")
 
     # -- services asked one session at a time -------------------------------------------------------
     def _read_each(self, session_ids: Sequence[str], read_one: Callable[[str], Session | None]) -> SessionRead:

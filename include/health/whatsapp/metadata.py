@@ -21,9 +21,14 @@ RECONNECT_ATTEMPTS = "reconnect_attempts"
 LAST_RECONNECT_AT = "last_reconnect_at"
 LAST_RECONNECT_ERROR = "last_reconnect_error"
 PREVIOUS_METADATA = "previous_metadata"
+# A person's Reconnect on the console: when, who (their Airflow user name), what the service did.
+RECONNECT_REQUESTED_AT = "reconnect_requested_at"
+RECONNECT_REQUESTED_BY = "reconnect_requested_by"
+RECONNECT_REQUESTED_OUTCOME = "reconnect_requested_outcome"
 OWN_KEYS = (AUTO_DISCONNECTED_AT, REASON, AUTO_RECONNECT_AT, RECONNECT_TRIGGERED_BY, AUTO_CONNECTED_AT,
             MISSING_COUNT, CONNECTED_COUNT, RECONNECT_PENDING, RECONNECT_ATTEMPTS, LAST_RECONNECT_AT,
-            LAST_RECONNECT_ERROR, PREVIOUS_METADATA)
+            LAST_RECONNECT_ERROR, PREVIOUS_METADATA, RECONNECT_REQUESTED_AT, RECONNECT_REQUESTED_BY,
+            RECONNECT_REQUESTED_OUTCOME)
 
 
 def parse_metadata(value: Any) -> tuple[dict[str, Any], str | None]:

@@ -10,9 +10,13 @@ for a 5-minute schedule:
   whose session was not read are left untouched (reported as ``not_checked``);
 - a status flips only after N consecutive reads agree (flap guard): one bad read changes nothing;
 - sessions the service reports as starting (``initializing``, ``qr_required``) are left alone;
-- a lost session is re-created at most ``max_reconnect_attempts`` times, with doubling back-off
-  between attempts and at most ``max_reconnects_per_run`` per run, so a restarted service is not
-  stampeded by every session at once;
+- a lost session is re-created, and one the service holds but cannot run is restarted with the
+  service's own restart call (:func:`revive`), both at most ``max_reconnect_attempts`` times, with
+  doubling back-off between attempts and at most ``max_reconnects_per_run`` per run, so a restarted
+  service is not stampeded by every session at once;
+- a session only a person can bring back (logged out: the service shows a QR code; banned; a
+  service without a restart call) is marked and left, its ``reason`` saying what the person must
+  do (``left_for_person``; an alert episode per session, see ``health.notices``);
 - each account is written in its own short transaction whose UPDATE is conditional on the status
   read, so a concurrent change by the web app wins; audit entries are merged into ``metadata``
   without touching keys this module does not own.
@@ -115,6 +119,10 @@ class _Run:
                 self._record(account, remote, "skipped_concurrent_change",
                              "the row changed since it was read; left to the next run")
                 return
+        if decision.person and decision.action == "mark_disconnected":
+            self.summary.left_for_person += 1
+            self._record(account, remote, "would_leave_for_person" if self.dry_run else "left_for_person",
+                         decision.person, logging.WARNING)
         if decision.reconnect and self.auto_reconnect:
             self._reconnect(account, remote, status_after)
 
@@ -131,6 +139,7 @@ class _Run:
         "mark_disconnected": ("marked_disconnected", "marked_disconnected", "would_mark_disconnected"),
         "mark_connected": ("marked_connected", "marked_connected", "would_mark_connected"),
         "skipped_initializing": ("skipped_initializing", "skipped_initializing", "skipped_initializing"),
+        "left_for_person": ("left_for_person", "left_for_person", "would_leave_for_person"),
     }
 
     def _note(self, account: Account, remote: Session | None, decision: str, detail: str) -> None:
@@ -154,21 +163,22 @@ class _Run:
             self._record(account, remote, action, detail, level)
             return
         self.budget -= 1
+        restart = remote is not None
         if self.dry_run:
             self.summary.reconnected += 1
-            self._record(account, remote, "would_reconnect", "would ask the service to create the session again")
+            self._record(account, remote, "would_reconnect",
+                         "would ask the service to restart the session" if restart
+                         else "would ask the service to create the session again")
             return
         attempts = count_value(account.metadata.get(RECONNECT_ATTEMPTS)) + 1
-        outcome, error = self._create(account)
+        outcome, error = self._revive(account, remote)
         set_meta: dict[str, Any] = {RECONNECT_ATTEMPTS: attempts, LAST_RECONNECT_AT: self.stamp}
         if error is None:
             self.summary.reconnected += 1
             set_meta |= {AUTO_RECONNECT_AT: self.stamp, RECONNECT_TRIGGERED_BY: self.settings.triggered_by}
             drop: tuple[str, ...] = (LAST_RECONNECT_ERROR,)
             self._record(account, remote, "reconnected",
-                         f"attempt {attempts}: session "
-                         f"{ {'exists': 'already exists', 'started': 'started again'}.get(outcome or '', 'created')} "
-                         f"in service")
+                         f"attempt {attempts}: session {OUTCOMES.get(outcome or '', 'created')} in service")
         else:
             self.summary.reconnect_failed += 1
             set_meta[LAST_RECONNECT_ERROR] = error[:ERROR_MAX]
@@ -202,16 +212,30 @@ class _Run:
                     logging.INFO)
         return None
 
-    def _create(self, account: Account) -> tuple[str | None, str | None]:
-        """POST the session; returns (outcome, error message)."""
+    def _revive(self, account: Account, remote: Session | None) -> tuple[str | None, str | None]:
+        """Re-create or restart the session; returns (outcome, error message)."""
         try:
-            return self.service.create_session(account.session_id, account.workspace_id), None
+            return revive(self.service, account.session_id, account.workspace_id, remote), None
         except SessionRejected as exc:
             return None, str(exc)
         except ServiceUnavailable as exc:
             # The service broke mid-run: stop asking it this run, keep what was already fixed.
             self.summary.service_error = str(exc)
             return None, str(exc)
+
+
+# What the service did, as the audit detail says it.
+OUTCOMES = {"exists": "already exists", "started": "started again", "restarted": "restarted", "created": "created"}
+
+
+def revive(service: WhatsAppAdapter, session_id: str, workspace_id: int | str | None, remote: Session | None) -> str:
+    """Bring a session back the way its service can: re-create one the service does not hold
+    (``remote`` None), restart one it holds but cannot run with the service's own restart call.
+    The reconcile and the console's Reconnect both come here. Raises :class:`SessionRejected`
+    (that session only) or :class:`ServiceUnavailable` (the service as a whole)."""
+    if remote is None:
+        return service.create_session(session_id, workspace_id)
+    return service.restart_session(remote)
 
 
 def _workspace_id(value: int | str | None) -> int | None:

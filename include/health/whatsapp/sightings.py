@@ -7,8 +7,9 @@ Why a table of its own: the database status is deliberately slow to follow the s
 guard), so an operator looking at a ``connected`` account needs the service's own word beside it
 to see that a disconnect is on its way; and the web app's ``metadata`` is not the place for a value
 that changes on every run. The row is written on every non-dry run for every account read
-(two statements per run, whatever the number of accounts); accounts the service's time budget
-did not reach keep their previous row.
+(three statements per run, whatever the number of accounts, with the check's rows of
+:mod:`include.health.whatsapp.uptime`); accounts the service's time budget did not reach keep their
+previous row.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import datetime
 
 from include.common.db import Cursor, Database
 from include.common.schema import TableDef, ensure_tables
+from include.health.whatsapp import uptime
 from include.health.whatsapp.client import Session
 
 SIGHTINGS = "whatsapp_service_sessions"
@@ -33,9 +35,10 @@ TABLE = TableDef(SIGHTINGS, (
 ), key=("account_id",))
 
 def ensure_sightings_table(db: Database) -> None:
-    """Create this job's table where it is missing (readers create it too: it is ours, and an
-    empty one means "not asked yet")."""
-    ensure_tables(db, (TABLE,), what=f"migrate {SIGHTINGS}")
+    """Create this job's tables where they are missing (readers create them too: they are ours,
+    and an empty one means "not asked yet"): the last word per account, and every check's word
+    (:mod:`include.health.whatsapp.uptime`)."""
+    ensure_tables(db, (TABLE, uptime.TABLE), what=f"migrate {SIGHTINGS} and {uptime.CHECKS}")
 
 
 COLUMNS = ("account_id", "session_id", "service_status", "status_since", "checked_at")
@@ -67,7 +70,8 @@ def sightings(accounts: Iterable[tuple[int, str]], remote: Mapping[str, Session]
 
 def record_sightings(db: Database, accounts: Sequence[tuple[int, str]], remote: Mapping[str, Session],
                      unchecked: set[str], now: datetime) -> int:
-    """Write what the service said of these accounts, in one transaction. Returns the rows written."""
+    """Write what the service said of these accounts, the last word and this check's row of the
+    history, in one transaction. Returns the accounts written."""
     table = db.quote(SIGHTINGS)
 
     def work(cur: Cursor) -> int:
@@ -78,6 +82,7 @@ def record_sightings(db: Database, accounts: Sequence[tuple[int, str]], remote: 
             cur.executemany(db.upsert(SIGHTINGS, COLUMNS, ("account_id",)),
                             [(r.account_id, r.session_id, r.service_status, db.ts(r.status_since), db.ts(r.checked_at))
                              for r in rows])
+        uptime.insert_checks(db, cur, [(r.account_id, r.session_id, r.service_status) for r in rows], now)
         return len(rows)
 
     return db.run(work, what="record what the WhatsApp service said")

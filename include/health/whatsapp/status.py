@@ -1,9 +1,10 @@
 """Every WhatsApp account as the health job sees it (``whatsapp-status`` and the web console):
 database status, what the service last said (``whatsapp_service_sessions``), the flap-guard
-counts, the last audit entries, reconnect attempts and back-off.
-Read from ``app_db.whatsapp_accounts`` in two statements (the totals per workspace and status,
-and the accounts, optionally one page of them); the rest is derived from each account's
-``metadata`` (pure). Plain dicts out, timestamps ISO-8601 UTC."""
+counts, the last audit entries, reconnect attempts and back-off, and the uptime of the last 24
+hours and 7 days with the checks it is based on (``whatsapp_session_checks``).
+Read from ``app_db`` in three statements (the totals per workspace and status, the accounts,
+optionally one page of them, and their checks per window); the rest is derived from each
+account's ``metadata`` (pure). Plain dicts out, timestamps ISO-8601 UTC."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from typing import Any
 
 from include.common.clock import iso_z, parse_iso, utcnow
 from include.common.db import Cursor, Database
+from include.health.whatsapp import uptime
 from include.health.whatsapp.accounts import ACCOUNTS
 from include.health.whatsapp.metadata import (
     AUTO_CONNECTED_AT, AUTO_DISCONNECTED_AT, AUTO_RECONNECT_AT, CONNECTED_COUNT, LAST_RECONNECT_AT,
-    LAST_RECONNECT_ERROR, MISSING_COUNT, REASON, RECONNECT_ATTEMPTS, RECONNECT_PENDING, RECONNECT_TRIGGERED_BY,
-    count_value, parse_metadata,
+    LAST_RECONNECT_ERROR, MISSING_COUNT, REASON, RECONNECT_ATTEMPTS, RECONNECT_PENDING, RECONNECT_REQUESTED_AT,
+    RECONNECT_REQUESTED_BY, RECONNECT_REQUESTED_OUTCOME, RECONNECT_TRIGGERED_BY, count_value, parse_metadata,
 )
 from include.health.whatsapp.settings import ReconcileSettings
 from include.health.whatsapp.sightings import SIGHTINGS
@@ -33,8 +35,10 @@ def _iso_ts(value: Any) -> str | None:
     return iso_z(parsed) if parsed else None
 
 
-def account_status(row: Mapping[str, Any], settings: ReconcileSettings, now: datetime) -> dict[str, Any]:
-    """One account row (metadata as stored) as the status dict (pure)."""
+def account_status(row: Mapping[str, Any], settings: ReconcileSettings, now: datetime,
+                   checks: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One account row (metadata as stored), and its :func:`uptime.uptime_rows` row, as the status
+    dict (pure)."""
     meta, unparsed = parse_metadata(row.get("metadata"))
     attempts = count_value(meta.get(RECONNECT_ATTEMPTS))
     last = parse_iso(meta.get(LAST_RECONNECT_AT))
@@ -76,6 +80,10 @@ def account_status(row: Mapping[str, Any], settings: ReconcileSettings, now: dat
             "status": row.get("service_status"), "since": _iso_ts(row.get("status_since")),
             "checked_at": _iso_ts(row.get("checked_at")),
         },
+        "uptime": uptime.uptime(checks),
+        "manual_reconnect": {"requested_at": _iso(meta.get(RECONNECT_REQUESTED_AT)),
+                             "requested_by": meta.get(RECONNECT_REQUESTED_BY),
+                             "outcome": meta.get(RECONNECT_REQUESTED_OUTCOME)},
         "metadata_unreadable": unparsed is not None,
     }
 
@@ -92,23 +100,25 @@ def whatsapp_status(db: Database, workspace: int | None = None, settings: Reconc
     where, params = ("WHERE a.workspace_id = %s", [int(workspace)]) if workspace is not None else ("", [])
     page, page_params = ("", []) if limit is None else (" LIMIT %s OFFSET %s", [int(limit), int(offset)])
 
-    def work(cur: Cursor) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def work(cur: Cursor) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[int, dict[str, Any]]]:
         totals = cur.fetch(f"SELECT a.workspace_id, a.status, COUNT(*) AS n FROM {table} a {where} "
                            f"GROUP BY a.workspace_id, a.status", params)
         rows = cur.fetch(f"SELECT a.id, a.uuid, a.workspace_id, a.session_id, a.phone_number, a.status, a.is_active, "
                          f"a.metadata, a.updated_at, s.service_status, s.status_since, s.checked_at FROM {table} a "
                          f"LEFT JOIN {db.quote(SIGHTINGS)} s ON s.account_id = a.id {where} "
                          f"ORDER BY a.id{page}", [*params, *page_params])
-        return totals, rows
+        checks = uptime.uptime_rows(db, cur, [int(r["id"]) for r in rows], now) if rows else {}
+        return totals, rows, checks
 
-    totals, rows = db.run(work, what="read WhatsApp accounts")
+    totals, rows, checks = db.run(work, what="read WhatsApp accounts")
     workspaces: dict[str, dict[str, int]] = {}
     for r in sorted(totals, key=lambda r: (str(r["workspace_id"]), str(r["status"] or "").lower())):
         counts = workspaces.setdefault(str(r["workspace_id"]), {})
         status = str(r["status"] or "").lower()
         counts[status] = counts.get(status, 0) + int(r["n"])
     return {"checked_at": iso_z(now), "workspace": workspace, "total": sum(int(r["n"]) for r in totals),
-            "accounts": [account_status(r, settings, now) for r in rows], "workspaces": workspaces,
+            "accounts": [account_status(r, settings, now, checks.get(int(r["id"]))) for r in rows],
+            "workspaces": workspaces, "uptime_windows": list(uptime.WINDOWS),
             "settings": {"missing_checks_before_disconnect": settings.missing_checks_before_disconnect,
                          "connected_checks_before_connect": settings.connected_checks_before_connect,
                          "max_reconnect_attempts": settings.max_reconnect_attempts,

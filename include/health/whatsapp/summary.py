@@ -39,6 +39,7 @@ class ReconcileSummary:
     reconnected: int = 0
     reconnect_failed: int = 0
     skipped_initializing: int = 0
+    left_for_person: int = 0  # held sessions only a person can bring back (logged out, banned): left
     capped: int = 0
     backing_off: int = 0
     deferred: int = 0
@@ -82,6 +83,7 @@ class ReconcileSummary:
                   f"({self.marked_disconnected} disconnected, {self.marked_connected} connected)",
                   f"   Awaiting confirmation (flap guard): {self.awaiting_confirmation}",
                   f"   Left alone while starting: {self.skipped_initializing}",
+                  f"   Left for a person (logged out, banned; scan the QR code again): {self.left_for_person}",
                   f"   Reconnects failed: {self.reconnect_failed}, capped: {self.capped}, "
                   f"backing off: {self.backing_off}, deferred: {self.deferred}",
                   f"   Skipped after a concurrent change: {self.conflicts}",
@@ -103,5 +105,6 @@ class ReconcileSummary:
     @staticmethod
     def _is_mismatch(entries: list[SessionAction]) -> bool:
         first = entries[0]
+        logged_out = first.database_status == "connected" and first.service_status == "qr_required"
         return (first.database_status == "connected") != (first.service_status == "connected") \
-            and first.service_status not in TRANSITIONAL
+            and (first.service_status not in TRANSITIONAL or logged_out)

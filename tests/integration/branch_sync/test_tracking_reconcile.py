@@ -143,3 +143,20 @@ def test_callbacks_of_a_unit_touch_only_its_tables_that_had_not_finished(db, tmp
     assert rows() == {"t0": ("completed", 0), "t1": ("failed", 1), "t2": ("failed", 0)}
     assert "boom" in after["t1"]["error_message"] and after["t0"]["error_message"] is None
     assert after["t0"]["sync_mode"] == "initial"
+
+
+def test_a_resumed_batch_whose_new_run_dies_before_its_tables_start_is_interrupted_again(db):
+    tracking.mark_started(db, BATCH, "pgsql_a", "t0")
+    tracking.mark_finished(db, BATCH, "pgsql_a", "t0", "completed")
+    tracking.reconcile_batch(db, BATCH, {}, run_state=None)  # the first run vanished: interrupted
+    remaining = tracking.resume_batch(db, BATCH, "branch_sync", "run_2", {"resume": BATCH}, PAIRS)
+    assert [p.table for p in remaining] == ["t1", "t2", "t3"]
+    rows = {r["table_name"]: r for r in tracking.get_progress(db, BATCH)}
+    # to be synced again: pending, their earlier try counted, its error gone with it
+    assert {t: (r["status"], r["retry_count"], r["error_message"]) for t, r in rows.items()} == {
+        "t0": ("completed", 0, None), "t1": ("pending", 1, None), "t2": ("pending", 1, None), "t3": ("pending", 1, None)}
+    tracking.assign_tasks(db, BATCH, [tracking.Assignment(p, i) for i, p in enumerate(remaining)])
+    tracking.mark_started(db, BATCH, "pgsql_a", "t1")  # the resumed try is not counted twice
+    assert next(r for r in tracking.get_progress(db, BATCH) if r["table_name"] == "t1")["retry_count"] == 1
+    result = tracking.reconcile_batch(db, BATCH, {}, run_state=None)  # the resumed run vanished too
+    assert result["status"] == "interrupted" and tracking.get_batch(db, BATCH)["status"] == "interrupted"

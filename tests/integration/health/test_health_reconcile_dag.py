@@ -129,6 +129,11 @@ def test_service_failure_changes_no_row_and_fails_only_that_task(world, mode):
     assert states["whatsapp_sessions"] == "failed"
     assert states["batch_progress"] == "success" and states["housekeeping"] == "success"
     assert accounts() == before
+    # the uptime history: the first run's check as the service said it, this one's as unreachable
+    checks = fetch("app_db", "SELECT session_id, service_status FROM whatsapp_session_checks ORDER BY checked_at")
+    assert sorted((r["session_id"], r["service_status"]) for r in checks) == sorted(
+        [("webjs_1_alive", "connected"), ("webjs_1_lost", "not_found"), ("webjs_2_lost", "not_found")]
+        + [(s, "unreachable") for s in ("webjs_1_alive", "webjs_1_lost", "webjs_2_lost")])
 
 
 def test_progress_repair_interrupts_batches_of_vanished_runs_and_clean_up_keeps_recent_ones(world):
@@ -159,6 +164,15 @@ def test_progress_repair_interrupts_batches_of_vanished_runs_and_clean_up_keeps_
                                  "WHERE batch_id = 'sync_20260101_000000_vanished'")
     assert row["status"] == "failed" and "no longer exists" in row["error_message"]
     assert not fetch("central_db", "SELECT 1 AS x FROM sync_progress WHERE batch_id = 'sync_20250101_000000_oldbatch'")
+    # the WhatsApp check history is kept for the uptime windows (7 days) only
+    run_sql("app_db", "INSERT INTO whatsapp_session_checks (account_id, checked_at, session_id, service_status) "
+                      "VALUES (%s, %s, %s, %s), (%s, %s, %s, %s)",
+            params=[(1, utcnow().replace(tzinfo=None) - dt.timedelta(days=9), "webjs_1_alive", "connected",
+                     1, utcnow().replace(tzinfo=None) - dt.timedelta(days=6), "webjs_1_alive", "connected")])
+    assert load_dag().test().state == "success"
+    ages = [(utcnow().replace(tzinfo=None) - r["checked_at"]).days for r in fetch(
+        "app_db", "SELECT checked_at FROM whatsapp_session_checks WHERE account_id = 1")]
+    assert max(ages) == 6 and len(ages) == 3  # the 9-day-old row is gone; the 6-day-old one and two runs' stay
 
 
 def test_certificate_batch_of_a_vanished_run_is_finalized_with_the_reason(world):

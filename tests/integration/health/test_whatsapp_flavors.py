@@ -42,8 +42,9 @@ CREATE_ROUTE: dict[str, dict[str, str]] = {
     "wwebjs_api": {"path": "/session/start/*"},
     "evolution": {"path": "/instance/connect/*"},
 }
-# Flavors whose service can start again a session it holds stopped (WAHA STOPPED, Evolution close).
-RESTARTS_HELD = ("waha", "evolution")
+# Flavors whose service can start again a session it holds stopped (WAHA STOPPED, wwebjs-api
+# CONFLICT, Evolution close); the seed's service has no restart call.
+RESTARTS_HELD = ("waha", "wwebjs_api", "evolution")
 
 
 @pytest.fixture(scope="module")
@@ -173,14 +174,20 @@ def test_starting_sessions_are_left_alone(world):
     assert snapshot(db) == before and standin.create_attempts == 0
 
 
-def test_failed_session_is_disconnected_and_not_recreated(world):
+def test_failed_session_is_restarted_only_where_the_service_can(world):
     db, standin = world.db, world.standin
     add_account(db, "ws1-broken", 1)
     standin.add_session("ws1-broken", "failed")
     summary = reconcile(db, world.adapter(), auto_reconnect=True, settings=FAST, now=T0)
     row = account(db, "ws1-broken")
-    assert row["status"] == "disconnected" and row["metadata"]["reconnect_pending"] is False
-    assert summary.marked_disconnected == 1 and standin.create_attempts == 0
+    assert row["status"] == "disconnected" and summary.marked_disconnected == 1
+    if world.flavor == "waha":  # FAILED: WAHA's restart call
+        assert summary.reconnected == 1 and standin.restart_attempts == 1 and standin.create_attempts == 0
+        assert row["metadata"]["reconnect_pending"] is True
+    else:  # seed: no restart call; wwebjs-api TOS_BLOCK (banned), Evolution refused (QR limit): a person's job
+        assert summary.left_for_person == 1 and standin.changing_requests == 0
+        assert row["metadata"]["reconnect_pending"] is False
+        assert "a person must" in row["metadata"]["reason"]
 
 
 def test_session_held_stopped_is_started_again_where_the_service_can(world):
@@ -191,10 +198,11 @@ def test_session_held_stopped_is_started_again_where_the_service_can(world):
     row = account(db, "ws1-stopped")
     assert row["status"] == "disconnected" and summary.marked_disconnected == 1
     if world.flavor in RESTARTS_HELD:
-        assert summary.reconnected == 1 and standin.create_attempts == 1
+        assert summary.reconnected == 1 and standin.changing_requests == 1
         assert standin.sessions["ws1-stopped"]["status"] == "initializing"
         assert row["metadata"]["auto_reconnect_at"] == T0_Z and row["metadata"]["reconnect_pending"] is True
-        assert "started again" in [a.detail for a in summary.actions if a.action == "reconnected"][0]
+        said = "restarted" if world.flavor == "wwebjs_api" else "started again"  # CONFLICT: wwebjs-api's restart
+        assert said in [a.detail for a in summary.actions if a.action == "reconnected"][0]
     else:  # the service holds it: creating it again would be refused; a human reconnects it
         assert summary.reconnected == 0 and standin.create_attempts == 0
         assert row["metadata"]["reconnect_pending"] is False

@@ -134,15 +134,18 @@ def test_service_connected_database_disconnected_is_marked_connected(db, service
     assert (second.mismatches, second.marked_connected, second.statuses_updated) == (1, 1, 1)
 
 
-def test_service_reports_failed_marks_disconnected_without_recreating(db, service, standin):
+def test_service_reports_failed_marks_disconnected_and_leaves_it_for_a_person(db, service, standin):
     add_account(db, "webjs_1_broken", 1)
     standin.add_session("webjs_1_broken", "failed")
     summary = reconcile(db, service, auto_reconnect=True, settings=FAST, now=T0)
     row = account(db, "webjs_1_broken")
     assert row["status"] == "disconnected" and row["metadata"]["reason"] == \
-        "WhatsApp service reports session 'failed' during health reconcile"
+        "WhatsApp service reports session 'failed' during health reconcile; the service has no call that " \
+        "restarts it; a person must reconnect it and scan the QR code again"
     assert row["metadata"]["reconnect_pending"] is False
-    assert summary.marked_disconnected == 1 and posts(standin) == 0  # it exists there: a POST would be a 409
+    assert (summary.marked_disconnected, summary.left_for_person) == (1, 1)
+    assert posts(standin) == 0  # it exists there: a POST would be a 409, and the service has no restart call
+    assert [a.action for a in summary.actions] == ["marked_disconnected", "left_for_person"]
 
 
 def test_initializing_and_qr_required_are_left_alone(db, service, standin):

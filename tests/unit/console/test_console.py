@@ -86,7 +86,8 @@ def test_detail_filters_sorts_and_counts(central):
              ("b2", "c_invoice", "pending", 0, None, 0, None)]
     add_batch(central, "sync_20261120_010000_cccccccc", pairs, T0, status="running")
     full, n = read(central, lambda r: sync.batch_detail(r, "sync_20261120_010000_cccccccc", params.sync_detail({})))
-    assert n == 6 and full["stuck"] is None  # the page's five and its notices; no API given: no diagnosis
+    # the page's five, its notices and its automatic resume attempts; no API given: no diagnosis
+    assert n == 7 and full["stuck"] is None and full["auto_resume"] is None
     assert full["notifications"] == []  # no notice yet (not even the table)
     assert (full["total_tables"], full["completed_tables"], full["failed_tables"], full["in_progress_tables"],
             full["pending_tables"], full["progress_percentage"], full["records_processed"]) == (4, 1, 1, 1, 1, 25.0, 15334)
@@ -172,7 +173,7 @@ def test_a_stuck_running_batch_says_why_on_its_page(central, monkeypatch):
                              ("b9", "c_invoice", "pending", 0, None, 0, None)], T0, status="running")
     api = FakeApi(pools=[{"name": "sync_b1", "slots": 4, "open_slots": 4}])
     data, n = read(central, lambda r: sync.batch_detail(r, bid, params.sync_detail({}), api))
-    assert n == 7 and api.calls == 1  # the page's five, its notices and the open pairs; the API once
+    assert n == 8 and api.calls == 1  # the page's five, its notices, resumes and the open pairs; the API once
     (finding,) = data["stuck"]["findings"]
     assert data["stuck_lines"][0].startswith("Stuck: 1 table(s) waiting to start")  # as sync-status says it
     assert finding["kind"] == "missing_pool" and finding["pool"] == "sync_b9"
@@ -248,9 +249,26 @@ def test_the_batch_page_shows_what_the_operators_were_told(central):
         assert store.claim(central, bid, "failed", channel, "branch_sync")
         store.record(central, bid, "failed", channel, error)
     data, n = read(central, lambda r: sync.batch_detail(r, bid, params.sync_detail({})))
-    assert n == 6
+    assert n == 7
     assert {(x["channel"], x["state"], x["last_error"]) for x in data["notifications"]} == {
         ("email", "sent", None), ("webhook", "failed", "HTTP 500 from the webhook")}
     html = pages.sync_detail(data, {}, can_act=False)
     assert "<h2>Notifications</h2>" in html and "HTTP 500 from the webhook" in html
     assert "<h2>Notifications</h2>" not in pages.sync_detail({**data, "notifications": []}, {}, can_act=False)
+
+
+def test_a_batch_out_of_automatic_resume_attempts_says_so_on_its_page(central):
+    bid = "sync_20261120_010000_rrrrrrrr"
+    add_batch(central, bid, [("b1", "c_invoice", "failed", 0, None, 1, "interrupted: the DAG run no longer exists")],
+              T0, status="interrupted")
+    for attempt in (1, 2):
+        central.execute(f"INSERT INTO {tracking.RESUMES} (batch_id, attempt, max_attempts, triggered_by, api_user, "
+                        "attempted_at, dag_id, run_id, outcome, updated_at) VALUES (%s, %s, 2, %s, 'admin', %s, "
+                        "'branch_sync', %s, 'triggered', %s)",
+                        (bid, attempt, f"health_reconcile:scheduled__{attempt}", central.ts(T0),
+                         f"auto_resume__{bid}__{attempt}", central.ts(T0)))
+    data, _ = read(central, lambda r: sync.batch_detail(r, bid, params.sync_detail({})))
+    assert data["auto_resume"]["exhausted"] and data["auto_resume"]["used"] == 2
+    page = pages.sync_detail(data, {}, can_act=True)
+    assert 'id="auto-resume"' in page and f"auto_resume__{bid}__2" in page
+    assert f"out of attempts (2 of 2 used); resume it by hand: trigger branch_sync with resume={bid}" in page

@@ -118,10 +118,16 @@ def test_certificate_pages_show_hostile_values_as_text(db):
 
 def test_whatsapp_page_and_messages_show_hostile_values_as_text(db):
     add_account(db, HOSTILE, 7, status="disconnected", phone_number=HOSTILE,
-                metadata={"reason": HOSTILE, "auto_disconnected_at": HOSTILE})
+                metadata={"reason": HOSTILE, "auto_disconnected_at": HOSTILE, "reconnect_requested_by": HOSTILE,
+                          "reconnect_requested_outcome": HOSTILE})
     data = whatsapp_status(db, None, limit=100, offset=0)
     page = pages.whatsapp({**data, "page": 1, "per_page": 100}, {})
     assert_shown_as_text(page, 4)  # session, phone, reason, when
+    assert "<button" not in page and "reconnect-selected" not in page  # a reader gets no button
+    # with the right to act: the buttons, and the session id also in the row's data attribute and a label
+    acting = pages.whatsapp({**data, "page": 1, "per_page": 100}, {}, can_act=True)
+    assert_shown_as_text(acting, 7)  # and the user who asked for a reconnect, and what the service did
+    assert 'id="reconnect-selected"' in acting and 'class="reconnect"' in acting
     assert_shown_as_text(pages.message(HOSTILE, HOSTILE), 3)  # title, heading, text
 
 

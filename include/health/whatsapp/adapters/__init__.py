@@ -13,7 +13,8 @@ does not know is passed on lower-cased; the reconcile leaves such sessions alone
 | ``wwebjs_api`` | wwebjs-api (avoylenko/wwebjs-api) | ``/session/*`` API of 1.x | header ``x-api-key`` | one call per session |
 | ``evolution`` | Evolution API (EvolutionAPI/evolution-api) | ``/instance/*`` API of v2 (2.1-2.3) | header ``apikey`` | one call per session |
 
-Each module's docstring names the calls, the state mapping and the sources read. Per-session
+Each module's docstring names the calls, the state mapping, the states it restarts (with the
+service's own restart call), re-creates or leaves for a person, and the sources read. Per-session
 flavors read extra ``concurrency`` (default 8) and ``budget_seconds`` (default 60).
 """
 

@@ -14,15 +14,24 @@ and ``src/api/guards/auth.guard.ts``; the documentation at https://doc.evolution
 - sessions (instances, one per session id): one ``GET /instance/connectionState/:name`` per session
   the database holds -> ``{"instance": {"instanceName", "state"}}``; 404 ``The "x" instance does
   not exist`` means the service does not hold it;
-- reconnect: ``GET /instance/connect/:name`` (the documented connect call; it answers 200 with the
-  QR code, or with ``{"error": true, "message"}``), and for an instance that does not exist (404)
-  ``POST /instance/create`` with ``{"instanceName", "integration": "WHATSAPP-BAILEYS", "qrcode": true}``
-  (201; 403 ``already in use`` -> ``exists``).
+- re-create (an instance that does not exist, 404): ``POST /instance/create`` with ``{"instanceName",
+  "integration": "WHATSAPP-BAILEYS", "qrcode": true}`` (201; 403 ``already in use`` -> ``exists``);
+- restart (an instance in state ``close``): ``GET /instance/connect/:name`` (the documented connect
+  call: it reconnects with the stored login, or shows a QR code; it answers 200 with the QR code
+  document or with ``{"error": true, "message"}``); an instance gone meanwhile (404) is re-created.
+  Only a ``close`` instance is connected: for ``refused`` the service's connect does nothing;
+- why an instance is closed: ``GET /instance/fetchInstances?instanceName=:name`` -> ``[{"name",
+  "connectionStatus", "disconnectionReasonCode", ...}]``, read only for a ``close`` instance. The
+  record also holds the instance's own token: it is read for the code and dropped, never logged.
 
 States: ``open`` -> connected; ``connecting`` (booting, or waiting for the QR scan) and an instance
-known but not loaded yet (no state: the service is booting) -> initializing; ``close`` ->
-disconnected (restartable: the reconcile may connect it again); ``refused`` (QR code limit reached)
--> failed.
+known but not loaded yet (no state: the service is booting) -> initializing (left alone);
+``close`` -> disconnected, restarted (connect) unless its ``disconnectionReasonCode`` is one
+Baileys does not reconnect after (401 logged out, 403 forbidden, 402, 406: the service's own
+``codesToNotReconnect``), then left with the reason (a person must scan the QR code again);
+``refused`` (QR code limit reached with no scan) -> failed, left with the reason. Instance
+states, connect and the codes: ``src/api/integrations/channel/whatsapp/whatsapp.baileys.service.ts``
+(``connectionUpdate``) and ``src/api/services/monitor.service.ts`` (``instanceInfo``, ``no.connection``).
 """
 
 from __future__ import annotations
@@ -35,6 +44,16 @@ from include.health.whatsapp.client import HttpSessionService, Session, SessionR
 
 STATES = {"open": "connected", "connecting": "initializing", "close": "disconnected", "refused": "failed"}
 RESTARTABLE = frozenset({"close"})
+# Baileys' DisconnectReason codes after which Evolution does not reconnect by itself (its
+# ``codesToNotReconnect``): connecting again only shows a QR code nobody is there to scan.
+PERSON_CODES = {
+    401: "logged out of WhatsApp (disconnection code 401); a person must scan the QR code again",
+    402: "WhatsApp ended the session (disconnection code 402); a person must scan the QR code again",
+    403: "WhatsApp refused the number (disconnection code 403, e.g. banned); a person must resolve it and scan "
+         "the QR code again",
+    406: "WhatsApp ended the session (disconnection code 406); a person must scan the QR code again",
+}
+REFUSED = "the QR code limit was reached with no scan; a person must scan the QR code again"
 
 
 class EvolutionService(HttpSessionService):
@@ -64,14 +83,44 @@ class EvolutionService(HttpSessionService):
             raise self._shape(what, "an object with an 'instance' object holding a 'state'")
         raw = (instance.get("state") or "").strip().lower()
         status = STATES.get(raw, raw) if raw else "initializing"
-        return Session(session_id=name, status=status, restartable=raw in RESTARTABLE)
+        needs_person = REFUSED if raw == "refused" else None
+        if raw == "close":
+            needs_person = PERSON_CODES.get(self._disconnection_code(name))  # type: ignore[arg-type]
+        return Session(session_id=name, status=status, native_status=raw or None, needs_person=needs_person,
+                       restartable=raw in RESTARTABLE and needs_person is None)
+
+    def _disconnection_code(self, name: str) -> int | None:
+        """Why a ``close`` instance closed (Baileys' status code), None when the service does not say."""
+        path = "/instance/fetchInstances"
+        what = f"GET {path} for {name!r}"
+        response = self._send("GET", path, params={"instanceName": name})
+        if response.status_code == 404:
+            return None  # deleted since its state was read; the next read says so
+        if not 200 <= response.status_code < 300:
+            self._decode(what, response)  # raises, naming the status
+        body = self._json_or_none(response)  # no snippet of this body in any message: it holds tokens
+        if not isinstance(body, list):
+            raise self._shape(what, "a list of instances")
+        for item in body:
+            if isinstance(item, dict) and item.get("name") == name:
+                code = item.get("disconnectionReasonCode")
+                return code if isinstance(code, int) and not isinstance(code, bool) else None
+        return None
 
     def create_session(self, session_id: str, workspace_id: int | str | None) -> str:
+        outcome = self._connect(session_id)
+        return outcome if outcome is not None else self._create(session_id)
+
+    def restart_session(self, session: Session) -> str:
+        return self.create_session(session.session_id, session.workspace_id)
+
+    def _connect(self, session_id: str) -> str | None:
+        """``GET /instance/connect/:name``: ``"started"``, or None when the instance does not exist."""
         path = f"/instance/connect/{quote(session_id, safe='')}"
         what = f"GET {path}"
         response = self._send("GET", path)
         if response.status_code == 404 and self._does_not_exist(response):
-            return self._create(session_id)
+            return None
         self._raise_for_service_status(what, response)
         body = self._json_or_none(response)
         if 200 <= response.status_code < 300 and isinstance(body, dict) and body.get("error") is not True:

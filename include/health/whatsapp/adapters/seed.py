@@ -1,5 +1,15 @@
 """The default adapter: the Node.js service of seed 003 (``GET /health``, ``GET /api/sessions``,
-``POST /api/sessions``, API key as query parameter ``api_key``), as ``shared/design.md`` specifies."""
+``POST /api/sessions``, API key as query parameter ``api_key``), as ``shared/design.md`` specifies
+(API version: the design document's; seed 003's ``whatsapp:sync-sessions``).
+
+States: the service speaks the reconcile's vocabulary. Re-created: a session it does not hold
+(``POST /api/sessions``; 409 when it exists -> ``exists``). Restarted: none, the service has no
+restart call (its own ``AutoReconnect.js`` reconnects on a ``disconnected`` event). Left, with the
+reason in the account's metadata: ``disconnected`` and ``failed`` sessions it holds (a create would
+be refused with 409; a person must reconnect it and scan the QR code again), and ``qr_required`` on
+an account the database calls connected (logged out: a person must scan the QR code again);
+``initializing`` and ``qr_required`` after a re-create are left alone while they start.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +23,7 @@ class WhatsAppService(HttpSessionService):
 
     FLAVOR = "seed"
 
-    # -- the three calls -------------------------------------------------------------------------
+    # -- the calls -------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
         body = self._request("GET", "/health", authenticated=False)
         if not isinstance(body, dict) or not isinstance(body.get("status"), str):
