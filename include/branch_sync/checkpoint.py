@@ -31,6 +31,7 @@ TABLE = TableDef(STATE, (
     ("source_clock", "text", False),
     ("columns_signature", "text", False),
     ("run_complete", "int", True),
+    ("read_sorted", "int", False),  # 1: the branch sorted every row of the last ordered read (no index served it)
     ("batch_id", "id", False),
     ("updated_at", "ts", False),
 ), key=("connection_name", "table_name"), defaults={"run_complete": "0"})
@@ -66,13 +67,14 @@ class Checkpoints:
         return Checkpoint(json.loads(row["cursor_key"]) if row["cursor_key"] else None, row["source_clock"],
                           row["columns_signature"], bool(row["run_complete"]))
 
-    def save(self, cur: Cursor, key: list[Any] | None, clock: str | None, signature: str, complete: bool) -> None:
+    def save(self, cur: Cursor, key: list[Any] | None, clock: str | None, signature: str, complete: bool, *,
+             read_sorted: bool = False) -> None:
         """Inside the caller's transaction: the checkpoint commits with the rows it covers."""
         db = self.db
         cur.execute(db.upsert(STATE, _COLUMNS, ["connection_name", "table_name"]), (
             self.connection, self.table, self.cursor_column,
             json.dumps(key[0]) if key else None, json.dumps(key) if key else None, clock,
-            signature, 1 if complete else 0, self.batch_id, db.ts(utcnow())))
+            signature, 1 if complete else 0, 1 if read_sorted else 0, self.batch_id, db.ts(utcnow())))
 
 
 def pairs_with_state(db: Database, connections: Sequence[str]) -> set[tuple[str, str]]:

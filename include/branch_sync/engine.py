@@ -70,16 +70,18 @@ def sync_pair(config: SyncConfig, spec: TableSpec, connection: str, batch_id: st
     branch_value = connection if spec.per_branch else None
     with ExitStack() as opened:
         source = source or opened.enter_context(Database(connection))
-        target = target or opened.enter_context(Database(config.target))
+        target = target or opened.enter_context(Database(config.target, local_infile=True))
         columns = source.run(lambda cur: source.dialect.describe(cur, spec.table), what="describe source table")
         if columns is None:
             raise PermanentError(f"source table {spec.table!r} does not exist on connection {connection!r}")
         _check_columns(spec, columns, connection)
-        target_types = _ensure_target(target, spec, columns, per_branch=spec.per_branch)
-        writer = writer_for(target, spec.target_table, columns, spec.target_key, branch_value, target_types)
-        reader = SourceReader(source, spec.table, columns, branch_value,
-                              copy_format=source.dialect.same_copy_format(target.dialect),
-                              chunk_rows=config.chunk_rows)
+        target_columns = _ensure_target(target, spec, columns, per_branch=spec.per_branch)
+        writer = writer_for(target, spec.target_table, columns, spec.target_key, branch_value, target_columns)
+        key_cols = [spec.cursor, *spec.primary_key] if spec.cursor else list(spec.primary_key)
+        wire = writer.wire(source.dialect, key_cols)
+        if wire.note:
+            log.warning("%s from %s: %s", spec.table, connection, wire.note)
+        reader = SourceReader(source, spec.table, columns, branch_value, wire, chunk_rows=config.chunk_rows)
         checkpoints = Checkpoints(target, connection, spec.table, spec.cursor, batch_id)
         run = _PairRun(spec, connection, batch_id, reader, writer, target, checkpoints,
                        dumps([c.name for c in columns]))
@@ -89,8 +91,9 @@ def sync_pair(config: SyncConfig, spec: TableSpec, connection: str, batch_id: st
             mode, rows_read, counts = run.incremental()
     result = SyncResult(connection, spec.table, mode, rows_read, counts.processed, counts.skipped,
                         counts.deleted, round(time.monotonic() - started, 3))
-    log.info("synced %s.%s (%s): %d read, %d written, %d unchanged, %d deleted in %.1fs", connection, spec.table,
-             mode, rows_read, counts.processed, counts.skipped, counts.deleted, result.seconds)
+    log.info("synced %s.%s (%s, %s): %d read, %d written, %d unchanged, %d deleted in %.1fs", connection,
+             spec.table, mode, reader.wire.form, rows_read, counts.processed, counts.skipped, counts.deleted,
+             result.seconds)
     return result
 
 
@@ -106,14 +109,17 @@ def _check_columns(spec: TableSpec, columns: list[Column], connection: str) -> N
         raise PermanentError(f"source table {spec.table!r} already has a column {BRANCH_COLUMN!r}")
 
 
-def _ensure_target(target: Database, spec: TableSpec, columns: list[Column], per_branch: bool) -> dict[str, str]:
-    """Create the target table from the source's columns, or add the columns it lacks."""
+def _ensure_target(target: Database, spec: TableSpec, columns: list[Column], per_branch: bool) -> list[Column]:
+    """Create the target table from the source's columns, or add the columns it lacks; the target's
+    columns as it describes them. A dialect that can (``defer_primary_key``) creates the table
+    without its primary key: the initial load builds it after the rows (see the writer)."""
 
-    def work(cur: Cursor) -> dict[str, str]:
+    def work(cur: Cursor) -> list[Column]:
         existing = target.dialect.describe(cur, spec.target_table)
         if existing is None:
             cur.execute(create_table_sql(target, spec.target_table, columns, spec.target_key,
-                                         BRANCH_COLUMN if per_branch else None, target.dialect.table_options(cur)))
+                                         BRANCH_COLUMN if per_branch else None, target.dialect.table_options(cur),
+                                         with_key=not target.dialect.defer_primary_key))
         else:
             folded = target.dialect.lossy_key_columns(cur, spec.target_table, spec.primary_key)
             if folded:
@@ -132,7 +138,7 @@ def _ensure_target(target: Database, spec: TableSpec, columns: list[Column], per
                 if column.name not in have:
                     log.info("adding column %s to target table %s", column.name, spec.target_table)
                     cur.execute(add_column_sql(target, spec.target_table, column))
-        return {c.name: c.source_type for c in target.dialect.describe(cur, spec.target_table) or []}
+        return target.dialect.describe(cur, spec.target_table) or []
 
     for attempt in range(3):
         try:
@@ -157,7 +163,7 @@ class _PairRun:
         self.signature = signature
 
     def save_state(self, cur: Cursor, key: list[Any] | None, clock: str | None, complete: bool) -> None:
-        self.checkpoints.save(cur, key, clock, self.signature, complete)
+        self.checkpoints.save(cur, key, clock, self.signature, complete, read_sorted=bool(self.reader.sorted_reads))
 
     def check_source_key(self) -> None:
         """Refuse a configured key that the source holds twice (no key constraint there): the
@@ -178,17 +184,20 @@ class _PairRun:
 
     # -- modes ----------------------------------------------------------------------------------------
     def full_refresh(self) -> tuple[int, Counts]:
+        """One target transaction; the read needs no order (nothing resumes inside it), and a table
+        with a cursor leaves its checkpoint at its greatest key for the incremental runs after it."""
         key_cols = [self.spec.cursor, *self.spec.primary_key] if self.spec.cursor else []
         clock = self.reader.begin(self.spec.cursor)
-        counts, rows_read, last_key = Counts(), 0, None
+        counts, rows_read = Counts(), 0
+        direct = self._prepare()
+        loaded = False
         try:
             self.check_source_key()
+            self.writer.begin_load(direct)
+            last_key = self.reader.last_key(key_cols) if key_cols else None
             with self.target.transaction() as cur:
-                self.writer.prepare(cur)
-                direct = not self.writer.target_has_rows(cur)
-                for chunk in self.reader.read(key_columns=key_cols):
+                for chunk in self.reader.read():
                     rows_read += len(chunk)
-                    last_key = chunk.last_key
                     if direct:
                         counts += self.writer.insert(cur, chunk)
                     else:
@@ -197,7 +206,9 @@ class _PairRun:
                     counts += self.writer.merge_stage(cur)
                 self.save_state(cur, last_key, clock, complete=True)
                 self.count(cur, counts)
+            loaded = True
         finally:
+            self._end_load(loaded)
             self.reader.end()
         return rows_read, counts
 
@@ -211,40 +222,63 @@ class _PairRun:
         cursor_column = next(c for c in self.reader.columns if c.name == spec.cursor)
         clock = self.reader.begin(spec.cursor)
         counts, rows_read = Counts(), 0
-        with self.target.transaction() as cur:
-            self.writer.prepare(cur)
-            direct = not self.writer.target_has_rows(cur)
+        direct = self._prepare()
         mode = "initial" if direct else "incremental"
+        loaded = False
         try:
             self.check_source_key()
-            rereads = []
+            rereads = []  # rows at or before the checkpoint that may have changed: upserted, in no order
             if checkpoint and cursor_column.nullable:
                 rereads.append(self.reader.null_cursor_rows(key_cols, checkpoint))
             if checkpoint and previous_clock and spec.lookback_seconds and cursor_column.kind in TEMPORAL_KINDS:
                 since = _minus_lookback(decode_value(json.loads(previous_clock)), spec.lookback_seconds)
-                rereads.append(self.reader.window(key_cols, since, checkpoint))
-            for where, params in rereads:  # rows at or before the checkpoint that may have changed
-                for chunk in self.reader.read(where, params, key_cols):
+                window = self.reader.window(key_cols, since, checkpoint)
+                rereads += [window] if window else []
+            self.writer.begin_load(direct and not rereads)
+            for where, params in rereads:
+                for chunk in self.reader.read(where, params):
                     rows_read += len(chunk)
                     with self.target.transaction() as cur:
                         written = self.writer.upsert(cur, chunk)
                         self.count(cur, written)
                     counts += written
-            where, params = self.reader.after_key(key_cols, checkpoint) if checkpoint else (None, [])
-            for chunk in self.reader.read(where, params, key_cols):
-                rows_read += len(chunk)
-                written, direct = self._write_chunk(chunk, direct, previous_clock)
-                counts += written
-                checkpoint = chunk.last_key
+            for where, params, order in self.reader.keyset(key_cols, checkpoint):
+                for chunk in self.reader.read(where, params, key_cols, order):
+                    rows_read += len(chunk)
+                    written, direct = self._write_chunk(chunk, direct, previous_clock)
+                    counts += written
+                    checkpoint = chunk.last_key
             with self.target.transaction() as cur:
                 if spec.delete_missing and not direct:
                     deleted = Counts(deleted=self._delete_missing(cur))
                     self.count(cur, deleted)
                     counts += deleted
                 self.save_state(cur, checkpoint, clock or previous_clock, complete=True)
+            loaded = True
         finally:
+            self._end_load(loaded)
             self.reader.end()
+        if self.reader.sorted_reads:
+            log.warning("%s from %s: the branch sorted every row it read (ORDER BY %s): no index serves the "
+                        "read; create one on (%s) at the branch", spec.table, self.connection,
+                        "; ".join(self.reader.sorted_reads), ", ".join(key_cols))
         return mode, rows_read, counts
+
+    def _prepare(self) -> bool:
+        """Empty the session's staging table; True when the target holds none of this pair's rows
+        (a direct load: inserts only)."""
+        with self.target.transaction() as cur:
+            self.writer.prepare(cur)
+            return not self.writer.target_has_rows(cur)
+
+    def _end_load(self, loaded: bool) -> None:
+        if loaded:
+            self.writer.end_load()
+            return
+        try:  # after a failure: release what the load held, without hiding the failure
+            self.writer.end_load(build=False)
+        except Exception as exc:
+            log.warning("%s from %s: releasing the load failed too (%s)", self.spec.table, self.connection, exc)
 
     def _delete_missing(self, cur: Cursor) -> int:
         """Delete the rows the source no longer has, by the key set of this same snapshot. After

@@ -1,8 +1,9 @@
 """Reading a branch table in one consistent snapshot, streamed in chunks.
 
-PostgreSQL to PostgreSQL streams COPY text rows (no Python value per field); every other pair
-streams tuples from a server-side cursor. Each chunk carries the key of its last row, the
-checkpoint a resumed sync continues from.
+A PostgreSQL branch streams COPY data in the form the target's writer chose (binary, CSV or text,
+see :mod:`include.branch_sync.wire`: no Python value per field); every other pair streams tuples
+from a server-side cursor. Each chunk carries the key of its last row, the checkpoint a resumed
+sync continues from.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import queue
+import sys
 import threading
+from contextlib import contextmanager
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,23 +21,29 @@ from typing import Any
 
 from include.branch_sync.checkpoint import as_text, decode_value, encode_value
 from include.branch_sync.config import BRANCH_COLUMN
+from include.branch_sync.wire import Wire, binary_fields, csv_records
 from include.common.db import Cursor, Database
 from include.common.db.columns import Column
 
 
 @dataclass
 class Chunk:
-    rows: Any  # COPY text rows as one bytes blob (copy_format), or a list of tuples
-    copy_format: bool
+    rows: Any  # COPY data as one bytes blob (form binary, csv or text), or a list of tuples (form rows)
+    form: str  # see include.branch_sync.wire
     last_key: list[Any] | None  # encoded key values of the last row (see encode_value)
     count: int = 0
 
     def __post_init__(self) -> None:
-        if not self.copy_format:
+        if self.form == "rows":
             self.count = len(self.rows)
 
     def __len__(self) -> int:
         return self.count
+
+
+# A chunk ends at chunk_rows rows or at this many bytes of COPY data, whichever comes first: wide
+# rows keep memory flat too.
+CHUNK_BYTES = 32 * 1024 * 1024
 
 
 _COPY_ESCAPES = {ord("b"): b"\b", ord("f"): b"\f", ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t",
@@ -81,17 +90,23 @@ def copy_field(raw: bytes) -> str | None:
 
 # -- the reader ------------------------------------------------------------------------------------------
 class SourceReader:
-    """Reads one table of one branch inside a REPEATABLE READ, read-only snapshot."""
+    """Reads one table of one branch inside a REPEATABLE READ, read-only snapshot.
+
+    Ordered reads follow the keyset ``(cursor, primary key...)`` in a form an index on those columns
+    serves (ascending, no ``NULLS FIRST``): a nullable cursor is read as two ranges, its NULL rows in
+    key order, then the others. Whether the server still had to sort is asked of its plan
+    (``EXPLAIN``) and kept in :attr:`sorted_reads`."""
 
     def __init__(self, db: Database, table: str, columns: list[Column], branch_value: str | None,
-                 copy_format: bool, chunk_rows: int):
+                 wire: Wire, chunk_rows: int):
         self.db = db
         self.table = table
         self.columns = columns
         self.branch_value = branch_value
-        self.copy_format = copy_format and db.dialect.copy_text
+        self.wire = wire if wire.form == "rows" or wire.form in db.dialect.copy_forms else Wire("rows")
         self.chunk_rows = chunk_rows
         self._by_name = {c.name: c for c in columns}
+        self.sorted_reads: list[str] = []  # the ORDER BY of each ordered read whose plan sorted every row
 
     @property
     def output_columns(self) -> list[str]:
@@ -116,10 +131,12 @@ class SourceReader:
 
     def keys(self, key_columns: Sequence[str]) -> Iterator[Chunk]:
         """Every key of the table in this snapshot (the branch column last, where there is one),
-        unordered: the key set a deletion check compares the target with."""
+        unordered: the key set a deletion check compares the target with (COPY text between two
+        PostgreSQL databases, tuples otherwise)."""
         wanted = set(key_columns)
+        form = "text" if self.wire.form in ("binary", "text") else "rows"
         only_keys = SourceReader(self.db, self.table, [c for c in self.columns if c.name in wanted],
-                                 self.branch_value, self.copy_format, self.chunk_rows)
+                                 self.branch_value, Wire(form), self.chunk_rows)
         return only_keys.read()
 
     def _cursor(self) -> Cursor:
@@ -143,49 +160,76 @@ class SourceReader:
     def _bind(self, column: Column, tagged: Sequence[Any]) -> tuple[str, Any]:
         return self.db.dialect.bind(column, decode_value(tagged), as_text(tagged))
 
-    def after_key(self, key_columns: Sequence[str], key: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
-        """SQL for "rows after this (cursor, pk...) key" in keyset order (NULL cursors first)."""
+    def _row_compare(self, columns: Sequence[str], key: Sequence[Sequence[Any]], op: str) -> tuple[str, list[Any]]:
         q = self.db.quote
-        cols = [self._by_name[name] for name in key_columns]
-        binds = [self._bind(c, v) for c, v in zip(cols, key)]
-        cursor_col, pk_cols = cols[0], cols[1:]
-        pk_sql = f"({', '.join(q(c.name) for c in pk_cols)}) > ({', '.join(b[0] for b in binds[1:])})"
-        if key[0][1] is None:
-            return (f"(({q(cursor_col.name)} IS NULL AND {pk_sql}) OR {q(cursor_col.name)} IS NOT NULL)",
-                    [b[1] for b in binds[1:]])
-        all_cols = ", ".join(q(c.name) for c in cols)
-        return f"({all_cols}) > ({', '.join(b[0] for b in binds)})", [b[1] for b in binds]
+        binds = [self._bind(self._by_name[name], v) for name, v in zip(columns, key)]
+        return (f"({', '.join(q(c) for c in columns)}) {op} ({', '.join(b[0] for b in binds)})",
+                [b[1] for b in binds])
+
+    def keyset(self, key_columns: Sequence[str], after: Sequence[Sequence[Any]] | None
+               ) -> list[tuple[str | None, list[Any], list[str]]]:
+        """The ordered reads (where, params, order by) of every row after the key ``after`` (all
+        rows when None) in keyset order: NULL cursors first, in key order, then ``(cursor, key)``.
+        Each is ascending on columns an index on ``(cursor, key...)`` holds in that order."""
+        cursor, pk = key_columns[0], list(key_columns[1:])
+        q = self.db.quote
+        if not self._by_name[cursor].nullable:
+            if after is None:
+                return [(None, [], list(key_columns))]
+            return [(*self._row_compare(key_columns, after, ">"), list(key_columns))]
+        not_null = f"{q(cursor)} IS NOT NULL"
+        if after is not None and after[0][1] is not None:
+            return [(*self._row_compare(key_columns, after, ">"), list(key_columns))]
+        null_part: tuple[str | None, list[Any], list[str]] = (f"{q(cursor)} IS NULL", [], pk)
+        if after is not None:
+            pk_sql, pk_params = self._row_compare(pk, after[1:], ">")
+            null_part = (f"{q(cursor)} IS NULL AND {pk_sql}", pk_params, pk)
+        return [null_part, (not_null, [], list(key_columns))]
 
     def window(self, key_columns: Sequence[str], since: Any, until_key: Sequence[Sequence[Any]]
-               ) -> tuple[str, list[Any]]:
-        """SQL for the look-back window: cursor >= since, up to and including the checkpoint key."""
-        after_sql, after_params = self.after_key(key_columns, until_key)
+               ) -> tuple[str, list[Any]] | None:
+        """SQL for the look-back window: cursor >= since, up to and including the checkpoint key
+        (None when the checkpoint sits among NULL cursors: no stamped row is at or before it)."""
+        if until_key[0][1] is None:
+            return None
+        upto_sql, upto_params = self._row_compare(key_columns, until_key, "<=")
         cursor_col = self._by_name[key_columns[0]]
         bind_sql, bind_value = self._bind(cursor_col, encode_value(since))
-        return (f"{self.db.quote(cursor_col.name)} >= {bind_sql} AND NOT ({after_sql})",
-                [bind_value, *after_params])
+        return f"{self.db.quote(cursor_col.name)} >= {bind_sql} AND {upto_sql}", [bind_value, *upto_params]
 
     def null_cursor_rows(self, key_columns: Sequence[str], until_key: Sequence[Sequence[Any]]
                          ) -> tuple[str, list[Any]]:
         """SQL for the rows whose cursor is NULL, up to and including the checkpoint key (the
         keyset puts NULLs first): a NULL never passes a watermark, so these are read every run."""
-        q = self.db.quote
-        cursor_sql = f"{q(key_columns[0])} IS NULL"
+        cursor_sql = f"{self.db.quote(key_columns[0])} IS NULL"
         if until_key[0][1] is not None:
             return cursor_sql, []  # the checkpoint is past every NULL
-        binds = [self._bind(self._by_name[n], v) for n, v in zip(key_columns[1:], until_key[1:])]
-        pk_sql = f"({', '.join(q(n) for n in key_columns[1:])}) <= ({', '.join(b[0] for b in binds)})"
-        return f"{cursor_sql} AND {pk_sql}", [b[1] for b in binds]
+        pk_sql, pk_params = self._row_compare(key_columns[1:], until_key[1:], "<=")
+        return f"{cursor_sql} AND {pk_sql}", pk_params
 
-    def order_by(self, key_columns: Sequence[str]) -> str:
+    def last_key(self, key_columns: Sequence[str]) -> list[Any] | None:
+        """The greatest ``(cursor, key...)`` of the table in keyset order (a full refresh reads in
+        no order and leaves its checkpoint here), by backward index scans where indexed."""
         q = self.db.quote
-        return ", ".join([q(key_columns[0]) + self.db.dialect.nulls_first, *(q(c) for c in key_columns[1:])])
+        cursor = key_columns[0]
+        cols = ", ".join(q(c) for c in key_columns)
+        cur = self._cursor()
+        for where, order in ((f"{q(cursor)} IS NOT NULL", key_columns), (f"{q(cursor)} IS NULL", key_columns[1:])):
+            rows = cur.fetch(f"SELECT {cols} FROM {q(self.table)} WHERE {where} ORDER BY "
+                             f"{', '.join(q(c) + ' DESC' for c in order)} LIMIT 1")
+            if rows:
+                return [encode_value(rows[0][c]) for c in key_columns]
+            if not self._by_name[cursor].nullable:
+                break
+        return None
 
-    def read(self, where: str | None = None, params: Sequence[Any] = (), key_columns: Sequence[str] = ()
-             ) -> Iterator[Chunk]:
-        """Stream the selected rows in chunks, ordered by ``key_columns`` when given."""
+    def read(self, where: str | None = None, params: Sequence[Any] = (), key_columns: Sequence[str] = (),
+             order: Sequence[str] | None = None) -> Iterator[Chunk]:
+        """Stream the selected rows in chunks, ordered by ``order`` (default ``key_columns``);
+        each chunk carries the ``key_columns`` of its last row."""
         q = self.db.quote
-        select = [self.db.dialect.select_column(c) for c in self.columns]
+        wire = self.wire
+        select = list(wire.selects) or [self.db.dialect.select_column(c) for c in self.columns]
         params = list(params)
         if self.branch_value is not None:
             select.append(f"CAST(%s AS {self.db.dialect.text_cast})")
@@ -193,31 +237,50 @@ class SourceReader:
         sql = f"SELECT {', '.join(select)} FROM {q(self.table)}"
         if where:
             sql += f" WHERE {where}"
-        if key_columns:
-            sql += f" ORDER BY {self.order_by(key_columns)}"
+        order = list(key_columns if order is None else order)
+        if order:
+            sql += f" ORDER BY {', '.join(q(c) for c in order)}"
+            if self.db.dialect.read_sorts(self._cursor(), sql, params):
+                self.sorted_reads.append(", ".join(order))
         key_index = [self.output_columns.index(name) for name in key_columns]
-        reading = self._read_copy(sql, params, key_index) if self.copy_format else self._read_tuples(sql, params, key_index)
+        if wire.form == "rows":
+            reading = self._read_tuples(sql, params, key_index)
+        else:
+            reading = self._read_copy(sql, params, key_index)
         # Read the next chunk while the caller writes this one, as a COPY | COPY pipe does.
         yield from prefetched(reading, depth=2)
 
     def _read_copy(self, sql: str, params: list[Any], key_index: list[int]) -> Iterator[Chunk]:
         # One blob per chunk: a million row objects in a list cost more than reading them.
-        with self.db.raw.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT", params) as copy:
-            buffer, count, last = bytearray(), 0, b""
-            for line in copy:
-                buffer += line
-                count += 1
-                last = line
-                if count >= self.chunk_rows:
-                    yield Chunk(bytes(buffer), True, self._copy_key(last, key_index), count)
-                    buffer, count = bytearray(), 0
-            if count:
-                yield Chunk(bytes(buffer), True, self._copy_key(last, key_index), count)
+        form = self.wire.form
+        for rows in self.db.dialect.copy_out(self.db.raw, sql, params, form, self.chunk_rows, CHUNK_BYTES):
+            yield Chunk(b"".join(rows), form, self._copy_key(rows[-1], key_index), len(rows))
 
-    @staticmethod
-    def _copy_key(line: Any, key_index: list[int]) -> list[Any] | None:
+    def _copy_key(self, row: Any, key_index: list[int]) -> list[Any] | None:
         if not key_index:
             return None
+        form = self.wire.form
+        if form == "text":
+            return self.text_key(row, key_index)
+        if form == "binary":
+            values = []
+            for i, raw in zip(key_index, binary_fields(row, key_index)):
+                values.append(None if raw is None else self.db.dialect.binary_value(
+                    self.db.raw, self.wire.type_oids[i], raw))
+            return [encode_value(v) for v in values]
+        record = next(csv_records(bytes(row).decode()))
+        key = []
+        for i in key_index:
+            text = record[i]
+            column = self._by_name.get(self.output_columns[i])
+            if text is not None and column is not None:
+                text = self.db.dialect.load_text_key(column, text)
+            key.append(["n", None] if text is None else ["pg", text])
+        return key
+
+    @staticmethod
+    def text_key(line: Any, key_index: list[int]) -> list[Any] | None:
+        """The key fields of one COPY text row, as text the source casts back."""
         fields = bytes(line).rstrip(b"\n").split(b"\t")
         key = []
         for i in key_index:
@@ -234,14 +297,45 @@ class SourceReader:
                 if not rows:
                     break
                 last = rows[-1]
-                yield Chunk(list(rows), False, [encode_value(last[i]) for i in key_index] if key_index else None)
+                yield Chunk(list(rows), "rows", [encode_value(last[i]) for i in key_index] if key_index else None)
         finally:
             cur.close()
+
+
+# While a producer collects COPY rows it is busy in Python, and each time the consumer wakes from a
+# wait on the target it waits for the GIL up to the switch interval: at CPython's 5 ms a chunk's
+# writes took twice as long beside a busy thread, at 0.5 ms about as long as alone (measured here).
+_SWITCH_INTERVAL = 0.0005
+_switching = {"users": 0, "previous": 0.0}
+_switching_lock = threading.Lock()
+
+
+@contextmanager
+def fine_gil_switching() -> Iterator[None]:
+    """A short GIL switch interval while at least one prefetching producer runs; the process's own
+    interval is back when the last one ends."""
+    with _switching_lock:
+        if _switching["users"] == 0:
+            _switching["previous"] = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switching["previous"], _SWITCH_INTERVAL))
+        _switching["users"] += 1
+    try:
+        yield
+    finally:
+        with _switching_lock:
+            _switching["users"] -= 1
+            if _switching["users"] == 0:
+                sys.setswitchinterval(_switching["previous"])
 
 
 def prefetched(items: Iterator[Chunk], depth: int) -> Iterator[Chunk]:
     """Run ``items`` in a thread, ``depth`` chunks ahead of the consumer. Errors of the producer
     surface in the consumer; a consumer that stops early stops the producer before returning."""
+    with fine_gil_switching():
+        yield from _prefetched(items, depth)
+
+
+def _prefetched(items: Iterator[Chunk], depth: int) -> Iterator[Chunk]:
     done = object()
     slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()

@@ -95,7 +95,7 @@ def sync_unit(batch_id: str, connection: str, unit: Mapping[str, Any], full_refr
     alone = len(tables) == 1
     failed: list[str] = []
     # One connection to the branch and one to central serve every table of the unit.
-    with Database(connection) as source, Database(config.target) as target:
+    with Database(connection) as source, Database(config.target, local_infile=True) as target:
         done = tracking.statuses(target, batch_id, connection, tables)
         for table in tables:
             if done.get(table) == "completed":

@@ -27,6 +27,7 @@ from include.branch_sync.checkpoint import Checkpoints, decode_value
 from include.branch_sync.config import SyncConfig, TableSpec
 from include.branch_sync.engine import _minus_lookback
 from include.branch_sync.reader import SourceReader, prefetched
+from include.branch_sync.wire import Wire
 from include.branch_sync.writers import Counts, writer_for
 from include.common.db import Cursor, Database, PermanentError
 from include.common.db.columns import TEMPORAL_KINDS
@@ -92,8 +93,9 @@ def verify_pair(config: SyncConfig, spec: TableSpec, connection: str, *, repair:
         src, dst, portable = build_sides(source, snapshot, spec.table, spec.target_table, columns, target_columns,
                                          spec.primary_key, branch_value)
         state = Checkpoints(central, connection, spec.table, spec.cursor, None).load()
-        reader = SourceReader(source, spec.table, columns, branch_value,
-                              copy_format=source.dialect.same_copy_format(central.dialect), chunk_rows=config.chunk_rows)
+        # repairs are few rows: COPY text between two PostgreSQL databases, tuples otherwise
+        wire = Wire("text" if source.dialect.same_copy_format(central.dialect) else "rows")
+        reader = SourceReader(source, spec.table, columns, branch_value, wire, chunk_rows=config.chunk_rows)
         reader.begin(None)
         snapshot.dialect.begin_snapshot(snapshot.raw, None)
         for db in (source, snapshot):
@@ -107,8 +109,7 @@ def verify_pair(config: SyncConfig, spec: TableSpec, connection: str, *, repair:
                                 findings.extra, findings.changed, findings.not_yet_synced, 0, findings.sample,
                                 note=None if portable else _stream_note(src))
             if repair and findings.drift:
-                writer = writer_for(central, spec.target_table, columns, spec.target_key, branch_value,
-                                    {c.name: c.source_type for c in target_columns})
+                writer = writer_for(central, spec.target_table, columns, spec.target_key, branch_value, target_columns)
                 with central.transaction() as cur:
                     written = _repair(cur, reader, writer, dst, spec.primary_key, findings)
                     result.repaired = written

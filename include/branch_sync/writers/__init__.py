@@ -14,9 +14,9 @@ WRITERS: dict[str, type[Writer]] = {"postgresql": PostgresWriter, "mysql": MySql
 
 
 def writer_for(db: Database, table: str, columns: list[Column], key: tuple[str, ...], branch_value: str | None,
-               target_types: dict[str, str]) -> Writer:
-    """The writer of ``db``'s dialect for one target table (``target_types``: its exact column types)."""
-    return WRITERS[db.dialect.name](db, table, columns, key, branch_value, target_types)
+               target_columns: list[Column]) -> Writer:
+    """The writer of ``db``'s dialect for one target table (``target_columns``: as the target describes them)."""
+    return WRITERS[db.dialect.name](db, table, columns, key, branch_value, target_columns)
 
 
 __all__ = ["Counts", "Writer", "writer_for"]

@@ -11,13 +11,15 @@ import json
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from include.branch_sync.config import BRANCH_COLUMN
 from include.branch_sync.reader import Chunk
+from include.branch_sync.wire import Wire
 from include.common.db import Cursor, Database
 from include.common.db.columns import Column
+from include.common.db.dialects import Dialect
 
 
 def adapt_value(value: Any) -> Any:
@@ -47,13 +49,14 @@ class Counts:
 
 class Writer(ABC):
     def __init__(self, db: Database, table: str, columns: list[Column], key: tuple[str, ...],
-                 branch_value: str | None, target_types: dict[str, str] | None = None):
+                 branch_value: str | None, target_columns: list[Column] | None = None):
         self.db = db
         self.table = table
         self.columns = columns
         self.key = key
         self.branch_value = branch_value
-        self.target_types = target_types or {}  # the target's exact column types
+        self.target_types = {c.name: c.source_type for c in target_columns or []}  # the target's exact types
+        self.target_oids = {c.name: c.type_oid for c in target_columns or []}
         self.names = [c.name for c in columns] + ([BRANCH_COLUMN] if branch_value is not None else [])
         self.value_columns = [n for n in self.names if n not in key]
         digest = hashlib.sha1(table.encode()).hexdigest()[:8]
@@ -86,6 +89,19 @@ class Writer(ABC):
         where, params = self.branch_filter()
         return int(cur.scalar(f"SELECT COUNT(*) FROM {self.q(self.table)}" + (f" WHERE {where}" if where else ""),
                               params))
+
+    def wire(self, source: Dialect, key_columns: Sequence[str]) -> Wire:
+        """The form rows travel in from a ``source`` table whose keyset is ``key_columns`` (see
+        :mod:`include.branch_sync.wire`): COPY text between two dialects that share it, else rows.
+        A writer with a faster path overrides this."""
+        return Wire("text") if source.same_copy_format(self.db.dialect) else Wire("rows")
+
+    def begin_load(self, direct: bool) -> None:
+        """Before a pair writes: ``direct`` when the target holds none of its rows and only inserts
+        follow (a writer may build the table's key after them, see PostgreSQL)."""
+
+    def end_load(self, *, build: bool = True) -> None:
+        """After a pair wrote (``build`` False when it failed)."""
 
     @abstractmethod
     def prepare(self, cur: Cursor) -> None:

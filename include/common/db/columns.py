@@ -30,6 +30,7 @@ class Column:
     pg_type: str | None = None  # exact PostgreSQL type when the source is PostgreSQL
     nullable: bool = True  # False only where the dialect reports NOT NULL
     has_default: bool = False  # a default, identity, auto-increment or generated value fills it
+    type_oid: int | None = None  # PostgreSQL: the OID of the type its values travel in (a domain's base type)
 
 
 def kind_of(type_text: str, table: list[tuple[str, str]], default: str = "text") -> str:
@@ -48,7 +49,7 @@ def numbers(type_text: str) -> list[int]:
 
 def column_from(name: str, type_text: str, kind: str, *, nums: list[int] | None = None,
                 has_length: bool = True, pg_type: str | None = None, nullable: bool = True,
-                has_default: bool = False) -> Column:
+                has_default: bool = False, type_oid: int | None = None) -> Column:
     """A :class:`Column` with its length (text) or precision and scale (decimal) read from ``nums``."""
     nums = numbers(type_text) if nums is None else nums
     return Column(
@@ -59,4 +60,5 @@ def column_from(name: str, type_text: str, kind: str, *, nums: list[int] | None 
         pg_type=pg_type,
         nullable=nullable,
         has_default=has_default,
+        type_oid=type_oid,
     )

@@ -31,7 +31,7 @@ class Database:
     counts the statements sent (the console shows it per page; benchmarks print it).
     """
 
-    def __init__(self, conn_id: str, *, retries: int = 5, backoff_seconds: float = 0.5):
+    def __init__(self, conn_id: str, *, retries: int = 5, backoff_seconds: float = 0.5, local_infile: bool = False):
         from airflow.sdk import BaseHook
 
         self.conn_id = conn_id
@@ -39,13 +39,14 @@ class Database:
         self.dialect: Dialect = dialect_for(self.connection.conn_type, conn_id)
         self.retries = retries
         self.backoff_seconds = backoff_seconds
+        self.local_infile = local_infile  # the client may send files to the server (LOAD DATA LOCAL)
         self._raw: Any = None
         self.statements = 0
 
     # -- connections ---------------------------------------------------------------------------
     def connect(self) -> Any:
         """A fresh DBAPI connection from the provider hook, not in autocommit mode."""
-        return self.dialect.connect(self.connection, self.conn_id)
+        return self.dialect.connect(self.connection, self.conn_id, local_infile=self.local_infile)
 
     @property
     def raw(self) -> Any:

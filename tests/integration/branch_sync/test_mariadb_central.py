@@ -1,6 +1,7 @@
 """What a MariaDB central database cannot hold as PostgreSQL does: keys that its default collation
 folds together, intervals, NaN and infinities. Each ends as exact data or an error naming the
-table, the column and the value, never as merged or altered rows."""
+table, the column and the value, never as merged or altered rows, through LOAD DATA and through the
+multi-row INSERTs a connection that refuses local files falls back to."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ from tests.integration.sync_helpers import fetch, make_config, run_sql
 KEYS = ["abc", "ABC", "abc ", "äbc", "Abc  "]
 
 
-@pytest.fixture
-def central(pg_database, mariadb_database, connections):
-    connections({"src_a": pg_database("src_a"), "central": mariadb_database("central")})
+@pytest.fixture(params=["load_data", "insert"])
+def central(request, pg_database, mariadb_database, connections):
+    uri = mariadb_database("central") + ("" if request.param == "load_data" else "?local_infile=false")
+    connections({"src_a": pg_database("src_a"), "central": uri})
     with Database("central") as db:
         tracking.ensure_schema(db)
+    return request.param
 
 
 def _config(table, **extra):
@@ -63,14 +66,17 @@ def test_intervals_are_stored_as_their_postgresql_text(central):
     assert expected["0"] == "1 mon -1 days"
 
 
-@pytest.mark.parametrize("column_type, value, shown", [
-    ("DOUBLE PRECISION", "NaN", "nan"), ("DOUBLE PRECISION", "Infinity", "inf"),
-    ("DOUBLE PRECISION", "-Infinity", "-inf"), ("NUMERIC(12,2)", "NaN", "NaN"),
-    ("TIMESTAMPTZ", "infinity", "infinity"), ("DATE", "-infinity", "-infinity"),
+# (type, value, as LOAD DATA names it (PostgreSQL's text), as the INSERT path names it (Python's))
+@pytest.mark.parametrize("column_type, value, loaded, inserted", [
+    ("DOUBLE PRECISION", "NaN", "NaN", "nan"), ("DOUBLE PRECISION", "Infinity", "Infinity", "inf"),
+    ("DOUBLE PRECISION", "-Infinity", "-Infinity", "-inf"), ("NUMERIC(12,2)", "NaN", "NaN", "NaN"),
+    ("TIMESTAMPTZ", "infinity", "infinity", "infinity"), ("DATE", "-infinity", "-infinity", "-infinity"),
 ])
-def test_nan_and_infinity_fail_naming_table_column_and_value(central, column_type, value, shown):
+def test_nan_and_infinity_fail_naming_table_column_and_value(central, column_type, value, loaded, inserted):
     run_sql("src_a", f"CREATE TABLE odd (code VARCHAR(10) PRIMARY KEY, measure {column_type})",
             "INSERT INTO odd VALUES ('ok', NULL), ('bad', %s)", params=[(), (value,)])
     config = _config("odd")
+    shown = loaded if central == "load_data" else inserted
     with pytest.raises(PermanentError, match=rf"table 'odd' column 'measure': value '{shown}' cannot be stored"):
         sync_pair(config, config.table("odd"), "src_a")
+    assert fetch("central", "SELECT COUNT(*) AS n FROM odd") == [{"n": 0}]  # nothing of the pair landed

@@ -40,5 +40,5 @@ def test_aware_timestamps_are_kept_in_utc():
 
 def test_copy_key_reads_the_last_row():
     line = b"7\tINV\\t1\t2026-03-03 03:03:03+00\t\\N\n"
-    assert SourceReader._copy_key(memoryview(line), [2, 0]) == [["pg", "2026-03-03 03:03:03+00"], ["pg", "7"]]
-    assert SourceReader._copy_key(line, [3]) == [["n", None]]
+    assert SourceReader.text_key(memoryview(line), [2, 0]) == [["pg", "2026-03-03 03:03:03+00"], ["pg", "7"]]
+    assert SourceReader.text_key(line, [3]) == [["n", None]]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -37,10 +37,14 @@ class Dialect(ABC):
     int_div: ClassVar[str] = "/"  # integer division of two integers
     for_update: ClassVar[str] = " FOR UPDATE"  # row lock suffix of a SELECT
     text_cast: ClassVar[str] = "VARCHAR(64)"  # CAST(%s AS ...) of a short text parameter
-    nulls_first: ClassVar[str] = ""  # ORDER BY suffix putting NULLs first (the default where empty)
-    copy_text: ClassVar[bool] = False  # streams rows as COPY text (no Python value per field)
     text_timestamps: ClassVar[bool] = False  # the tracking tables keep timestamps as ISO text
     alters_defaults: ClassVar[bool] = True  # can give an existing column a default (set_default)
+    # COPY forms a read can stream rows in without a Python value per field ("text", "binary",
+    # "csv": see copy_out); empty where the dialect has no COPY.
+    copy_forms: ClassVar[tuple[str, ...]] = ()
+    # An initial load into a table the sync just created may build the primary key after the rows
+    # (PostgreSQL); False where the key is the table's storage order (InnoDB) and is kept from the start.
+    defer_primary_key: ClassVar[bool] = False
     # statements pinning, for the current transaction, the session settings canonical_text's
     # rendering depends on (a verification runs them in each side's snapshot)
     canonical_settings: ClassVar[tuple[str, ...]] = ()
@@ -51,8 +55,9 @@ class Dialect(ABC):
 
     # -- connections ---------------------------------------------------------------------------
     @abstractmethod
-    def connect(self, connection: Any, conn_id: str) -> Any:
-        """A fresh DBAPI connection, not in autocommit mode, session in UTC."""
+    def connect(self, connection: Any, conn_id: str, *, local_infile: bool = False) -> Any:
+        """A fresh DBAPI connection, not in autocommit mode, session in UTC. ``local_infile``: the
+        client may send local files (``LOAD DATA LOCAL INFILE``) where the dialect has that."""
 
     def ensure_database(self, connection: Any) -> None:
         """Create the connection's database where the server lacks it (the compose demo's branches);
@@ -110,7 +115,35 @@ class Dialect(ABC):
 
     def same_copy_format(self, other: Dialect) -> bool:
         """True when rows read by this dialect as COPY text can be written by ``other`` unchanged."""
-        return self.copy_text and type(other) is type(self)
+        return "text" in self.copy_forms and type(other) is type(self)
+
+    def copy_out(self, raw: Any, sql: str, params: Sequence[Any], form: str, chunk_rows: int,
+                 chunk_bytes: int) -> Iterator[list[Any]]:
+        """The rows of ``sql`` streamed by COPY in ``form`` (one of :attr:`copy_forms`), as lists of
+        row buffers of at most ``chunk_rows`` rows or about ``chunk_bytes``."""
+        raise NotImplementedError(f"{self.name} has no COPY")
+
+    def binary_value(self, raw: Any, type_oid: int, data: bytes) -> Any:
+        """One field of a binary COPY row as a Python value (used for a chunk's last key only)."""
+        raise NotImplementedError(f"{self.name} has no binary COPY")
+
+    def load_text_select(self, column: Column) -> str | None:
+        """An expression giving ``column`` as *load text*, the CSV value a ``LOAD DATA`` target reads
+        back exactly: booleans 0/1, aware timestamps as naive UTC, ``time with time zone`` as its
+        local time, bytes as hex, floats exact, JSON, arrays (as JSON), intervals and anything else
+        as the source's text. None where the dialect cannot stream CSV."""
+        return None
+
+    def load_text_key(self, column: Column, text: str) -> str | None:
+        """The load text of a key value back as text this dialect casts to the column's exact type
+        (see :meth:`bind`), or None where load text loses what the key needs (then a read with
+        that key keeps another form)."""
+        return None
+
+    def read_sorts(self, cur: Any, sql: str, params: Sequence[Any]) -> bool | None:
+        """Whether the server's plan for ``sql`` sorts its rows (no index gives the order), by
+        EXPLAIN without running it; None where the dialect cannot tell."""
+        return None
 
     # -- table introspection and DDL ------------------------------------------------------------
     @abstractmethod

@@ -39,8 +39,19 @@ class MySqlDialect(Dialect):
     int_div = "DIV"
     text_cast = "CHAR(64)"
 
-    def connect(self, connection: Any, conn_id: str) -> Any:
-        raw = connection.get_hook().get_conn()
+    def connect(self, connection: Any, conn_id: str, *, local_infile: bool = False) -> Any:
+        # LOAD DATA LOCAL lets the server ask the client for a file. A caller that loads files (the
+        # sync target) asks for it; an operator refuses it per connection with the extra
+        # {"local_infile": false}, and then the client refuses it too (MariaDB's client library
+        # allows it unless told otherwise), so the sync inserts rows instead.
+        refused = str(connection.extra_dejson.get("local_infile", "")).lower() in ("false", "0", "no", "off")
+        hook = connection.get_hook(hook_params={"local_infile": local_infile and not refused})
+        if refused and connection.extra_dejson.get("client", "mysqlclient") == "mysqlclient":
+            import MySQLdb
+
+            raw = MySQLdb.connect(**{**hook._get_conn_config_mysql_client(connection), "local_infile": 0})
+        else:
+            raw = hook.get_conn()
         raw.autocommit(False)
         with raw.cursor() as cur:
             cur.execute("SET SESSION time_zone = '+00:00'")
@@ -75,6 +86,10 @@ class MySqlDialect(Dialect):
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
         return None
+
+    def read_sorts(self, cur: Any, sql: str, params: Sequence[Any]) -> bool | None:
+        rows = cur.fetch(f"EXPLAIN {sql}", params)
+        return any("filesort" in str(r.get("Extra") or r.get("extra") or "").lower() for r in rows)
 
     def server_cursor(self, raw: Any, chunk_rows: int) -> Any:
         import MySQLdb.cursors

@@ -1,9 +1,17 @@
-"""PostgreSQL: psycopg 3 through the Postgres provider's hook."""
+"""PostgreSQL: psycopg 3 through the Postgres provider's hook.
+
+Rows leave a PostgreSQL branch by ``COPY ... TO STDOUT`` (:meth:`PostgresDialect.copy_out`) in the
+form the target takes: binary for a PostgreSQL target whose column types match, *load text* (CSV,
+:meth:`PostgresDialect.load_text_select`) for a ``LOAD DATA`` target, text otherwise.
+"""
 
 from __future__ import annotations
 
+import json
+import select
+import struct
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from include.common.db.columns import TEMPORAL_KINDS, Column, Unbounded, column_from, kind_of, numbers
@@ -34,8 +42,8 @@ class PostgresDialect(Dialect):
         "int": "INTEGER", "bigint": "BIGINT", "float": "DOUBLE PRECISION", "ts": "TIMESTAMP WITH TIME ZONE",
         "bool": "BOOLEAN", "serial": "BIGSERIAL PRIMARY KEY",
     }
-    nulls_first = " NULLS FIRST"
-    copy_text = True
+    copy_forms = ("text", "binary", "csv")
+    defer_primary_key = True
     # casts of dates, timestamps and intervals to text follow DateStyle and IntervalStyle, a
     # float's text extra_float_digits: pinned, so two servers configured apart render alike
     canonical_settings = ("SET LOCAL DateStyle = 'ISO, YMD'", "SET LOCAL IntervalStyle = 'postgres'",
@@ -44,9 +52,14 @@ class PostgresDialect(Dialect):
     # aggregate of the actual groups costs a third of that (and runs as well in parallel workers)
     few_groups_settings = (("SET LOCAL enable_sort = off",), ("RESET enable_sort",))
 
-    def connect(self, connection: Any, conn_id: str) -> Any:
+    def connect(self, connection: Any, conn_id: str, *, local_infile: bool = False) -> Any:
         raw = connection.get_hook().get_conn()
         raw.autocommit = False
+        if raw.info.encoding != "utf-8":
+            # COPY hands bytes from one connection to another (or to LOAD DATA ... utf8mb4): every
+            # connection speaks UTF-8, whatever a database's own encoding.
+            raw.execute("SET client_encoding TO 'UTF8'")
+            raw.commit()
         return raw
 
     def ensure_database(self, connection: Any) -> None:
@@ -64,7 +77,10 @@ class PostgresDialect(Dialect):
         raw.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         raw.read_only = True
         with raw.cursor() as cur:
-            cur.execute("SET LOCAL work_mem = '64MB'")  # keyset ORDER BY sorts in memory
+            # work_mem: a keyset ORDER BY that no index serves sorts in memory. The output styles make
+            # COPY text exact and parseable whatever the server's defaults (dates ISO, floats exact).
+            cur.execute("SET LOCAL work_mem = '64MB'; SET LOCAL DateStyle = 'ISO, YMD'; "
+                        "SET LOCAL IntervalStyle = 'postgres'; SET LOCAL extra_float_digits = 3")
             if clock_column is not None and clock_column.kind in TEMPORAL_KINDS:
                 cur.execute(f"SELECT CAST(now() AS {clock_column.pg_type})")
                 return cur.fetchone()[0]
@@ -90,7 +106,8 @@ class PostgresDialect(Dialect):
         rows = cur.fetch(
             "SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, t.typtype AS typtype, "
             "format_type(t.typbasetype, t.typtypmod) AS basetype, a.attnotnull AS notnull, a.attnum, "
-            "(a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') AS has_default "
+            "(a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') AS has_default, "
+            "CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END::int AS type_oid "
             "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
             "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
             (self.quote(table),),
@@ -107,7 +124,8 @@ class PostgresDialect(Dialect):
             kind = kind_of(pg_type, _KINDS)
             nums = numbers(pg_type) if kind in ("decimal", "text") else []
             columns.append(column_from(r["name"], r["type"], kind, nums=nums, pg_type=pg_type,
-                                       nullable=not r["notnull"], has_default=bool(r["has_default"])))
+                                       nullable=not r["notnull"], has_default=bool(r["has_default"]),
+                                       type_oid=r["type_oid"]))
         return columns
 
     def row_estimates(self, cur: Any, tables: Sequence[str]) -> dict[str, int]:
@@ -117,6 +135,118 @@ class PostgresDialect(Dialect):
             "JOIN pg_class c ON c.oid = to_regclass(t.quoted) WHERE c.reltuples >= 0",
             (list(tables), [self.quote(t) for t in tables]))
         return {r["name"]: int(r["reltuples"]) for r in rows}
+
+    # -- COPY out ------------------------------------------------------------------------------------
+    def copy_out(self, raw: Any, sql: str, params: Sequence[Any], form: str, chunk_rows: int,
+                 chunk_bytes: int) -> Iterator[list[Any]]:
+        """libpq hands over one message per row; this loop only collects them (no generator step or
+        wait per row, no value per field) and yields lists of them. Binary rows come without the
+        stream's header and trailer: a writer frames each chunk itself. The COPY's own row count
+        must equal the rows yielded."""
+        from psycopg import OperationalError, pq
+        from psycopg.errors import error_from_result
+
+        pgconn = raw.pgconn
+        get, consume, fd = pgconn.get_copy_data, pgconn.consume_input, pgconn.socket
+
+        def wait() -> None:
+            select.select([fd], [], [])
+            consume()
+
+        binary = form == "binary"
+        header = binary
+        sent = 0
+        with raw.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT{_COPY_OPTIONS[form]}", params):
+            rows: list[Any] = []
+            append = rows.append
+            size = 0
+            while True:
+                nbytes, data = get(1)
+                if nbytes > 2 and not header:  # a row (the hot path: nothing else per row)
+                    append(data)
+                    size += nbytes
+                    if size >= chunk_bytes or len(rows) >= chunk_rows:
+                        sent += len(rows)
+                        yield rows
+                        rows, size = [], 0
+                        append = rows.append
+                    continue
+                if nbytes == 0:
+                    wait()
+                elif nbytes > 0:
+                    if header:
+                        data, header = data[_binary_header_size(data):], False
+                    if binary and bytes(data) == BINARY_TRAILER or not len(data):
+                        continue
+                    append(data)
+                    size += len(data)
+                elif nbytes == -1:
+                    break
+                else:
+                    raise OperationalError(f"COPY failed: {pgconn.get_error_message()}")
+            copied = None
+            while True:
+                while pgconn.is_busy():
+                    wait()
+                result = pgconn.get_result()
+                if result is None:
+                    break
+                if result.status != pq.ExecStatus.COMMAND_OK:
+                    raise error_from_result(result, encoding=raw.info.encoding)
+                copied = result.command_tuples
+            if rows:
+                sent += len(rows)
+                yield rows
+        if copied is not None and copied != sent:
+            raise RuntimeError(f"COPY reported {copied} rows, {sent} arrived")
+
+    def binary_value(self, raw: Any, type_oid: int, data: bytes) -> Any:
+        if type_oid in _UNBOUNDED_BINARY and data in _UNBOUNDED_BINARY[type_oid]:
+            return Unbounded(_UNBOUNDED_BINARY[type_oid][data])
+        from psycopg import pq
+
+        loader = raw.adapters.get_loader(type_oid, pq.Format.BINARY)
+        return loader(type_oid, raw).load(data)
+
+    def load_text_select(self, column: Column) -> str:
+        q = self.quote(column.name)
+        pg_type = (column.pg_type or "").lower()
+        if pg_type.endswith("]"):
+            return f"CAST(array_to_json({q}) AS text)"
+        if column.kind == "bool":
+            return f"CAST({q} AS integer)"
+        if column.kind == "timestamptz":
+            return f"({q} AT TIME ZONE 'UTC')"
+        if column.kind == "time":
+            return f"CAST({q} AS time)"  # a time zone offset is dropped, the local time kept
+        if column.kind == "bytes":
+            return f"encode({q}, 'hex')"
+        if column.kind == "float":
+            return f"CAST({q} AS double precision)"  # real's exact value, not its shortest text
+        if column.kind in ("int2", "int4", "int8", "decimal", "date", "timestamp"):
+            return q
+        return f"CAST({q} AS text)"
+
+    def load_text_key(self, column: Column, text: str) -> str | None:
+        pg_type = (column.pg_type or "").lower()
+        if pg_type.endswith("]") or column.kind == "json" or (column.kind == "time" and "with time" in pg_type):
+            return None
+        if column.kind == "timestamptz":
+            return text + "+00"
+        if column.kind == "bytes":
+            return "\\x" + text
+        return text
+
+    def read_sorts(self, cur: Any, sql: str, params: Sequence[Any]) -> bool | None:
+        rows = cur.fetch(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = next(iter(rows[0].values())) if rows else None
+        if isinstance(plan, str):
+            plan = json.loads(plan)
+
+        def sorts(node: Any) -> bool:
+            return node.get("Node Type") == "Sort" or any(sorts(child) for child in node.get("Plans", ()))
+
+        return sorts(plan[0]["Plan"]) if plan else None
 
     def indexes(self, cur: Any, table: str) -> list[Index]:
         rows = cur.fetch(
@@ -207,6 +337,29 @@ class PostgresDialect(Dialect):
         if column.kind == "text":
             return f"VARCHAR({column.length})" if column.length else "TEXT"
         return _TYPES[column.kind]
+
+
+BINARY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+BINARY_HEADER = BINARY_SIGNATURE + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"  # no flags, no extension
+BINARY_TRAILER = b"\xff\xff"
+# CSV that MySQL's LOAD DATA reads back exactly: every value quoted (quotes doubled), NULL the bare
+# word NULL, no escape character (a backslash is itself), one row per line (newlines inside quotes).
+_COPY_OPTIONS = {"text": "", "binary": " (FORMAT binary)", "csv": " (FORMAT csv, NULL 'NULL', FORCE_QUOTE *)"}
+# infinity / -infinity of date (int32 days) and timestamp[tz] (int64 microseconds) in binary
+_UNBOUNDED_BINARY = {
+    1082: {struct.pack(">i", 2**31 - 1): "infinity", struct.pack(">i", -(2**31)): "-infinity"},
+    **{oid: {struct.pack(">q", 2**63 - 1): "infinity", struct.pack(">q", -(2**63)): "-infinity"}
+       for oid in (1114, 1184)},
+}
+
+
+def _binary_header_size(data: Any) -> int:
+    """Length of the binary COPY header at the start of the first message (signature, flags,
+    header extension)."""
+    if bytes(data[:11]) != BINARY_SIGNATURE:
+        raise RuntimeError("binary COPY data without its signature")
+    extension = struct.unpack_from(">i", data, 15)[0]
+    return 19 + extension
 
 
 def _unbounded_loaders() -> dict[str, Any]:

@@ -58,7 +58,7 @@ class SqliteDialect(Dialect):
     text_timestamps = True
     alters_defaults = False  # ALTER TABLE cannot change an existing column's default
 
-    def connect(self, connection: Any, conn_id: str) -> Any:
+    def connect(self, connection: Any, conn_id: str, *, local_infile: bool = False) -> Any:
         import sqlite3
 
         # Airflow parses sqlite:////abs/file.db into schema '/abs/file.db' (host empty); the
@@ -90,6 +90,10 @@ class SqliteDialect(Dialect):
     def begin_snapshot(self, raw: Any, clock_column: Column | None) -> Any:
         raw.execute("BEGIN")
         return None
+
+    def read_sorts(self, cur: Any, sql: str, params: Any) -> bool | None:
+        rows = cur.fetch(f"EXPLAIN QUERY PLAN {sql}", params)
+        return any("TEMP B-TREE FOR ORDER BY" in str(r.get("detail", "")).upper() for r in rows)
 
     def describe(self, cur: Any, table: str) -> list[Column] | None:
         rows = cur.fetch(f"PRAGMA table_info({self.quote(table)})")
