@@ -170,7 +170,8 @@ class SourceReader:
                ) -> list[tuple[str | None, list[Any], list[str]]]:
         """The ordered reads (where, params, order by) of every row after the key ``after`` (all
         rows when None) in keyset order: NULL cursors first, in key order, then ``(cursor, key)``.
-        Each is ascending on columns an index on ``(cursor, key...)`` holds in that order."""
+        Each is ascending on ``(cursor, key...)`` (the NULL range too, where that is key order),
+        as an index on those columns holds them."""
         cursor, pk = key_columns[0], list(key_columns[1:])
         q = self.db.quote
         if not self._by_name[cursor].nullable:
@@ -180,10 +181,10 @@ class SourceReader:
         not_null = f"{q(cursor)} IS NOT NULL"
         if after is not None and after[0][1] is not None:
             return [(*self._row_compare(key_columns, after, ">"), list(key_columns))]
-        null_part: tuple[str | None, list[Any], list[str]] = (f"{q(cursor)} IS NULL", [], pk)
+        null_part: tuple[str | None, list[Any], list[str]] = (f"{q(cursor)} IS NULL", [], list(key_columns))
         if after is not None:
             pk_sql, pk_params = self._row_compare(pk, after[1:], ">")
-            null_part = (f"{q(cursor)} IS NULL AND {pk_sql}", pk_params, pk)
+            null_part = (f"{q(cursor)} IS NULL AND {pk_sql}", pk_params, list(key_columns))
         return [null_part, (not_null, [], list(key_columns))]
 
     def window(self, key_columns: Sequence[str], since: Any, until_key: Sequence[Sequence[Any]]

@@ -130,7 +130,7 @@ class Dialect(ABC):
     def load_text_select(self, column: Column) -> str | None:
         """An expression giving ``column`` as *load text*, the CSV value a ``LOAD DATA`` target reads
         back exactly: booleans 0/1, aware timestamps as naive UTC, ``time with time zone`` as its
-        local time, bytes as hex, floats exact, JSON, arrays (as JSON), intervals and anything else
+        local time, bytes as hex, numbers as the source prints them (floats shortest-exact), JSON, arrays (as JSON), intervals and anything else
         as the source's text. None where the dialect cannot stream CSV."""
         return None
 
@@ -141,7 +141,7 @@ class Dialect(ABC):
         return None
 
     def read_sorts(self, cur: Any, sql: str, params: Sequence[Any]) -> bool | None:
-        """Whether the server's plan for ``sql`` sorts its rows (no index gives the order), by
+        """Whether the server must sort the rows of ``sql`` because no index gives their order, by
         EXPLAIN without running it; None where the dialect cannot tell."""
         return None
 

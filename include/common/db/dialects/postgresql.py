@@ -221,11 +221,7 @@ class PostgresDialect(Dialect):
             return f"CAST({q} AS time)"  # a time zone offset is dropped, the local time kept
         if column.kind == "bytes":
             return f"encode({q}, 'hex')"
-        if column.kind == "float":
-            return f"CAST({q} AS double precision)"  # real's exact value, not its shortest text
-        if column.kind in ("int2", "int4", "int8", "decimal", "date", "timestamp"):
-            return q
-        return f"CAST({q} AS text)"
+        return q  # COPY prints every other type as its text (char(n) padded, numbers exact)
 
     def load_text_key(self, column: Column, text: str) -> str | None:
         pg_type = (column.pg_type or "").lower()
@@ -238,7 +234,13 @@ class PostgresDialect(Dialect):
         return text
 
     def read_sorts(self, cur: Any, sql: str, params: Sequence[Any]) -> bool | None:
-        rows = cur.fetch(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        # With sorting discouraged the planner sorts only where no index gives the order (where one
+        # does, it may still prefer a sort of a few rows; that is its choice, not a missing index).
+        cur.execute("SET LOCAL enable_sort = off")
+        try:
+            rows = cur.fetch(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        finally:
+            cur.execute("RESET enable_sort")
         plan = next(iter(rows[0].values())) if rows else None
         if isinstance(plan, str):
             plan = json.loads(plan)
