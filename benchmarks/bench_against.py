@@ -1,10 +1,14 @@
 """A benchmark of this tree against an earlier commit, measured in the same run.
 
-    .venv/bin/python benchmarks/bench_against.py --base REV [--rounds 3] -- benchmarks/bench_sync.py --rows 300000
+    .venv/bin/python benchmarks/bench_against.py --base REV [--rounds 3] [--same-script] \
+        benchmarks/bench_sync.py -- --rows 300000
 
 Checks ``REV`` out into a temporary git worktree, then runs the given benchmark script alternately
 in that tree and in this one (``--rounds`` times each, with the same arguments and this tree's
-virtualenv), so both see the same machine at the same moments. Each benchmark prints its own
+virtualenv), so both see the same machine at the same moments. Each tree runs its own copy of the
+script, unless ``--same-script``: then this tree's script measures both trees' code (for a
+benchmark added or extended with the change it measures, such as ``bench_sync.py`` against the
+commit before the bulk paths; the script must use only what both trees have). Each benchmark prints its own
 figures; this prints every run's figures side by side (the numbers of each output line, base vs
 this tree, with their ratio) and the wall times. A refactoring that claims "no slowdown" shows
 ratios around 1.0 here, within the machine's noise (the spread between rounds of one tree).
@@ -27,10 +31,11 @@ _NUMBER = re.compile(r"-?\d[\d,]*\.?\d*")
 _LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:")
 
 
-def run(tree: Path, script: str, args: list[str]) -> tuple[float, list[str]]:
-    env = {**os.environ, "PYTHONPATH": str(tree)}
+def run(tree: Path, script: Path, args: list[str]) -> tuple[float, list[str]]:
+    """Run ``script`` with ``tree``'s code on its path (``BENCH_TREE``: see bench_env)."""
+    env = {**os.environ, "PYTHONPATH": str(tree), "BENCH_TREE": str(tree)}
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, str(tree / script), *args], cwd=tree, env=env, capture_output=True,
+    done = subprocess.run([sys.executable, str(script), *args], cwd=tree, env=env, capture_output=True,
                           text=True, check=False)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
@@ -47,6 +52,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", required=True, help="the commit to compare with (e.g. the pre-change commit)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--same-script", action="store_true",
+                        help="run this tree's copy of the script against both trees' code")
     parser.add_argument("script", help="benchmark script, relative to the repository root")
     parser.add_argument("args", nargs=argparse.REMAINDER)
     ns = parser.parse_args()
@@ -61,13 +68,15 @@ def main() -> None:
             outputs: dict[str, list[list[str]]] = {"base": [], "this": []}
             for round_ in range(ns.rounds):
                 for name, tree in (("base", base), ("this", REPO)) if round_ % 2 == 0 else (("this", REPO), ("base", base)):
-                    seconds, lines = run(tree, ns.script, args)
+                    script = (REPO if ns.same_script else tree) / ns.script
+                    seconds, lines = run(tree, script, args)
                     walls[name].append(seconds)
                     outputs[name].append(lines)
                     print(f"round {round_ + 1} {name:4}: {seconds:7.2f} s wall", flush=True)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=REPO, check=False)
-    print(f"\n{ns.script} {' '.join(args)}: base {base_rev} vs this tree, {ns.rounds} rounds each, medians")
+    print(f"\n{ns.script} {' '.join(args)}: base {base_rev} vs this tree, {ns.rounds} rounds each, medians"
+          + (" (this tree's script for both)" if ns.same_script else ""))
     for index, line in enumerate(outputs["this"][0]):
         this = [numbers(out[index]) for out in outputs["this"] if index < len(out)]
         then = [numbers(out[index]) for out in outputs["base"] if index < len(out)]

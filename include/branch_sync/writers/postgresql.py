@@ -210,9 +210,12 @@ class PostgresWriter(Writer):
         branch = BRANCH_COLUMN if self.branch_value is not None else None
         cols = ", ".join(self.q(k) for k in primary_key_order(self.key, branch))
         log.info("building the primary key (%s) of %s %s", ", ".join(self.key), self.table, when)
+        def build(cur: Cursor) -> None:
+            cur.execute("SET LOCAL maintenance_work_mem = '256MB'")  # one sort in memory, not in runs on disk
+            cur.execute(f"ALTER TABLE {self.q(self.table)} ADD PRIMARY KEY ({cols})")
+
         try:
-            self.db.run(lambda cur: cur.execute(f"ALTER TABLE {self.q(self.table)} ADD PRIMARY KEY ({cols})"),
-                        what="build the primary key")
+            self.db.run(build, what="build the primary key")
         except Exception as exc:
             if error_code(exc) not in _DUPLICATE_KEY_CODES or not self._has_key():
                 raise
