@@ -87,6 +87,13 @@ def pairs_with_state(db: Database, connections: Sequence[str]) -> set[tuple[str,
     return {(r["connection_name"], r["table_name"]) for r in rows}
 
 
+def sorted_reads(db: Database) -> set[tuple[str, str]]:
+    """The (connection, table) pairs whose last ordered read sorted every row at the branch: no
+    index on ``(cursor, primary key...)`` there (``sync-status`` lists them)."""
+    rows = db.fetchall(f"SELECT connection_name, table_name FROM {db.quote(STATE)} WHERE read_sorted = 1")
+    return {(r["connection_name"], r["table_name"]) for r in rows}
+
+
 # -- key values: stored as JSON in sync_state, bound back with the column's exact type ----------------
 def encode_value(value: Any) -> list[Any]:
     """A tagged, JSON-safe form of one key value that decodes to the same type."""

@@ -9,6 +9,7 @@ from datetime import timezone
 from typing import Any, TextIO
 
 from include.branch_sync import report
+from include.branch_sync.checkpoint import sorted_reads
 from include.branch_sync.queries import MAX_PAGE, batch_rows, progress_rows
 from include.branch_sync.stuck import stuck_lines
 from include.branch_sync.tracking import get_batch, resume_attempts
@@ -108,6 +109,9 @@ def _show_one(db: Any, conn_id: str, args: argparse.Namespace, out: TextIO, err:
         progress = progress_rows(db, str(batch["batch_id"]))
         notices = notices_of(db, str(batch["batch_id"]))
         resumed = report.auto_resume(batch, resume_attempts(db, [str(batch["batch_id"])])[str(batch["batch_id"])])
+        sorting = sorted_reads(db)
+        sorted_pairs = [f"{r['connection_name']}.{r['table_name']}" for r in progress
+                        if (r["connection_name"], r["table_name"]) in sorting]
     except CliError:
         raise
     except Exception as exc:
@@ -118,14 +122,22 @@ def _show_one(db: Any, conn_id: str, args: argparse.Namespace, out: TextIO, err:
         doc["stuck"] = stuck
         doc["notifications"] = notices
         doc["auto_resume"] = resumed
+        doc["sorted_reads"] = sorted_pairs
         out.write(report.dumps(doc) + "\n")
     else:
         out.write(report.render_batch_detail(batch, progress, failed_only=args.failed, color=color,
                                              error_width=args.error_width, tz=args.tz,
                                              notes=[*stuck_lines(stuck), *report.failed_log_lines(batch, progress),
-                                                    *report.auto_resume_lines(resumed, args.tz)]))
+                                                    *report.auto_resume_lines(resumed, args.tz),
+                                                    *_sorted_note(sorted_pairs)]))
         out.write(render_notifications(notices))
     return 0
+
+
+def _sorted_note(pairs: Sequence[str]) -> list[str]:
+    if not pairs:
+        return []
+    return [f"  Reads that sorted every row at the branch (index its cursor and key there): {', '.join(pairs)}"]
 
 
 def stuck_report(batch: dict[str, Any], progress: list[dict[str, Any]], api_conn: str) -> dict[str, Any] | None:

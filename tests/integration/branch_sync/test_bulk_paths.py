@@ -262,15 +262,37 @@ def test_the_keyset_read_of_a_nullable_cursor_is_served_by_an_index_on_cursor_an
 
     config = make_config("central", ["src_a"], [{"table": "notes", "primary_key": ["id"], "cursor": "updated"}],
                          chunk_rows=5000)
-    assert sync_pair(config, config.table("notes"), "src_a").processed == 20000
+    batch = "sync_20260101_000000_sorted01"
+    with Database("central") as db:
+        tracking.start_batch(db, batch, "branch_sync", "manual__sorted", {},
+                             [tracking.Pair("src_a", "notes", "Notes", "step2.src_a")])
+    assert sync_pair(config, config.table("notes"), "src_a", batch).processed == 20000
     assert fetch("central", "SELECT read_sorted FROM sync_state WHERE table_name = 'notes'") == [{"read_sorted": 0}]
     assert not [r for r in caplog.records if "sorted every row" in r.getMessage()]
+    assert _sync_status(batch)[0]["sorted_reads"] == []
 
-    # without the index the read sorts: the log says so and names the index it wants
+    # without the index the read sorts: the log says so and names the index it wants, sync-status too
     run_sql("src_a", "DROP INDEX notes_updated_id", "UPDATE notes SET updated = now() WHERE mod(id, 100) = 1")
-    sync_pair(config, config.table("notes"), "src_a")
+    sync_pair(config, config.table("notes"), "src_a", batch)
     assert fetch("central", "SELECT read_sorted FROM sync_state WHERE table_name = 'notes'") == [{"read_sorted": 1}]
     assert [r for r in caplog.records if "sorted every row" in r.getMessage() and "(updated, id)" in r.getMessage()]
+    doc, text = _sync_status(batch)
+    assert doc["sorted_reads"] == ["src_a.notes"]
+    assert "Reads that sorted every row at the branch (index its cursor and key there): src_a.notes" in text
+
+
+def _sync_status(batch: str) -> tuple[dict[str, Any], str]:
+    """``sync-status`` of a batch as JSON and as text."""
+    import io
+
+    from include.cli import main as cli
+
+    out, text = io.StringIO(), io.StringIO()
+    assert cli(["sync-status", batch, "--json", "--conn", "central", "--api-conn", "no_such_api"], out=out,
+               err=io.StringIO()) == 0
+    assert cli(["sync-status", batch, "--conn", "central", "--api-conn", "no_such_api", "--color", "never"],
+               out=text, err=io.StringIO()) == 0
+    return json.loads(out.getvalue()), text.getvalue()
 
 
 # -- MariaDB: LOAD DATA LOCAL INFILE -------------------------------------------------------------------------
