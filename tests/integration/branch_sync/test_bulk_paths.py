@@ -93,15 +93,6 @@ def pg_central(pg_database, connections):
         tracking.ensure_schema(db)
 
 
-@pytest.fixture(params=["load_data", "insert"])
-def my_central(request, pg_database, mariadb_database, connections):
-    uri = mariadb_database("central") + ("" if request.param == "load_data" else "?local_infile=false")
-    connections({"src_a": pg_database("src_a"), "central": uri})
-    with Database("central") as db:
-        tracking.ensure_schema(db)
-    return request.param
-
-
 # -- PostgreSQL: binary COPY ---------------------------------------------------------------------------
 def test_every_type_round_trips_through_binary_copy(pg_central, caplog):
     caplog.set_level(logging.INFO)
@@ -328,7 +319,7 @@ def _differences() -> list[tuple[Any, str, Any, Any]]:
     return [(want["id"], c, got[c], want[c]) for got, want in zip(target, source) for c in COLUMNS if got[c] != want[c]]
 
 
-def test_every_type_round_trips_through_load_data_and_the_insert_fallback(my_central, caplog):
+def test_every_type_round_trips_through_load_data_and_the_insert_fallback(mariadb_central, caplog):
     caplog.set_level(logging.INFO)
     run_sql("src_a", *KINDS_DDL, *KINDS_ROWS)
     config = _kinds_config()
@@ -338,30 +329,30 @@ def test_every_type_round_trips_through_load_data_and_the_insert_fallback(my_cen
             "WHERE id IN (2, 3, 30)")
     assert sync_pair(config, config.table("kinds"), "src_a").processed == 3
     assert _differences() == []
-    expected = "csv" if my_central == "load_data" else "rows"
+    expected = "csv" if mariadb_central == "load_data" else "rows"
     assert _wire_of(caplog) == [expected, expected]
 
 
-def test_a_json_string_keeps_its_quotes_through_load_data(my_central):
+def test_a_json_string_keeps_its_quotes_through_load_data(mariadb_central):
     run_sql("src_a", "CREATE TABLE docs (id INTEGER PRIMARY KEY, doc JSONB)",
             """INSERT INTO docs VALUES (1, '"a string"'), (2, '5'), (3, 'null'), (4, NULL)""")
     config = make_config("central", ["src_a"], [{"table": "docs", "primary_key": ["id"]}])
     sync_pair(config, config.table("docs"), "src_a")
     stored = [r["doc"] for r in fetch("central", "SELECT doc FROM docs ORDER BY id")]
-    if my_central == "load_data":
+    if mariadb_central == "load_data":
         assert stored == ['"a string"', "5", "null", None]  # JSON text, as PostgreSQL prints it
     else:
         assert stored[1:] == ["5", None, None]  # the INSERT path stores a JSON scalar's Python value
 
 
-def test_a_refused_local_infile_falls_back_to_inserts_and_says_so(my_central, caplog):
+def test_a_refused_local_infile_falls_back_to_inserts_and_says_so(mariadb_central, caplog):
     caplog.set_level(logging.INFO)
     run_sql("src_a", "CREATE TABLE small (id INTEGER PRIMARY KEY, name TEXT)",
             "INSERT INTO small SELECT g, 'n' || g FROM generate_series(1, 5) g")
     config = make_config("central", ["src_a"], [{"table": "small", "primary_key": ["id"]}])
     assert sync_pair(config, config.table("small"), "src_a").processed == 5
     refusals = [r.getMessage() for r in caplog.records if "LOAD DATA LOCAL INFILE is refused" in r.getMessage()]
-    if my_central == "load_data":
+    if mariadb_central == "load_data":
         assert refusals == []
     else:
         assert len(refusals) == 1 and "4166" in refusals[0] and refusals[0].startswith("small from src_a")
@@ -421,7 +412,7 @@ def test_a_row_count_short_of_the_chunk_fails_it(pg_database, mariadb_database, 
     assert fetch("central", "SELECT COUNT(*) AS n FROM codes") == [{"n": 0}]
 
 
-def test_decimal_and_time_values_keep_their_exact_text(my_central):
+def test_decimal_and_time_values_keep_their_exact_text(mariadb_central):
     """Values a float would round: a numeric at full precision and microseconds."""
     run_sql("src_a", "CREATE TABLE exact (id INTEGER PRIMARY KEY, n NUMERIC(30,10), at TIMESTAMP(6))",
             "INSERT INTO exact VALUES (1, 12345678901234567890.0123456789, '2026-01-01 00:00:00.000001')")

@@ -7,21 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from include.branch_sync import tracking
 from include.branch_sync.engine import sync_pair
-from include.common.db import Database, PermanentError
+from include.common.db import PermanentError
 from tests.integration.sync_helpers import fetch, make_config, run_sql
 
 KEYS = ["abc", "ABC", "abc ", "äbc", "Abc  "]
-
-
-@pytest.fixture(params=["load_data", "insert"])
-def central(request, pg_database, mariadb_database, connections):
-    uri = mariadb_database("central") + ("" if request.param == "load_data" else "?local_infile=false")
-    connections({"src_a": pg_database("src_a"), "central": uri})
-    with Database("central") as db:
-        tracking.ensure_schema(db)
-    return request.param
 
 
 def _config(table, **extra):
@@ -30,7 +20,7 @@ def _config(table, **extra):
 
 
 @pytest.mark.parametrize("cursor", [None, "updated"])
-def test_keys_distinct_in_postgresql_stay_distinct(central, cursor):
+def test_keys_distinct_in_postgresql_stay_distinct(mariadb_central, cursor):
     run_sql("src_a", "CREATE TABLE codes (code VARCHAR(10) PRIMARY KEY, label TEXT, updated TIMESTAMPTZ NOT NULL "
             "DEFAULT now())", *["INSERT INTO codes (code, label) VALUES (%s, %s)"] * len(KEYS),
             params=[(), *[(k, f"label of {k!r}") for k in KEYS]])
@@ -44,7 +34,7 @@ def test_keys_distinct_in_postgresql_stay_distinct(central, cursor):
     assert {r["code"] for r in fetch("central", "SELECT code FROM codes WHERE label = 'changed'")} == {"ABC"}
 
 
-def test_an_existing_target_whose_key_collation_folds_case_is_refused_by_name(central):
+def test_an_existing_target_whose_key_collation_folds_case_is_refused_by_name(mariadb_central):
     run_sql("src_a", "CREATE TABLE codes (code VARCHAR(10) PRIMARY KEY, label TEXT)",
             "INSERT INTO codes VALUES ('abc', 'a'), ('ABC', 'b')")
     run_sql("central", "CREATE TABLE codes (code VARCHAR(10) NOT NULL PRIMARY KEY, label LONGTEXT) "
@@ -55,7 +45,7 @@ def test_an_existing_target_whose_key_collation_folds_case_is_refused_by_name(ce
     assert fetch("central", "SELECT COUNT(*) AS n FROM codes") == [{"n": 0}]
 
 
-def test_intervals_are_stored_as_their_postgresql_text(central):
+def test_intervals_are_stored_as_their_postgresql_text(mariadb_central):
     values = ["1 mon -1 days", "1 year 2 mons 3 days 04:05:06.7", "-00:00:01", None]
     run_sql("src_a", "CREATE TABLE spans (code VARCHAR(10) PRIMARY KEY, span INTERVAL)",
             *["INSERT INTO spans VALUES (%s, %s)"] * len(values), params=[(), *[(str(i), v) for i, v in enumerate(values)]])
@@ -72,11 +62,11 @@ def test_intervals_are_stored_as_their_postgresql_text(central):
     ("DOUBLE PRECISION", "-Infinity", "-Infinity", "-inf"), ("NUMERIC(12,2)", "NaN", "NaN", "NaN"),
     ("TIMESTAMPTZ", "infinity", "infinity", "infinity"), ("DATE", "-infinity", "-infinity", "-infinity"),
 ])
-def test_nan_and_infinity_fail_naming_table_column_and_value(central, column_type, value, loaded, inserted):
+def test_nan_and_infinity_fail_naming_table_column_and_value(mariadb_central, column_type, value, loaded, inserted):
     run_sql("src_a", f"CREATE TABLE odd (code VARCHAR(10) PRIMARY KEY, measure {column_type})",
             "INSERT INTO odd VALUES ('ok', NULL), ('bad', %s)", params=[(), (value,)])
     config = _config("odd")
-    shown = loaded if central == "load_data" else inserted
+    shown = loaded if mariadb_central == "load_data" else inserted
     with pytest.raises(PermanentError, match=rf"table 'odd' column 'measure': value '{shown}' cannot be stored"):
         sync_pair(config, config.table("odd"), "src_a")
     assert fetch("central", "SELECT COUNT(*) AS n FROM odd") == [{"n": 0}]  # nothing of the pair landed
