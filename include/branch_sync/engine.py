@@ -197,11 +197,11 @@ class _PairRun:
             last_key = self.reader.last_key(key_cols) if key_cols else None
             with self.target.transaction() as cur:
                 for chunk in self.reader.read():
-                    rows_read += len(chunk)
                     if direct:
                         counts += self.writer.insert(cur, chunk)
                     else:
                         self.writer.stage(cur, chunk)
+                    rows_read += len(chunk)  # once written: COPY rows arrive while they are
                 if not direct:
                     counts += self.writer.merge_stage(cur)
                 self.save_state(cur, last_key, clock, complete=True)
@@ -237,16 +237,16 @@ class _PairRun:
             self.writer.begin_load(direct and not rereads)
             for where, params in rereads:
                 for chunk in self.reader.read(where, params):
-                    rows_read += len(chunk)
                     with self.target.transaction() as cur:
                         written = self.writer.upsert(cur, chunk)
                         self.count(cur, written)
                     counts += written
+                    rows_read += len(chunk)
             for where, params, order in self.reader.keyset(key_cols, checkpoint):
                 for chunk in self.reader.read(where, params, key_cols, order):
-                    rows_read += len(chunk)
                     written, direct = self._write_chunk(chunk, direct, previous_clock)
                     counts += written
+                    rows_read += len(chunk)
                     checkpoint = chunk.last_key
             with self.target.transaction() as cur:
                 if spec.delete_missing and not direct:

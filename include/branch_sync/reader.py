@@ -15,7 +15,7 @@ import sys
 import threading
 from contextlib import contextmanager
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -28,10 +28,19 @@ from include.common.db.columns import Column
 
 @dataclass
 class Chunk:
-    rows: Any  # COPY data as one bytes blob (form binary, csv or text), or a list of tuples (form rows)
+    """Rows written in one target transaction with the checkpoint of their last row.
+
+    COPY data (form binary, csv or text) may still be arriving while the chunk is written: ``rows``
+    is then an iterator of blocks, which a writer consumes once through :meth:`blocks` (a COPY
+    open on the target while the branch still sends its rows, as in a pipe); :attr:`count` and
+    :attr:`last_key` are final once it has. Form ``rows``: a list of tuples."""
+
+    rows: Any  # list of tuples (form rows); COPY data: bytes, or an iterator of bytes blocks
     form: str  # see include.branch_sync.wire
     last_key: list[Any] | None  # encoded key values of the last row (see encode_value)
     count: int = 0
+    complete: bool = True  # False while COPY blocks are still to come
+    kept: list[bytes] = field(default_factory=list)  # the CSV blocks written so far (to name a refused value)
 
     def __post_init__(self) -> None:
         if self.form == "rows":
@@ -40,10 +49,38 @@ class Chunk:
     def __len__(self) -> int:
         return self.count
 
+    def blocks(self) -> Iterator[bytes]:
+        """The chunk's COPY data, block by block, once."""
+        if isinstance(self.rows, (bytes, bytearray, memoryview)):
+            self.kept = [bytes(self.rows)] if self.form == "csv" else []
+            yield self.rows
+            return
+        for block in self.rows:
+            if self.form == "csv":
+                self.kept.append(block)
+            yield block
+
+    def data(self) -> bytes:
+        """The CSV written so far (only kept for form csv)."""
+        return b"".join(self.kept)
+
+
+@dataclass
+class _Block:
+    """A block of COPY rows as the producer thread hands it over."""
+
+    data: bytes
+    rows: int
+    ends_chunk: bool
+    last_key: list[Any] | None = None
+
 
 # A chunk ends at chunk_rows rows or at this many bytes of COPY data, whichever comes first: wide
-# rows keep memory flat too.
+# rows keep memory flat too. Its rows travel in blocks of about BLOCK_BYTES, BLOCKS_AHEAD of them
+# read ahead of the writer.
 CHUNK_BYTES = 32 * 1024 * 1024
+BLOCK_BYTES = 1024 * 1024
+BLOCKS_AHEAD = 8
 
 
 _COPY_ESCAPES = {ord("b"): b"\b", ord("f"): b"\f", ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t",
@@ -245,17 +282,40 @@ class SourceReader:
                 self.sorted_reads.append(", ".join(order))
         key_index = [self.output_columns.index(name) for name in key_columns]
         if wire.form == "rows":
-            reading = self._read_tuples(sql, params, key_index)
-        else:
-            reading = self._read_copy(sql, params, key_index)
-        # Read the next chunk while the caller writes this one, as a COPY | COPY pipe does.
-        yield from prefetched(reading, depth=2)
+            # Read the next chunk while the caller writes this one.
+            yield from prefetched(self._read_tuples(sql, params, key_index), depth=2)
+            return
+        # COPY rows travel as a pipe does: the writer's COPY takes each block while the branch sends
+        # the next; a chunk ends where its checkpoint is.
+        blocks = prefetched(self._read_blocks(sql, params, key_index), depth=BLOCKS_AHEAD)
+        for head in blocks:
+            chunk = Chunk(None, wire.form, None, complete=False)
+            chunk.rows = self._chunk_blocks(chunk, head, blocks)
+            yield chunk
+            if not chunk.complete:
+                raise RuntimeError(f"a chunk of {self.table!r} was left before its last block was written")
 
-    def _read_copy(self, sql: str, params: list[Any], key_index: list[int]) -> Iterator[Chunk]:
-        # One blob per chunk: a million row objects in a list cost more than reading them.
-        form = self.wire.form
-        for rows in self.db.dialect.copy_out(self.db.raw, sql, params, form, self.chunk_rows, CHUNK_BYTES):
-            yield Chunk(b"".join(rows), form, self._copy_key(rows[-1], key_index), len(rows))
+    @staticmethod
+    def _chunk_blocks(chunk: Chunk, head: _Block, blocks: Iterator[_Block]) -> Iterator[bytes]:
+        block = head
+        while True:
+            chunk.count += block.rows
+            yield block.data
+            if block.ends_chunk:
+                chunk.last_key, chunk.complete = block.last_key, True
+                return
+            block = next(blocks)
+
+    def _read_blocks(self, sql: str, params: list[Any], key_index: list[int]) -> Iterator[_Block]:
+        # One bytes object per block: a million row objects in a list cost more than reading them.
+        # Each block's last key is decoded (one row in thousands): the block that ends a chunk may
+        # come empty, after its rows.
+        last_key = None
+        for rows, ends_chunk in self.db.dialect.copy_out(self.db.raw, sql, params, self.wire.form, self.chunk_rows,
+                                                          CHUNK_BYTES, BLOCK_BYTES):
+            if rows:
+                last_key = self._copy_key(rows[-1], key_index)
+            yield _Block(b"".join(rows), len(rows), ends_chunk, last_key)
 
     def _copy_key(self, row: Any, key_index: list[int]) -> list[Any] | None:
         if not key_index:

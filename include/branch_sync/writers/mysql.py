@@ -100,11 +100,13 @@ def on_duplicate_sql(quote: Any, update: Sequence[str], alias: str | None) -> st
     return " ON DUPLICATE KEY UPDATE " + ", ".join(f"{quote(c)} = {new(c)}" for c in update)
 
 
-def _feed(path: str, data: bytes, errors: list[BaseException]) -> None:
-    """Write ``data`` into the named pipe the client reads the load from."""
+def _feed(path: str, chunk: Chunk, errors: list[BaseException]) -> None:
+    """Write the chunk's CSV into the named pipe the client reads the load from, block by block as
+    the branch sends it."""
     try:
         with open(path, "wb") as pipe:
-            pipe.write(data)
+            for block in chunk.blocks():
+                pipe.write(block)
     except BrokenPipeError:
         pass  # the client stopped reading: the statement failed, and says why
     except BaseException as exc:  # the load is then short, and this says why
@@ -167,7 +169,7 @@ class MySqlWriter(Writer):
         with tempfile.TemporaryDirectory(prefix="sync-load-") as tmp:
             path = os.path.join(tmp, "rows.csv")
             os.mkfifo(path, 0o600)
-            feeder = threading.Thread(target=_feed, args=(path, chunk.rows, errors), name="sync-load-feeder",
+            feeder = threading.Thread(target=_feed, args=(path, chunk, errors), name="sync-load-feeder",
                                       daemon=True)
             feeder.start()
             try:
@@ -205,7 +207,7 @@ class MySqlWriter(Writer):
         """The CSV value of ``column`` in the chunk's ``row`` (1-based, as warnings count)."""
         if column not in self.names:
             return None
-        for number, record in enumerate(csv_records(bytes(chunk.rows).decode()), start=1):
+        for number, record in enumerate(csv_records(chunk.data().decode()), start=1):
             if number == row:
                 return record[self.names.index(column)]
         return None

@@ -72,19 +72,21 @@ class PostgresWriter(Writer):
         return Wire("binary", tuple(selects), tuple(oids))
 
     def _copy(self, cur: Cursor, table: str, chunk: Chunk, columns: str | None = None) -> int:
-        """COPY the chunk into ``table``; the rows the COPY itself reports."""
+        """COPY the chunk into ``table`` block by block as its rows arrive; the rows the COPY itself
+        reports, which must be the rows the branch sent."""
         binary = chunk.form == "binary"
         with cur.raw.copy(f"COPY {self.q(table)} ({columns or self.col_list}) FROM STDIN"
                           + (" (FORMAT binary)" if binary else "")) as copy:
-            if binary:  # each chunk is a whole binary COPY stream of its own
-                copy.write(BINARY_HEADER)
-                copy.write(chunk.rows)
-                copy.write(BINARY_TRAILER)
-            elif chunk.form == "text":
-                copy.write(chunk.rows)
-            else:
+            if chunk.form == "rows":
                 for row in chunk.rows:
                     copy.write_row([adapt_value(v) for v in row])
+            else:
+                if binary:  # each chunk is a whole binary COPY stream of its own
+                    copy.write(BINARY_HEADER)
+                for block in chunk.blocks():
+                    copy.write(block)
+                if binary:
+                    copy.write(BINARY_TRAILER)
         copied = cur.raw.rowcount
         if copied != len(chunk):
             raise RuntimeError(f"COPY into {table!r} took {copied} rows of a chunk of {len(chunk)}")

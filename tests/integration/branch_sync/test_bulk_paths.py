@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from include.branch_sync import reader as reader_module
 from include.branch_sync import tracking
 from include.branch_sync.config import BRANCH_COLUMN
 from include.branch_sync.engine import sync_pair
@@ -109,6 +110,30 @@ def test_every_type_round_trips_through_binary_copy(pg_central, caplog):
     assert (second.mode, second.processed) == ("incremental", 3)
     assert _texts("central", "kinds") == _texts("src_a", "kinds")
     assert _wire_of(caplog) == ["binary", "binary"]
+
+
+@pytest.mark.parametrize("target", ["postgresql", "mariadb"])
+def test_chunks_stream_in_blocks_and_each_ends_at_its_checkpoint(target, pg_database, mariadb_database, connections,
+                                                                 monkeypatch):
+    """Blocks of one row each: every chunk spans blocks, and the last one ends with an empty block."""
+    monkeypatch.setattr(reader_module, "BLOCK_BYTES", 1)
+    central = pg_database("central") if target == "postgresql" else mariadb_database("central")
+    connections({"src_a": pg_database("src_a"), "central": central})
+    with Database("central") as db:
+        tracking.ensure_schema(db)
+    run_sql("src_a", "CREATE TABLE entries (id INTEGER PRIMARY KEY, note TEXT, updated TIMESTAMPTZ NOT NULL)",
+            "INSERT INTO entries SELECT g, E'line\\n' || g, '2026-01-01'::timestamptz + g * interval '1 s' "
+            "FROM generate_series(1, 25) g")
+    config = make_config("central", ["src_a"], [{"table": "entries", "primary_key": ["id"], "cursor": "updated"}],
+                         chunk_rows=10)
+    result = sync_pair(config, config.table("entries"), "src_a")
+    assert (result.rows_read, result.processed) == (25, 25)
+    rows = "SELECT id, note FROM entries ORDER BY id"
+    assert fetch("central", rows) == fetch("src_a", rows)
+    key = json.loads(fetch("central", "SELECT cursor_key FROM sync_state WHERE table_name = 'entries'")[0]["cursor_key"])
+    assert key[1][1] in (25, "25")  # the last row's key (typed from binary, text from CSV)
+    run_sql("src_a", "UPDATE entries SET note = 'changed', updated = updated + interval '1 day' WHERE id IN (3, 14)")
+    assert sync_pair(config, config.table("entries"), "src_a").processed == 2
 
 
 def test_a_column_whose_type_differs_at_the_target_travels_as_text_and_says_which(pg_central, caplog):
@@ -356,7 +381,8 @@ def test_a_refused_local_infile_falls_back_to_inserts_and_says_so(mariadb_centra
         assert refusals == []
     else:
         assert len(refusals) == 1 and "4166" in refusals[0] and refusals[0].startswith("small from src_a")
-    assert fetch("central", "SELECT id, name FROM small ORDER BY id") == fetch("src_a", "SELECT id, name FROM small ORDER BY id")
+    rows = "SELECT id, name FROM small ORDER BY id"
+    assert fetch("central", rows) == fetch("src_a", rows)
 
 
 def test_a_value_the_load_warns_about_fails_its_chunk_naming_column_and_value(pg_database, mariadb_database,

@@ -117,10 +117,11 @@ class Dialect(ABC):
         """True when rows read by this dialect as COPY text can be written by ``other`` unchanged."""
         return "text" in self.copy_forms and type(other) is type(self)
 
-    def copy_out(self, raw: Any, sql: str, params: Sequence[Any], form: str, chunk_rows: int,
-                 chunk_bytes: int) -> Iterator[list[Any]]:
-        """The rows of ``sql`` streamed by COPY in ``form`` (one of :attr:`copy_forms`), as lists of
-        row buffers of at most ``chunk_rows`` rows or about ``chunk_bytes``."""
+    def copy_out(self, raw: Any, sql: str, params: Sequence[Any], form: str, chunk_rows: int, chunk_bytes: int,
+                 block_bytes: int) -> Iterator[tuple[list[Any], bool]]:
+        """The rows of ``sql`` streamed by COPY in ``form`` (one of :attr:`copy_forms`), as blocks
+        (lists of row buffers of about ``block_bytes``) each with whether it ends a chunk (at most
+        ``chunk_rows`` rows or about ``chunk_bytes``; the last block ends one)."""
         raise NotImplementedError(f"{self.name} has no COPY")
 
     def binary_value(self, raw: Any, type_oid: int, data: bytes) -> Any:

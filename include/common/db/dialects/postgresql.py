@@ -137,10 +137,10 @@ class PostgresDialect(Dialect):
         return {r["name"]: int(r["reltuples"]) for r in rows}
 
     # -- COPY out ------------------------------------------------------------------------------------
-    def copy_out(self, raw: Any, sql: str, params: Sequence[Any], form: str, chunk_rows: int,
-                 chunk_bytes: int) -> Iterator[list[Any]]:
+    def copy_out(self, raw: Any, sql: str, params: Sequence[Any], form: str, chunk_rows: int, chunk_bytes: int,
+                 block_bytes: int) -> Iterator[tuple[list[Any], bool]]:
         """libpq hands over one message per row; this loop only collects them (no generator step or
-        wait per row, no value per field) and yields lists of them. Binary rows come without the
+        wait per row, no value per field) and yields them in blocks. Binary rows come without the
         stream's header and trailer: a writer frames each chunk itself. The COPY's own row count
         must equal the rows yielded."""
         from psycopg import OperationalError, pq
@@ -159,17 +159,22 @@ class PostgresDialect(Dialect):
         with raw.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT{_COPY_OPTIONS[form]}", params):
             rows: list[Any] = []
             append = rows.append
-            size = 0
+            size = chunk_size = chunk_count = 0
             while True:
                 nbytes, data = get(1)
                 if nbytes > 2 and not header:  # a row (the hot path: nothing else per row)
                     append(data)
                     size += nbytes
-                    if size >= chunk_bytes or len(rows) >= chunk_rows:
+                    if size >= block_bytes or chunk_count + len(rows) >= chunk_rows:
+                        chunk_count += len(rows)
+                        chunk_size += size
+                        ends_chunk = chunk_count >= chunk_rows or chunk_size >= chunk_bytes
                         sent += len(rows)
-                        yield rows
+                        yield rows, ends_chunk
                         rows, size = [], 0
                         append = rows.append
+                        if ends_chunk:
+                            chunk_count = chunk_size = 0
                     continue
                 if nbytes == 0:
                     wait()
@@ -194,9 +199,9 @@ class PostgresDialect(Dialect):
                 if result.status != pq.ExecStatus.COMMAND_OK:
                     raise error_from_result(result, encoding=raw.info.encoding)
                 copied = result.command_tuples
-            if rows:
+            if rows or chunk_count:  # the last chunk ends here (with an empty block if its rows went ahead)
                 sent += len(rows)
-                yield rows
+                yield rows, True
         if copied is not None and copied != sent:
             raise RuntimeError(f"COPY reported {copied} rows, {sent} arrived")
 
