@@ -14,6 +14,10 @@ in the transaction that completes the run (counted in ``records_deleted``).
 
 Tables without a cursor (and any table with ``full_refresh``) are refreshed in one target
 transaction: a failure half-way leaves the previous data intact.
+
+Rows travel in the form the target's writer chooses for the pair (``Writer.wire``: binary COPY,
+CSV for LOAD DATA, COPY text or tuples, see :mod:`include.branch_sync.wire`); a writer may build a
+new table's primary key after its initial load (``Writer.begin_load``/``end_load``).
 """
 
 from __future__ import annotations
@@ -134,10 +138,12 @@ def _ensure_target(target: Database, spec: TableSpec, columns: list[Column], per
                 raise PermanentError(
                     f"target table {spec.target_table!r} exists without the {BRANCH_COLUMN!r} key column "
                     f"that a table read from every branch needs")
-            for column in columns:
-                if column.name not in have:
-                    log.info("adding column %s to target table %s", column.name, spec.target_table)
-                    cur.execute(add_column_sql(target, spec.target_table, column))
+            missing = [c for c in columns if c.name not in have]
+            for column in missing:
+                log.info("adding column %s to target table %s", column.name, spec.target_table)
+                cur.execute(add_column_sql(target, spec.target_table, column))
+            if not missing:
+                return existing
         return target.dialect.describe(cur, spec.target_table) or []
 
     for attempt in range(3):
@@ -201,7 +207,7 @@ class _PairRun:
                         counts += self.writer.insert(cur, chunk)
                     else:
                         self.writer.stage(cur, chunk)
-                    rows_read += len(chunk)  # once written: COPY rows arrive while they are
+                    rows_read += len(chunk)  # counted once written: COPY rows arrive as they are written
                 if not direct:
                     counts += self.writer.merge_stage(cur)
                 self.save_state(cur, last_key, clock, complete=True)

@@ -334,9 +334,10 @@ class SourceReader:
         key = []
         for i in key_index:
             text = record[i]
-            column = self._by_name.get(self.output_columns[i])
-            if text is not None and column is not None:
-                text = self.db.dialect.load_text_key(column, text)
+            if text is not None:  # back to text the branch casts (the writer chose csv for such keys only)
+                text = self.db.dialect.load_text_key(self._by_name[self.output_columns[i]], text)
+                if text is None:
+                    raise RuntimeError(f"key column {self.output_columns[i]!r} of {self.table!r} cannot travel as CSV")
             key.append(["n", None] if text is None else ["pg", text])
         return key
 

@@ -132,17 +132,13 @@ class MySqlWriter(Writer):
 
     def _local_infile_refused(self) -> str | None:
         """Why the connection cannot load local files (the server or the client refuses), or None:
-        an empty load into the staging table asks them both."""
+        an empty load into the table asks them both (no row, nothing locked after it)."""
         with tempfile.TemporaryDirectory(prefix="sync-load-") as tmp:
             path = os.path.join(tmp, "empty.csv")
             open(path, "wb").close()
-
-            def probe(cur: Cursor) -> None:
-                self.prepare(cur)
-                cur.execute(self._load_sql(self.stage_table), [path])
-
             try:
-                self.db.run(probe, what="probe LOAD DATA LOCAL INFILE")
+                self.db.run(lambda cur: cur.execute(self._load_sql(self.table), [path]),
+                            what="probe LOAD DATA LOCAL INFILE")
             except Exception as exc:
                 if error_code(exc) in _LOCAL_INFILE_REFUSED:
                     return f"{error_code(exc)}: {exc.args[-1] if exc.args else exc}"

@@ -76,15 +76,17 @@ class PostgresDialect(Dialect):
         raw.rollback()
         raw.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         raw.read_only = True
+        # work_mem: a keyset ORDER BY that no index serves sorts in memory. The output styles make
+        # COPY text exact and parseable whatever the server's defaults (dates ISO, floats exact).
+        # One round trip with the clock: the statements as one simple query.
+        clock = clock_column is not None and clock_column.kind in TEMPORAL_KINDS
         with raw.cursor() as cur:
-            # work_mem: a keyset ORDER BY that no index serves sorts in memory. The output styles make
-            # COPY text exact and parseable whatever the server's defaults (dates ISO, floats exact).
             cur.execute("SET LOCAL work_mem = '64MB'; SET LOCAL DateStyle = 'ISO, YMD'; "
-                        "SET LOCAL IntervalStyle = 'postgres'; SET LOCAL extra_float_digits = 3")
-            if clock_column is not None and clock_column.kind in TEMPORAL_KINDS:
-                cur.execute(f"SELECT CAST(now() AS {clock_column.pg_type})")
-                return cur.fetchone()[0]
-        return None
+                        "SET LOCAL IntervalStyle = 'postgres'; SET LOCAL extra_float_digits = 3"
+                        + (f"; SELECT CAST(now() AS {clock_column.pg_type})" if clock else ""))
+            while clock and cur.description is None and cur.nextset():
+                pass
+            return cur.fetchone()[0] if clock else None
 
     def server_cursor(self, raw: Any, chunk_rows: int) -> Any:
         cur = raw.cursor(name=f"sync_read_{uuid.uuid4().hex[:12]}")
@@ -241,12 +243,14 @@ class PostgresDialect(Dialect):
     def read_sorts(self, cur: Any, sql: str, params: Sequence[Any]) -> bool | None:
         # With sorting discouraged the planner sorts only where no index gives the order (where one
         # does, it may still prefer a sort of a few rows; that is its choice, not a missing index).
-        cur.execute("SET LOCAL enable_sort = off")
-        try:
-            rows = cur.fetch(f"EXPLAIN (FORMAT JSON) {sql}", params)
-        finally:
-            cur.execute("RESET enable_sort")
-        plan = next(iter(rows[0].values())) if rows else None
+        # One round trip: the three statements as one simple query, the values bound client-side.
+        from psycopg import ClientCursor
+
+        explain = ClientCursor(cur.raw.connection).mogrify(f"EXPLAIN (FORMAT JSON) {sql}", list(params))
+        cur.db.statements += 1
+        cur.raw.execute(f"SET LOCAL enable_sort = off; {explain}; RESET enable_sort")
+        cur.raw.nextset()
+        plan = cur.raw.fetchone()[0]
         if isinstance(plan, str):
             plan = json.loads(plan)
 
