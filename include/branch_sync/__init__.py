@@ -5,7 +5,8 @@
 (plan, sync, finalize) · ``callbacks`` (tracking rows change state) · ``tracking``
 (``sync_batches``/``sync_progress``, the one finalize) · ``checkpoint`` (``sync_state``) ·
 ``engine`` (one pair's sync, orchestration only) · ``reader`` (a source table in one snapshot) ·
-``wire`` (the form rows travel in, chosen by the writer) · ``columns`` (target DDL) · ``writers/``
+``wire`` (the form rows travel in, chosen by the writer) · ``prefetch`` (the read a step ahead of
+the write) · ``columns`` (target DDL) · ``writers/``
 (one per target dialect) · ``pools`` · ``reconcile``
 (repair from Airflow's task states) · ``report`` (the seed's status tables) · ``queries`` (pages
 of batches and a batch's detail for the console) · ``stats`` (history: the seed's queries, durations

@@ -9,12 +9,7 @@ sync continues from.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import json
-import queue
-import sys
-import threading
-from contextlib import contextmanager
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,7 +17,8 @@ from typing import Any
 
 from include.branch_sync.checkpoint import as_text, decode_value, encode_value
 from include.branch_sync.config import BRANCH_COLUMN
-from include.branch_sync.wire import Wire, binary_fields, csv_records
+from include.branch_sync.prefetch import prefetched
+from include.branch_sync.wire import Wire, binary_fields, copy_field, csv_records
 from include.common.db import Cursor, Database
 from include.common.db.columns import Column
 
@@ -82,48 +78,6 @@ class _Block:
 CHUNK_BYTES = 32 * 1024 * 1024
 BLOCK_BYTES = 1024 * 1024
 BLOCKS_AHEAD = 8
-
-
-_COPY_ESCAPES = {ord("b"): b"\b", ord("f"): b"\f", ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t",
-                 ord("v"): b"\v", ord("\\"): b"\\"}
-
-
-def copy_field(raw: bytes) -> str | None:
-    r"""One field of a COPY text row, unescaped (``\N`` is NULL)."""
-    if raw == b"\\N":
-        return None
-    if b"\\" not in raw:
-        return raw.decode()
-    out = bytearray()
-    i = 0
-    while i < len(raw):
-        ch = raw[i]
-        if ch == 0x5C and i + 1 < len(raw):
-            nxt = raw[i + 1]
-            if nxt in _COPY_ESCAPES:
-                out += _COPY_ESCAPES[nxt]
-                i += 2
-                continue
-            if 0x30 <= nxt <= 0x37:
-                j = i + 1
-                while j < len(raw) and j < i + 4 and 0x30 <= raw[j] <= 0x37:
-                    j += 1
-                out.append(int(raw[i + 1:j], 8) & 0xFF)
-                i = j
-                continue
-            if nxt == ord("x"):
-                j = i + 2
-                while j < len(raw) and j < i + 4 and chr(raw[j]) in "0123456789abcdefABCDEF":
-                    j += 1
-                out.append(int(raw[i + 2:j], 16))
-                i = j
-                continue
-            out.append(nxt)
-            i += 2
-            continue
-        out.append(ch)
-        i += 1
-    return out.decode()
 
 
 # -- the reader ------------------------------------------------------------------------------------------
@@ -363,90 +317,6 @@ class SourceReader:
                 yield Chunk(list(rows), "rows", [encode_value(last[i]) for i in key_index] if key_index else None)
         finally:
             cur.close()
-
-
-# While a producer collects COPY rows it is busy in Python, and each time the consumer wakes from a
-# wait on the target it waits for the GIL up to the switch interval: at CPython's 5 ms a chunk's
-# writes took twice as long beside a busy thread, at 0.5 ms about as long as alone (measured here).
-# It also allocates a few objects per row, so the cyclic GC runs often, and each older-generation
-# pass walks every object of the process: with Airflow loaded (some 170,000 objects) reading 1M
-# rows cost 2.6 s of CPU, 0.6 s with the objects that existed before frozen (gc.freeze: they are
-# skipped by collections; the rows' own objects are still collected).
-_SWITCH_INTERVAL = 0.0005
-_producing = {"users": 0, "interval": 0.0, "froze": False}
-_producing_lock = threading.Lock()
-
-
-@contextmanager
-def producing() -> Iterator[None]:
-    """While at least one prefetching producer runs: a short GIL switch interval and the objects
-    that existed before frozen out of the GC's passes; both undone when the last one ends."""
-    with _producing_lock:
-        if _producing["users"] == 0:
-            _producing["interval"] = sys.getswitchinterval()
-            sys.setswitchinterval(min(_producing["interval"], _SWITCH_INTERVAL))
-            _producing["froze"] = gc.get_freeze_count() == 0  # a freeze made by others stays
-            gc.freeze()
-        _producing["users"] += 1
-    try:
-        yield
-    finally:
-        with _producing_lock:
-            _producing["users"] -= 1
-            if _producing["users"] == 0:
-                sys.setswitchinterval(_producing["interval"])
-                if _producing["froze"]:
-                    gc.unfreeze()
-
-
-def prefetched(items: Iterator[Chunk], depth: int) -> Iterator[Chunk]:
-    """Run ``items`` in a thread, ``depth`` chunks ahead of the consumer. Errors of the producer
-    surface in the consumer; a consumer that stops early stops the producer before returning."""
-    with producing():
-        yield from _prefetched(items, depth)
-
-
-def _prefetched(items: Iterator[Chunk], depth: int) -> Iterator[Chunk]:
-    done = object()
-    slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        slots.put(item, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            slots.put(done)
-        except BaseException as exc:  # handed to the consumer
-            slots.put(exc)
-        finally:
-            if stop.is_set() and hasattr(items, "close"):
-                items.close()  # type: ignore[union-attr]
-
-    thread = threading.Thread(target=produce, name="sync-source-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = slots.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():
-            try:
-                slots.get(timeout=0.1)
-            except queue.Empty:
-                pass
-        thread.join()
 
 
 def json_default(value: Any) -> Any:

@@ -1,5 +1,6 @@
 """The form rows travel in from a branch to the central database, chosen per pair by the target's
-writer (:meth:`Writer.wire`), and the little parsing a chunk of them needs.
+writer (:meth:`Writer.wire`), and the little parsing a chunk of them needs (a COPY text field, a
+binary COPY row's fields, the CSV records).
 
 * ``binary``: PostgreSQL to PostgreSQL where every column's type is the same on both sides (or cast
   to ``text`` at the source): ``COPY ... (FORMAT binary)`` bytes forwarded as they arrive, each
@@ -81,3 +82,45 @@ def csv_records(text: str) -> Iterator[list[str | None]]:
         i += 1  # the newline
     if record:
         yield record
+
+
+_COPY_ESCAPES = {ord("b"): b"\b", ord("f"): b"\f", ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t",
+                 ord("v"): b"\v", ord("\\"): b"\\"}
+
+
+def copy_field(raw: bytes) -> str | None:
+    r"""One field of a COPY text row, unescaped (``\N`` is NULL)."""
+    if raw == b"\\N":
+        return None
+    if b"\\" not in raw:
+        return raw.decode()
+    out = bytearray()
+    i = 0
+    while i < len(raw):
+        ch = raw[i]
+        if ch == 0x5C and i + 1 < len(raw):
+            nxt = raw[i + 1]
+            if nxt in _COPY_ESCAPES:
+                out += _COPY_ESCAPES[nxt]
+                i += 2
+                continue
+            if 0x30 <= nxt <= 0x37:
+                j = i + 1
+                while j < len(raw) and j < i + 4 and 0x30 <= raw[j] <= 0x37:
+                    j += 1
+                out.append(int(raw[i + 1:j], 8) & 0xFF)
+                i = j
+                continue
+            if nxt == ord("x"):
+                j = i + 2
+                while j < len(raw) and j < i + 4 and chr(raw[j]) in "0123456789abcdefABCDEF":
+                    j += 1
+                out.append(int(raw[i + 2:j], 16))
+                i = j
+                continue
+            out.append(nxt)
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return out.decode()

@@ -26,7 +26,8 @@ from typing import Any, TypeVar
 from include.branch_sync.checkpoint import Checkpoints, decode_value
 from include.branch_sync.config import SyncConfig, TableSpec
 from include.branch_sync.engine import _minus_lookback
-from include.branch_sync.reader import SourceReader, prefetched
+from include.branch_sync.prefetch import prefetched
+from include.branch_sync.reader import SourceReader
 from include.branch_sync.wire import Wire
 from include.branch_sync.writers import Counts, writer_for
 from include.common.db import Cursor, Database, PermanentError

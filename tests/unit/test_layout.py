@@ -3,7 +3,7 @@ the source itself, so a change that breaks them fails here rather than in review
 
 * ``include.common`` imports no job; a job imports ``common`` and, for the health job only, the
   other jobs' tracking, repair and notice modules, for ``sync_verify`` the sync's config, reader,
-  wire, writers, engine, checkpoint and pools; ``cli`` and ``demo`` sit on top and nothing imports them.
+  wire, prefetch, writers, engine, checkpoint and pools; ``cli`` and ``demo`` sit on top and nothing imports them.
 * No dialect name is compared outside ``include/common/db/dialects/`` and the sync writers: callers
   ask the dialect object.
 * A DAG file imports its job's ``spec`` (and ``callbacks``) at parse time, ``tasks`` only inside
@@ -31,7 +31,7 @@ HEALTH_MAY_READ = ("include.branch_sync.tracking", "include.branch_sync.reconcil
                    "include.sync_verify.notify")
 # What the verification job reuses of the sync: it reads and writes exactly as a sync does.
 VERIFY_MAY_READ = ("include.branch_sync.config", "include.branch_sync.columns", "include.branch_sync.reader",
-                   "include.branch_sync.wire",
+                   "include.branch_sync.wire", "include.branch_sync.prefetch",
                    "include.branch_sync.writers", "include.branch_sync.engine", "include.branch_sync.checkpoint",
                    "include.branch_sync.pools", "include.branch_sync.units", "include.branch_sync.spec")
 DIALECT_HOMES = (INCLUDE / "common" / "db" / "dialects", INCLUDE / "branch_sync" / "writers")

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from include.branch_sync.reader import SourceReader, as_text, copy_field, decode_value, encode_value
+from include.branch_sync.reader import SourceReader, as_text, decode_value, encode_value
+from include.branch_sync.wire import copy_field
 
 
 @pytest.mark.parametrize("raw, value", [
