@@ -127,7 +127,8 @@ class MySqlWriter(Writer):
         refused = self._local_infile_refused()
         if refused:
             return Wire("rows", note=f"LOAD DATA LOCAL INFILE is refused ({refused}): rows are inserted instead, "
-                                     f"about 5x slower; enable local_infile on the server, or keep this")
+                                     f"several times slower; enable local_infile on the server and the connection "
+                                     f"for LOAD DATA")
         return Wire("csv", tuple(s for s in selects if s is not None))
 
     def _local_infile_refused(self) -> str | None:
