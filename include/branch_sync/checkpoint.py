@@ -31,9 +31,9 @@ TABLE = TableDef(STATE, (
     ("source_clock", "text", False),
     ("columns_signature", "text", False),
     ("run_complete", "int", True),
-    ("read_sorted", "int", False),  # 1: the branch sorted every row of the last ordered read (no index served it)
     ("batch_id", "id", False),
     ("updated_at", "ts", False),
+    ("read_sorted", "int", False),  # 1: the branch sorted every row of the last ordered read (no index served it)
 ), key=("connection_name", "table_name"), defaults={"run_complete": "0"})
 _COLUMNS = [name for name, _, _ in TABLE.columns]
 
@@ -74,7 +74,7 @@ class Checkpoints:
         cur.execute(db.upsert(STATE, _COLUMNS, ["connection_name", "table_name"]), (
             self.connection, self.table, self.cursor_column,
             json.dumps(key[0]) if key else None, json.dumps(key) if key else None, clock,
-            signature, 1 if complete else 0, 1 if read_sorted else 0, self.batch_id, db.ts(utcnow())))
+            signature, 1 if complete else 0, self.batch_id, db.ts(utcnow()), 1 if read_sorted else 0))
 
 
 def pairs_with_state(db: Database, connections: Sequence[str]) -> set[tuple[str, str]]:
