@@ -183,9 +183,7 @@ def parse_config(raw: Any, path: Path) -> SyncConfig:
         if delete_missing and cursor is None:
             raise ConfigError(f"{at}.delete_missing applies to a table with a cursor (a table without one is "
                               f"refreshed whole, which deletes already)")
-        pack = entry.get("pack", True)
-        if not isinstance(pack, bool):
-            raise ConfigError(f"{at}.pack must be true or false, got {pack!r}")
+        pack = _bool(entry.get("pack", True), f"{at}.pack")
         spec = TableSpec(table, model, pk, cursor, single, lookback, delete_missing, pack)
         for name in {spec.table, spec.model, spec.target_table}:
             if name in seen and seen[name] != spec.table:

@@ -54,6 +54,11 @@ def test_parses_the_design_shape():
      r"tables\[0\].delete_missing must be true or false, got 'yes'"),
     ({"tables": [{"table": "x", "primary_key": ["id"], "delete_missing": True}]},
      r"tables\[0\].delete_missing applies to a table with a cursor"),
+    ({"tables": [{"table": "x", "primary_key": ["id"], "pack": "no"}]},
+     r"tables\[0\].pack must be true or false, got 'no'"),
+    ({"packing": 1}, r"'packing' must be true or false, got 1"),
+    ({"unit_target_seconds": 0}, r"'unit_target_seconds' must be a number of seconds > 0, got 0"),
+    ({"unit_max_tables": 0}, r"'unit_max_tables' must be an integer >= 1, got 0"),
     ({"tables": [{"table": "x", "primary_key": ["id"], "cursor": "u", "delete_mising": True}]},
      "unknown keys: delete_mising"),
 ])
