@@ -28,7 +28,7 @@ import logging
 import math
 import time
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from include.branch_sync import tracking
@@ -57,9 +57,6 @@ class SyncResult:
     skipped: int
     deleted: int
     seconds: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def sync_pair(config: SyncConfig, spec: TableSpec, connection: str, batch_id: str | None = None, *,
