@@ -16,6 +16,11 @@ cursor and key, as the sync wants), then for each target prints, measured one af
   run of each after ``--changed`` rows were updated, the ratios against their goals, and the
   process's peak memory.
 
+Each target is loaded twice, into two central databases: by the pair alone (``sync_pair`` opens its
+own connections) and as a work unit runs it (the unit's source and target connections already open,
+a small table synced on them first), and both get the same incremental run: a pair's fixed cost is
+mostly its two new connections, which a unit pays once for all its tables.
+
 Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth), ``psql``, and for MariaDB a server on
 127.0.0.1:3306 (root, no password) and the ``mariadb`` (or ``mysql``) client. Drops its databases. It
 uses only what the engine had before its bulk paths, so ``bench_against.py --same-script`` can run
@@ -99,12 +104,11 @@ def main() -> int:
         raise SystemExit("the mariadb (or mysql) client is needed for the MariaDB pipe")
 
     tag = uuid.uuid4().hex[:8]
-    source, raw_pg, central_pg = f"bench_src_{tag}", f"bench_raw_{tag}", f"bench_central_{tag}"
-    raw_my, central_my = f"bench_raw_{tag}", f"bench_central_{tag}"
-    for db in (source, raw_pg, central_pg):
+    source, raw, central, unit = (f"bench_{name}_{tag}" for name in ("src", "raw", "central", "unit"))
+    for db in (source, raw, central, unit):
         admin(f'CREATE DATABASE "{db}"')
     if "mariadb" in targets:
-        for db in (raw_my, central_my):
+        for db in (raw, central, unit):
             mariadb_admin(f"CREATE DATABASE `{db}` CHARACTER SET utf8mb4")
     lines: list[str] = []
     try:
@@ -119,102 +123,135 @@ def main() -> int:
             # The index the sync wants at a branch: its keyset (cursor, primary key).
             conn.execute("CREATE INDEX bench_rows_updated ON bench_rows (updated, id)")
             conn.execute("ANALYZE bench_rows")
+            # the table a work unit syncs before bench_rows on the same connections
+            conn.execute(f"CREATE TABLE bench_lead ({COLUMNS})")
+            conn.execute("INSERT INTO bench_lead SELECT * FROM bench_rows WHERE id <= 1000")
+            conn.execute("CREATE INDEX bench_lead_updated ON bench_lead (updated, id)")
             print(f"source: {args.rows:,} rows x 10 columns generated in {time.perf_counter() - started:.1f}s")
 
         os.environ["AIRFLOW_CONN_BENCH_SRC"] = f"postgresql://postgres@127.0.0.1:5432/{source}"
-        os.environ["AIRFLOW_CONN_BENCH_PG"] = f"postgresql://postgres@127.0.0.1:5432/{central_pg}"
-        os.environ["AIRFLOW_CONN_BENCH_MY"] = f"mysql://root@127.0.0.1:3306/{central_my}"
+        for prefix, url in (("PG", "postgresql://postgres@127.0.0.1:5432"), ("MY", "mysql://root@127.0.0.1:3306")):
+            os.environ[f"AIRFLOW_CONN_BENCH_{prefix}"] = f"{url}/{central}"
+            os.environ[f"AIRFLOW_CONN_BENCH_{prefix}_UNIT"] = f"{url}/{unit}"
         from include.branch_sync import tracking
         from include.branch_sync.config import parse_config
         from include.branch_sync.engine import sync_pair
         from include.common.db import Database
 
-        configs = {}
-        for target, conn_id in (("postgresql", "bench_pg"), ("mariadb", "bench_my")):
-            if target in targets:
-                configs[target] = parse_config({"target": conn_id, "branches": [BRANCH], "tables": [
-                    {"table": "bench_rows", "model": "BenchRows", "primary_key": ["id"], "cursor": "updated"}]},
-                    Path("benchmark"))
-                with Database(conn_id) as db:
-                    tracking.ensure_schema(db)
+        tables = [{"table": name, "model": model, "primary_key": ["id"], "cursor": "updated"}
+                  for name, model in (("bench_rows", "BenchRows"), ("bench_lead", "BenchLead"))]
 
+        def config_for(conn_id: str) -> Any:
+            config = parse_config({"target": conn_id, "branches": [BRANCH], "tables": tables}, Path("benchmark"))
+            with Database(conn_id) as db:
+                tracking.ensure_schema(db)
+            return config
+
+        def alone(config: Any) -> tuple[float, Any]:
+            """bench_rows synced by the pair alone: it opens and closes its connections."""
+            started = time.perf_counter()
+            result = sync_pair(config, config.table("bench_rows"), BRANCH)
+            return time.perf_counter() - started, result
+
+        def in_unit(config: Any) -> tuple[float | None, Any]:
+            """bench_rows synced as a work unit syncs it: after bench_lead, on the unit's open
+            connections (None where this tree's sync_pair cannot reuse them: before work units)."""
+            with Database(BRANCH) as branch, Database(config.target, local_infile=True) as target:
+                try:
+                    sync_pair(config, config.table("bench_lead"), BRANCH, source=branch, target=target)
+                except TypeError:
+                    return None, None
+                started = time.perf_counter()
+                result = sync_pair(config, config.table("bench_rows"), BRANCH, source=branch, target=target)
+                return time.perf_counter() - started, result
+
+        def change_rows() -> None:
+            # The same rows every round: a round's rows then move past every earlier checkpoint,
+            # so no look-back window re-reads an earlier round's rows.
+            with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={source}", autocommit=True) as conn:
+                conn.execute("UPDATE bench_rows SET qty = qty + 1, updated = now() WHERE id %% %s = 0",
+                             (max(1, args.rows // args.changed),))
+                # The next night's run does not pay for the full load's writes still in the
+                # server's buffers: flush them before an incremental run is timed.
+                conn.execute("CHECKPOINT")
+                time.sleep(1)
+
+        conn_ids = {"postgresql": "bench_pg", "mariadb": "bench_my"}
+        configs = {target: (config_for(conn_ids[target]), config_for(f"{conn_ids[target]}_unit")) for target in targets}
         full: dict[str, float] = {}
-        raw: dict[str, float] = {}
+        pipes: dict[str, float] = {}
+        incremental: dict[str, dict[str, float | None]] = {}
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        if "postgresql" in targets:
-            with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={raw_pg}", autocommit=True) as conn:
-                conn.execute(f"CREATE TABLE bench_rows ({PG_TARGET})")
-            raw["postgresql"] = pipe(
-                psql(source, f"COPY (SELECT '{BRANCH}'::varchar(64), {NAMES} FROM bench_rows) TO STDOUT (FORMAT binary)"),
-                psql(raw_pg, "COPY bench_rows FROM STDIN (FORMAT binary)"))
-            started = time.perf_counter()
-            result = sync_pair(configs["postgresql"], configs["postgresql"].table("bench_rows"), BRANCH)
-            full["postgresql"] = time.perf_counter() - started
+        for target in targets:
+            name = "PostgreSQL" if target == "postgresql" else "MariaDB"
+            config, unit_config = configs[target]
+            if target == "postgresql":
+                with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={raw}", autocommit=True) as conn:
+                    conn.execute(f"CREATE TABLE bench_rows ({PG_TARGET})")
+                pipes[target] = pipe(
+                    psql(source, f"COPY (SELECT '{BRANCH}'::varchar(64), {NAMES} FROM bench_rows) "
+                                 f"TO STDOUT (FORMAT binary)"),
+                    psql(raw, "COPY bench_rows FROM STDIN (FORMAT binary)"))
+                pipe_name = "raw binary pipe (psql | psql)"
+            else:
+                mariadb_admin(f"CREATE TABLE bench_rows ({MY_TARGET}", raw)
+                load = (f"LOAD DATA LOCAL INFILE '/dev/stdin' INTO TABLE bench_rows CHARACTER SET utf8mb4 "
+                        f"FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' "
+                        f"LINES TERMINATED BY '\\n' (sync_branch, {NAMES})")
+                pipes[target] = pipe(
+                    psql(source, f"COPY (SELECT '{BRANCH}', id, updated AT TIME ZONE 'UTC', branch_id, code, name, "
+                                 f"qty, price, ratio, doc_date, is_active::int FROM bench_rows) "
+                                 f"TO STDOUT (FORMAT csv, NULL 'NULL', FORCE_QUOTE *)"),
+                    [client, "--local-infile=1", "-h", "127.0.0.1", "-u", "root", raw, "-e", load])
+                pipe_name = "raw pipe (COPY csv | LOAD DATA)"
+            # Each way of running is loaded and then synced again after the same changes, one after
+            # the other: each incremental follows its own full load, with its table as warm.
+            full[target], result = alone(config)
             assert result.processed == args.rows, result
-            same = pg_checksum(raw_pg, "bench_rows") == pg_checksum(central_pg, "bench_rows")
+            if target == "postgresql":
+                same = pg_checksum(raw, "bench_rows") == pg_checksum(central, "bench_rows")
+            else:
+                same = len({mariadb_admin("CHECKSUM TABLE bench_rows", db)[0][1] for db in (raw, central)}) == 1
+            change_rows()
+            incremental[target] = {}
+            incremental[target]["alone"], result = alone(config)
             lines += [
-                f"PostgreSQL raw binary pipe (psql | psql): {raw['postgresql']:8.2f} s  "
-                f"({args.rows / raw['postgresql']:,.0f} rows/s)",
-                f"PostgreSQL engine full load:              {full['postgresql']:8.2f} s  "
-                f"({args.rows / full['postgresql']:,.0f} rows/s), same values as the pipe: {'yes' if same else 'NO'}",
+                f"{name} {pipe_name}: {pipes[target]:8.2f} s  ({args.rows / pipes[target]:,.0f} rows/s)",
+                f"{name} engine full load: {full[target]:8.2f} s  ({args.rows / full[target]:,.0f} rows/s), "
+                f"same values as the pipe: {'yes' if same else 'NO'}",
+                f"{name} engine incremental, the pair alone ({result.rows_read:,} read, {result.processed:,} "
+                f"written): {incremental[target]['alone']:8.3f} s",
             ]
-        if "mariadb" in targets:
-            mariadb_admin(f"CREATE TABLE bench_rows ({MY_TARGET}", raw_my)
-            load = (f"LOAD DATA LOCAL INFILE '/dev/stdin' INTO TABLE bench_rows CHARACTER SET utf8mb4 "
-                    f"FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' LINES TERMINATED BY '\\n' "
-                    f"(sync_branch, {NAMES})")
-            raw["mariadb"] = pipe(
-                psql(source, f"COPY (SELECT '{BRANCH}', id, updated AT TIME ZONE 'UTC', branch_id, code, name, qty, "
-                             f"price, ratio, doc_date, is_active::int FROM bench_rows) "
-                             f"TO STDOUT (FORMAT csv, NULL 'NULL', FORCE_QUOTE *)"),
-                [client, "--local-infile=1", "-h", "127.0.0.1", "-u", "root", raw_my, "-e", load])
-            started = time.perf_counter()
-            result = sync_pair(configs["mariadb"], configs["mariadb"].table("bench_rows"), BRANCH)
-            full["mariadb"] = time.perf_counter() - started
-            assert result.processed == args.rows, result
-            checksums = [mariadb_admin("CHECKSUM TABLE bench_rows", db)[0][1] for db in (raw_my, central_my)]
-            lines += [
-                f"MariaDB raw pipe (COPY csv | LOAD DATA):  {raw['mariadb']:8.2f} s  "
-                f"({args.rows / raw['mariadb']:,.0f} rows/s)",
-                f"MariaDB engine full load:                 {full['mariadb']:8.2f} s  "
-                f"({args.rows / full['mariadb']:,.0f} rows/s), same values as the pipe: "
-                f"{'yes' if checksums[0] == checksums[1] else 'NO'}",
-            ]
+            unit_full, result = in_unit(unit_config)
+            if unit_full is not None:
+                assert result.processed == args.rows, result
+                change_rows()
+                incremental[target]["unit"], result = in_unit(unit_config)
+                incremental[target]["unit_full"] = unit_full
+                lines.append(f"{name} engine in a work unit: full load {unit_full:.2f} s, incremental "
+                             f"({result.rows_read:,} read, {result.processed:,} written): "
+                             f"{incremental[target]['unit']:8.3f} s")
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
-        with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={source}", autocommit=True) as conn:
-            conn.execute("UPDATE bench_rows SET qty = qty + 1, updated = now() WHERE id %% %s = 0",
-                         (max(1, args.rows // args.changed),))
-            # The next night's run does not pay for the full load's writes still in the server's
-            # buffers: flush them before the incremental runs are timed.
-            conn.execute("CHECKPOINT")
-            time.sleep(1)
-        incremental: dict[str, float] = {}
-        for target in targets:
-            started = time.perf_counter()
-            result = sync_pair(configs[target], configs[target].table("bench_rows"), BRANCH)
-            incremental[target] = time.perf_counter() - started
-            lines.append(f"{'PostgreSQL' if target == 'postgresql' else 'MariaDB'} engine incremental "
-                         f"({result.rows_read:,} read, {result.processed:,} written): {incremental[target]:8.3f} s")
-
         lines.append(f"peak RSS {max(rss_before, rss_after) / 1024:.0f} MiB "
-                     f"(+{(rss_after - rss_before) / 1024:.0f} MiB during the full loads; goal < 300 MiB at 10M rows)")
-        if "postgresql" in targets:
-            lines.append(f"ratio PostgreSQL full load / binary pipe: {full['postgresql'] / raw['postgresql']:8.2f}x   "
-                         f"(goal <= 1.3x)")
-        if "mariadb" in targets:
-            lines.append(f"ratio MariaDB full load / its pipe:       {full['mariadb'] / raw['mariadb']:8.2f}x   "
-                         f"(goal <= 2x)")
+                     f"(+{(rss_after - rss_before) / 1024:.0f} MiB during the loads; goal < 300 MiB at 10M rows)")
         for target in targets:
-            lines.append(f"ratio {'PostgreSQL' if target == 'postgresql' else 'MariaDB'} incremental / full load: "
-                         f"{100 * incremental[target] / full[target]:8.2f} %  (goal <= 2 %)")
+            name = "PostgreSQL" if target == "postgresql" else "MariaDB"
+            goal = "1.3x" if target == "postgresql" else "2x"
+            lines.append(f"ratio {name} full load / its pipe: {full[target] / pipes[target]:8.2f}x   (goal <= {goal})")
+        for target in targets:
+            name = "PostgreSQL" if target == "postgresql" else "MariaDB"
+            runs = incremental[target]
+            unit = (f", in a work unit {100 * runs['unit'] / runs['unit_full']:.2f} %" if runs.get("unit") else "")
+            lines.append(f"ratio {name} incremental / full load: the pair alone "
+                         f"{100 * runs['alone'] / full[target]:.2f} %{unit}  (goal <= 2 %)")
         print("\n".join(lines))
     finally:
-        for db in (source, raw_pg, central_pg):
+        for db in (source, raw, central, unit):
             admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'")
             admin(f'DROP DATABASE IF EXISTS "{db}"')
         if "mariadb" in targets:
-            for db in (raw_my, central_my):
+            for db in (raw, central, unit):
                 mariadb_admin(f"DROP DATABASE IF EXISTS `{db}`")
     return 0
 

@@ -58,12 +58,13 @@ class Checkpoints:
         self.cursor_column = cursor_column
         self.batch_id = batch_id
 
-    def load(self) -> Checkpoint | None:
-        row = self.db.fetchone(
-            f"SELECT * FROM {self.db.quote(STATE)} WHERE connection_name = %s AND table_name = %s",
-            (self.connection, self.table))
-        if row is None:
+    def load(self, cur: Cursor | None = None) -> Checkpoint | None:
+        """The pair's checkpoint, read inside the caller's transaction where ``cur`` is given."""
+        sql = f"SELECT * FROM {self.db.quote(STATE)} WHERE connection_name = %s AND table_name = %s"
+        rows = (cur.fetch if cur else self.db.fetchall)(sql, (self.connection, self.table))
+        if not rows:
             return None
+        row = rows[0]
         return Checkpoint(json.loads(row["cursor_key"]) if row["cursor_key"] else None, row["source_clock"],
                           row["columns_signature"], bool(row["run_complete"]))
 

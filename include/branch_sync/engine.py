@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from include.branch_sync import tracking
-from include.branch_sync.checkpoint import Checkpoints, decode_value
+from include.branch_sync.checkpoint import Checkpoint, Checkpoints, decode_value
 from include.branch_sync.columns import add_column_sql, create_table_sql
 from include.branch_sync.config import BRANCH_COLUMN, SyncConfig, TableSpec
 from include.branch_sync.reader import Chunk, SourceReader, dumps
@@ -192,7 +192,7 @@ class _PairRun:
         key_cols = [self.spec.cursor, *self.spec.primary_key] if self.spec.cursor else []
         clock = self.reader.begin(self.spec.cursor)
         counts, rows_read = Counts(), 0
-        direct = self._prepare()
+        _, direct = self._start(load_state=False)
         loaded = False
         try:
             self.check_source_key()
@@ -218,14 +218,13 @@ class _PairRun:
     def incremental(self) -> tuple[str, int, Counts]:
         spec = self.spec
         key_cols = [spec.cursor, *spec.primary_key]
-        state = self.checkpoints.load()
+        state, direct = self._start(load_state=True)
         resumable = bool(state and state.key and state.signature == self.signature)
         checkpoint = state.key if resumable and state else None
         previous_clock = state.clock if resumable and state else None
         cursor_column = next(c for c in self.reader.columns if c.name == spec.cursor)
         clock = self.reader.begin(spec.cursor)
         counts, rows_read = Counts(), 0
-        direct = self._prepare()
         mode = "initial" if direct else "incremental"
         loaded = False
         try:
@@ -245,18 +244,26 @@ class _PairRun:
                         self.count(cur, written)
                     counts += written
                     rows_read += len(chunk)
-            for where, params, order in self.reader.keyset(key_cols, checkpoint):
+            ranges = self.reader.keyset(key_cols, checkpoint)
+            finished = False
+            for n, (where, params, order) in enumerate(ranges, 1):
                 for chunk in self.reader.read(where, params, key_cols, order):
-                    written, direct = self._write_chunk(chunk, direct, previous_clock)
+                    with self.target.transaction() as cur:
+                        written = (self.writer.insert if direct else self.writer.upsert)(cur, chunk)
+                        self.count(cur, written)
+                        # The run's last chunk completes it in its own transaction (one commit
+                        # less per pair); any other saves where to resume.
+                        finished = n == len(ranges) and chunk.final
+                        if finished:
+                            written += self._finish(cur, chunk.last_key, clock or previous_clock, direct)
+                        else:
+                            self.save_state(cur, chunk.last_key, previous_clock, complete=False)
                     counts += written
                     rows_read += len(chunk)
                     checkpoint = chunk.last_key
-            with self.target.transaction() as cur:
-                if spec.delete_missing and not direct:
-                    deleted = Counts(deleted=self._delete_missing(cur))
-                    self.count(cur, deleted)
-                    counts += deleted
-                self.save_state(cur, checkpoint, clock or previous_clock, complete=True)
+            if not finished:
+                with self.target.transaction() as cur:
+                    counts += self._finish(cur, checkpoint, clock or previous_clock, direct)
             loaded = True
         finally:
             self._end_load(loaded)
@@ -267,12 +274,24 @@ class _PairRun:
                         "; ".join(self.reader.sorted_reads), ", ".join(key_cols))
         return mode, rows_read, counts
 
-    def _prepare(self) -> bool:
-        """Empty the session's staging table; True when the target holds none of this pair's rows
-        (a direct load: inserts only)."""
+    def _start(self, load_state: bool) -> tuple[Checkpoint | None, bool]:
+        """One target transaction before the reads: the pair's checkpoint (where asked), the
+        session's empty staging table, and whether the target holds none of this pair's rows (a
+        direct load: inserts only)."""
         with self.target.transaction() as cur:
+            state = self.checkpoints.load(cur) if load_state else None
             self.writer.prepare(cur)
-            return not self.writer.target_has_rows(cur)
+            return state, not self.writer.target_has_rows(cur)
+
+    def _finish(self, cur: Cursor, key: list[Any] | None, clock: str | None, direct: bool) -> Counts:
+        """Complete an incremental run inside ``cur``'s transaction: delete what the source lost
+        (``delete_missing``) and save the checkpoint as complete."""
+        deleted = Counts()
+        if self.spec.delete_missing and not direct:
+            deleted = Counts(deleted=self._delete_missing(cur))
+            self.count(cur, deleted)
+        self.save_state(cur, key, clock, complete=True)
+        return deleted
 
     def _end_load(self, loaded: bool) -> None:
         if loaded:
@@ -294,15 +313,6 @@ class _PairRun:
             log.warning("%s from %s: the target holds %d rows, the source %d; comparing keys", self.spec.table,
                         self.connection, target_rows, source_rows)
         return self.writer.delete_missing(cur, self.reader.keys(self.spec.primary_key))
-
-    def _write_chunk(self, chunk: Chunk, direct: bool, previous_clock: str | None) -> tuple[Counts, bool]:
-        """Write one chunk with its checkpoint and counts: the fast insert while the target held
-        none of this pair's rows when the run began, else the upsert."""
-        with self.target.transaction() as cur:
-            written = (self.writer.insert if direct else self.writer.upsert)(cur, chunk)
-            self.save_state(cur, chunk.last_key, previous_clock, complete=False)
-            self.count(cur, written)
-        return written, direct
 
 
 def _minus_lookback(value: Any, seconds: int) -> Any:

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from include.branch_sync.checkpoint import as_text, decode_value, encode_value
 from include.branch_sync.config import BRANCH_COLUMN
@@ -21,6 +21,8 @@ from include.branch_sync.prefetch import prefetched
 from include.branch_sync.wire import Wire, binary_fields, copy_field, csv_records
 from include.common.db import Cursor, Database
 from include.common.db.columns import Column
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -37,6 +39,7 @@ class Chunk:
     last_key: list[Any] | None  # encoded key values of the last row (see encode_value)
     count: int = 0
     complete: bool = True  # False while COPY blocks are still to come
+    final: bool = False  # the read's last chunk (known once complete)
     kept: list[bytes] = field(default_factory=list)  # the CSV blocks written so far (to name a refused value)
 
     def __post_init__(self) -> None:
@@ -70,6 +73,7 @@ class _Block:
     rows: int
     ends_chunk: bool
     last_key: list[Any] | None = None
+    ends_read: bool = False  # the read's last block
 
 
 # A chunk ends at chunk_rows rows or at this many bytes of COPY data, whichever comes first: wide
@@ -257,7 +261,7 @@ class SourceReader:
             chunk.count += block.rows
             yield block.data
             if block.ends_chunk:
-                chunk.last_key, chunk.complete = block.last_key, True
+                chunk.last_key, chunk.complete, chunk.final = block.last_key, True, block.ends_read
                 return
             block = next(blocks)
 
@@ -266,11 +270,12 @@ class SourceReader:
         # Each block's last key is decoded (one row in thousands): the block that ends a chunk may
         # come empty, after its rows.
         last_key = None
-        for rows, ends_chunk in self.db.dialect.copy_out(self.db.raw, sql, params, self.wire.form, self.chunk_rows,
-                                                          CHUNK_BYTES, BLOCK_BYTES):
+        blocks = self.db.dialect.copy_out(self.db.raw, sql, params, self.wire.form, self.chunk_rows, CHUNK_BYTES,
+                                          BLOCK_BYTES)
+        for (rows, ends_chunk), last in _with_last(blocks):
             if rows:
                 last_key = self._copy_key(rows[-1], key_index)
-            yield _Block(b"".join(rows), len(rows), ends_chunk, last_key)
+            yield _Block(b"".join(rows), len(rows), ends_chunk, last_key, ends_read=last)
 
     def _copy_key(self, row: Any, key_index: list[int]) -> list[Any] | None:
         if not key_index:
@@ -309,14 +314,29 @@ class SourceReader:
         cur = self.db.dialect.server_cursor(self.db.raw, self.chunk_rows)
         try:
             cur.execute(self.db.sql(sql), params)
-            while True:
-                rows = cur.fetchmany(self.chunk_rows)
-                if not rows:
-                    break
-                last = rows[-1]
-                yield Chunk(list(rows), "rows", [encode_value(last[i]) for i in key_index] if key_index else None)
+            for rows, last in _with_last(self._fetched(cur)):
+                key = [encode_value(rows[-1][i]) for i in key_index] if key_index else None
+                yield Chunk(list(rows), "rows", key, final=last)
         finally:
             cur.close()
+
+    def _fetched(self, cur: Any) -> Iterator[Sequence[Any]]:
+        while rows := cur.fetchmany(self.chunk_rows):
+            yield rows
+
+
+def _with_last(items: Iterator[T]) -> Iterator[tuple[T, bool]]:
+    """Each item with whether it is the last: one item read ahead (by the prefetching thread, so
+    the writer does not wait for it), so that the read's last chunk can complete the run."""
+    items = iter(items)
+    try:
+        held = next(items)
+    except StopIteration:
+        return
+    for item in items:
+        yield held, False
+        held = item
+    yield held, True
 
 
 def json_default(value: Any) -> Any:

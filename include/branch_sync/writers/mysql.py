@@ -268,10 +268,10 @@ class MySqlWriter(Writer):
 
     def upsert(self, cur: Cursor, chunk: Chunk) -> Counts:
         if chunk.form == "csv":
-            staged = self._load(cur, self.stage_table, chunk)
-            counts = self._counts(cur, staged, cur.execute(self._merge_from(cur, self.stage_table)))
+            # emptied before, not after: a pair's last chunk leaves its rows to the session's end
             cur.execute(f"DELETE FROM {self.q(self.stage_table)}")
-            return counts
+            staged = self._load(cur, self.stage_table, chunk)
+            return self._counts(cur, staged, cur.execute(self._merge_from(cur, self.stage_table)))
         total = Counts()
         for batch in _batches(chunk.rows, self.table, self.names):
             affected = cur.execute(self._statement(cur, self.table, len(batch), True), [v for r in batch for v in r])

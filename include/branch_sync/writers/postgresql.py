@@ -97,9 +97,11 @@ class PostgresWriter(Writer):
         cur.execute("SET LOCAL synchronous_commit = off")
 
     def prepare(self, cur: Cursor) -> None:
+        # Emptied by every commit (no TRUNCATE per chunk: a new file each time); an upsert also
+        # takes its rows out as it merges them, for callers that upsert twice in one transaction.
         cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {self.q(self.stage_table)} "
-                    f"(LIKE {self.q(self.table)} INCLUDING DEFAULTS)")
-        cur.execute(f"TRUNCATE {self.q(self.stage_table)}")
+                    f"(LIKE {self.q(self.table)} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+        self._keyed = self._key_in(cur)  # asked here, in the pair's first transaction, for begin_load
 
     def insert(self, cur: Cursor, chunk: Chunk) -> Counts:
         self._asynchronous_commit(cur)
@@ -108,8 +110,7 @@ class PostgresWriter(Writer):
     def upsert(self, cur: Cursor, chunk: Chunk) -> Counts:
         self._asynchronous_commit(cur)
         staged = self._copy(cur, self.stage_table, chunk)
-        processed = cur.execute(self._merge_sql())
-        cur.execute(f"TRUNCATE {self.q(self.stage_table)}")
+        processed = cur.execute(self._merge_sql(consume=True))
         return Counts(processed=processed, skipped=staged - processed)
 
     def stage(self, cur: Cursor, chunk: Chunk) -> None:
@@ -143,10 +144,13 @@ class PostgresWriter(Writer):
         cur.execute(f"TRUNCATE {self.q(self.keys_table)}")
         return deleted
 
-    def _merge_sql(self) -> str:
+    def _merge_sql(self, consume: bool = False) -> str:
+        """The upsert of the staged rows; ``consume``: taking them out of the stage as it goes."""
         conflict = ", ".join(self.q(k) for k in self.key)
-        head = (f"INSERT INTO {self.q(self.table)} AS t ({self.col_list}) "
-                f"SELECT {self.col_list} FROM {self.q(self.stage_table)} ON CONFLICT ({conflict}) DO ")
+        staged = self.q(self.stage_table)
+        head = (f"WITH staged AS (DELETE FROM {staged} RETURNING {self.col_list}) " if consume else "") + (
+            f"INSERT INTO {self.q(self.table)} AS t ({self.col_list}) "
+            f"SELECT {self.col_list} FROM {'staged' if consume else staged} ON CONFLICT ({conflict}) DO ")
         if not self.value_columns:
             return head + "NOTHING"
         sets = ", ".join(f"{self.q(c)} = EXCLUDED.{self.q(c)}" for c in self.value_columns)
@@ -165,7 +169,7 @@ class PostgresWriter(Writer):
         so with a shared advisory lock that other branches loading into the same table share; any
         other write builds the key first (ON CONFLICT needs it)."""
         self._deferring = False
-        if self._has_key():
+        if getattr(self, "_keyed", False) or self._has_key():  # a key, once built, stays
             return
         if not direct:
             self._build_key("before upserting")
@@ -204,9 +208,11 @@ class PostgresWriter(Writer):
         return int.from_bytes(digest[:8], "big", signed=True)
 
     def _has_key(self) -> bool:
+        return self.db.run(self._key_in, what="look for the primary key")
+
+    def _key_in(self, cur: Cursor) -> bool:
         wanted = set(self.key)
-        return self.db.run(lambda cur: any(set(k) == wanted for k in self.db.dialect.unique_keys(cur, self.table)),
-                           what="look for the primary key")
+        return any(set(k) == wanted for k in self.db.dialect.unique_keys(cur, self.table))
 
     def _build_key(self, when: str) -> None:
         branch = BRANCH_COLUMN if self.branch_value is not None else None
