@@ -18,3 +18,11 @@ def mariadb_central(request, pg_database, mariadb_database, connections):
     with Database("central") as db:
         tracking.ensure_schema(db)
     return request.param
+
+
+@pytest.fixture
+def pg_central(pg_database, connections):
+    """PostgreSQL branches ``src_a`` and ``src_b`` and a PostgreSQL ``central`` with the tracking tables."""
+    connections({"src_a": pg_database("src_a"), "src_b": pg_database("src_b"), "central": pg_database("central")})
+    with Database("central") as db:
+        tracking.ensure_schema(db)

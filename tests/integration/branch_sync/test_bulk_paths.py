@@ -87,13 +87,6 @@ def _texts(conn_id: str, table: str, where: str = "") -> list[tuple]:
                                                       f"FROM {table} {where} ORDER BY id")]
 
 
-@pytest.fixture
-def pg_central(pg_database, connections):
-    connections({"src_a": pg_database("src_a"), "src_b": pg_database("src_b"), "central": pg_database("central")})
-    with Database("central") as db:
-        tracking.ensure_schema(db)
-
-
 # -- PostgreSQL: binary COPY ---------------------------------------------------------------------------
 def test_every_type_round_trips_through_binary_copy(pg_central, caplog):
     caplog.set_level(logging.INFO)

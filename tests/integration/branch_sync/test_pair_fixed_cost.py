@@ -9,7 +9,6 @@ import json
 
 import pytest
 
-from include.branch_sync import tracking
 from include.branch_sync.engine import sync_pair
 from include.branch_sync.reader import Chunk, SourceReader
 from include.branch_sync.wire import Wire
@@ -54,12 +53,9 @@ def test_the_last_chunk_of_a_tuple_read_says_it_is_the_last(rows, tmp_path, conn
 
 
 @pytest.mark.parametrize("rows", [30, 25, 0])
-def test_a_run_completes_its_checkpoint_whether_or_not_its_last_chunk_knew_it(rows, pg_database, connections):
+def test_a_run_completes_its_checkpoint_whether_or_not_its_last_chunk_knew_it(rows, pg_central):
     """30 rows in chunks of 10 end on a chunk boundary, 25 do not, 0 read nothing: each run leaves
     the pair complete at its last row, with every row counted once."""
-    connections({"src_a": pg_database("src_a"), "central": pg_database("central")})
-    with Database("central") as db:
-        tracking.ensure_schema(db)
     run_sql("src_a", "CREATE TABLE items (id INTEGER PRIMARY KEY, note TEXT, updated TIMESTAMPTZ NOT NULL)",
             "INSERT INTO items SELECT g, 'n' || g, '2026-01-01'::timestamptz + g * interval '1 s' "
             "FROM generate_series(1, 5) g")
@@ -106,12 +102,9 @@ def test_two_upserts_in_one_transaction_count_and_write_each_chunk_once(target, 
         {"code": "d", "label": "three"}]
 
 
-def test_a_postgresql_table_the_sync_creates_takes_later_updates_on_their_own_pages(pg_database, connections):
+def test_a_postgresql_table_the_sync_creates_takes_later_updates_on_their_own_pages(pg_central):
     """fillfactor 90: an incremental run's updates stay on their page (HOT) and leave the primary
     key's index as it was."""
-    connections({"src_a": pg_database("src_a"), "central": pg_database("central")})
-    with Database("central") as db:
-        tracking.ensure_schema(db)
     run_sql("src_a", "CREATE TABLE items (id INTEGER PRIMARY KEY, note TEXT, updated TIMESTAMPTZ NOT NULL)",
             "INSERT INTO items SELECT g, repeat('n', 80), '2026-01-01'::timestamptz + g * interval '1 s' "
             "FROM generate_series(1, 5000) g")
