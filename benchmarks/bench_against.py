@@ -48,6 +48,11 @@ def numbers(line: str) -> list[float]:
     return [float(n.replace(",", "")) for n in _NUMBER.findall(line)]
 
 
+def label(line: str) -> str:
+    """The line without its figures: what names it in both trees' output."""
+    return _NUMBER.sub("#", line)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", required=True, help="the commit to compare with (e.g. the pre-change commit)")
@@ -77,9 +82,10 @@ def main() -> None:
             subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=REPO, check=False)
     print(f"\n{ns.script} {' '.join(args)}: base {base_rev} vs this tree, {ns.rounds} rounds each, medians"
           + (" (this tree's script for both)" if ns.same_script else ""))
-    for index, line in enumerate(outputs["this"][0]):
-        this = [numbers(out[index]) for out in outputs["this"] if index < len(out)]
-        then = [numbers(out[index]) for out in outputs["base"] if index < len(out)]
+    for line in outputs["this"][0]:
+        # A line is matched by its words (a line only one tree prints is left out)
+        this = [numbers(out_line) for out in outputs["this"] for out_line in out if label(out_line) == label(line)]
+        then = [numbers(out_line) for out in outputs["base"] for out_line in out if label(out_line) == label(line)]
         if not this or not then or not this[0] or len(then[0]) != len(this[0]):
             continue
         pairs = []

@@ -30,6 +30,7 @@ it against an earlier commit.
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import resource
 import shutil
@@ -156,11 +157,11 @@ def main() -> int:
         def in_unit(config: Any) -> tuple[float | None, Any]:
             """bench_rows synced as a work unit syncs it: after bench_lead, on the unit's open
             connections (None where this tree's sync_pair cannot reuse them: before work units)."""
-            with Database(BRANCH) as branch, Database(config.target, local_infile=True) as target:
-                try:
-                    sync_pair(config, config.table("bench_lead"), BRANCH, source=branch, target=target)
-                except TypeError:
-                    return None, None
+            if "source" not in inspect.signature(sync_pair).parameters:
+                return None, None
+            infile = {"local_infile": True} if "local_infile" in inspect.signature(Database).parameters else {}
+            with Database(BRANCH) as branch, Database(config.target, **infile) as target:
+                sync_pair(config, config.table("bench_lead"), BRANCH, source=branch, target=target)
                 started = time.perf_counter()
                 result = sync_pair(config, config.table("bench_rows"), BRANCH, source=branch, target=target)
                 return time.perf_counter() - started, result
