@@ -105,7 +105,8 @@ class Writer(ABC):
 
     @abstractmethod
     def prepare(self, cur: Cursor) -> None:
-        """Create this session's empty staging table."""
+        """In the pair's first transaction, before its reads: an empty staging table for the
+        session (or the writer's own preparation)."""
 
     @abstractmethod
     def insert(self, cur: Cursor, chunk: Chunk) -> Counts:

@@ -92,32 +92,34 @@ class PostgresWriter(Writer):
             raise RuntimeError(f"COPY into {table!r} took {copied} rows of a chunk of {len(chunk)}")
         return copied
 
-    @staticmethod
-    def _asynchronous_commit(cur: Cursor) -> None:
-        cur.execute("SET LOCAL synchronous_commit = off")
+    def _asynchronous_commit(self, cur: Cursor, *, stage: bool = False) -> None:
+        """The chunk's commit does not wait for its WAL flush; ``stage``: with the session's
+        staging table, created on first use (a pair with nothing to upsert never makes one). It is
+        emptied by every commit (no TRUNCATE per chunk, a new file each time); an upsert also takes
+        its rows out as it merges them, for callers that upsert twice in one transaction."""
+        cur.execute("SET LOCAL synchronous_commit = off" + (
+            f"; CREATE TEMP TABLE IF NOT EXISTS {self.q(self.stage_table)} "
+            f"(LIKE {self.q(self.table)} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS" if stage else ""))
 
     def prepare(self, cur: Cursor) -> None:
-        # Emptied by every commit (no TRUNCATE per chunk: a new file each time); an upsert also
-        # takes its rows out as it merges them, for callers that upsert twice in one transaction.
-        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {self.q(self.stage_table)} "
-                    f"(LIKE {self.q(self.table)} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
-        self._keyed = self._key_in(cur)  # asked here, in the pair's first transaction, for begin_load
+        self._keyed = self._key_in(cur)  # asked in the pair's first transaction, for begin_load
 
     def insert(self, cur: Cursor, chunk: Chunk) -> Counts:
         self._asynchronous_commit(cur)
         return Counts(processed=self._copy(cur, self.table, chunk))
 
     def upsert(self, cur: Cursor, chunk: Chunk) -> Counts:
-        self._asynchronous_commit(cur)
+        self._asynchronous_commit(cur, stage=True)
         staged = self._copy(cur, self.stage_table, chunk)
         processed = cur.execute(self._merge_sql(consume=True))
         return Counts(processed=processed, skipped=staged - processed)
 
     def stage(self, cur: Cursor, chunk: Chunk) -> None:
-        self._asynchronous_commit(cur)
+        self._asynchronous_commit(cur, stage=True)
         self._copy(cur, self.stage_table, chunk)
 
     def merge_stage(self, cur: Cursor) -> Counts:
+        self._asynchronous_commit(cur, stage=True)  # a full refresh that read no rows staged none
         staged = cur.scalar(f"SELECT COUNT(*) FROM {self.q(self.stage_table)}")
         processed = cur.execute(self._merge_sql())
         where, params = self.branch_filter("t")

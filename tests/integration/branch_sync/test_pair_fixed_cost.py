@@ -121,3 +121,15 @@ def test_a_postgresql_table_the_sync_creates_takes_later_updates_on_their_own_pa
         # the counters of this backend's own statements: the sync's were flushed as its session ended
         rows = db.run(stats)
     assert rows[0]["n_tup_upd"] == 100 and rows[0]["n_tup_hot_upd"] == 100
+
+
+def test_a_full_refresh_of_a_table_the_branch_emptied_empties_it_at_the_target(pg_central):
+    """No rows read, so none staged: the merge still finds its (empty) staging table."""
+    run_sql("src_a", "CREATE TABLE units (code VARCHAR(8) PRIMARY KEY, label TEXT)",
+            "INSERT INTO units VALUES ('kg', 'kilogram'), ('m', 'metre'), ('l', 'litre')")
+    config = make_config("central", ["src_a"], [{"table": "units", "primary_key": ["code"]}])
+    assert sync_pair(config, config.table("units"), "src_a").processed == 3
+    run_sql("src_a", "DELETE FROM units")
+    result = sync_pair(config, config.table("units"), "src_a")
+    assert (result.mode, result.rows_read, result.deleted) == ("full_refresh", 0, 3)
+    assert fetch("central", "SELECT COUNT(*) AS n FROM units") == [{"n": 0}]
