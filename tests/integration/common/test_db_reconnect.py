@@ -44,3 +44,24 @@ def test_write_after_an_idle_timeout(db):
     db.execute("UPDATE t SET v = v + 5 WHERE id = 1")
     assert _session_id(db) != victim
     assert db.fetchone("SELECT v FROM t WHERE id = 1")["v"] == 5
+
+
+@pytest.mark.parametrize("local_infile", [False, True])
+def test_a_connection_is_looked_up_once_however_often_it_reconnects(db, monkeypatch, local_infile):
+    """In a task each lookup is a round trip through the supervisor to the API server: the hook gets
+    the connection the Database already holds."""
+    from airflow.sdk.bases.hook import BaseHook
+
+    lookups = []
+    looked_up = BaseHook.get_connection.__func__
+
+    def counting(cls, conn_id):
+        lookups.append(conn_id)
+        return looked_up(cls, conn_id)
+
+    monkeypatch.setattr(BaseHook, "get_connection", classmethod(counting))
+    with Database("reconnect_db", backoff_seconds=0.05, local_infile=local_infile) as fresh:
+        for _ in range(3):
+            assert fresh.fetchone("SELECT v FROM t WHERE id = 1")["v"] == 0
+            fresh.close()  # the next statement connects again
+    assert lookups == ["reconnect_db"]

@@ -45,8 +45,9 @@ class MySqlDialect(Dialect):
         # {"local_infile": false}, and then the client refuses it too (MariaDB's client library
         # allows it unless told otherwise), so the sync inserts rows instead.
         refused = str(connection.extra_dejson.get("local_infile", "")).lower() in ("false", "0", "no", "off")
-        hook = connection.get_hook(hook_params={"local_infile": True}) if local_infile and not refused \
-            else connection.get_hook()
+        # the connection already looked up, given to the hook (see the PostgreSQL dialect)
+        hook = connection.get_hook(hook_params={"connection": connection,
+                                                **({"local_infile": True} if local_infile and not refused else {})})
         if refused and hasattr(hook, "_get_conn_config_mysql_client") \
                 and connection.extra_dejson.get("client", "mysqlclient") == "mysqlclient":
             import MySQLdb

@@ -53,7 +53,8 @@ class PostgresDialect(Dialect):
     few_groups_settings = (("SET LOCAL enable_sort = off",), ("RESET enable_sort",))
 
     def connect(self, connection: Any, conn_id: str, *, local_infile: bool = False) -> Any:
-        raw = connection.get_hook().get_conn()
+        # the hook gets the connection looked up already (in a task each lookup is an API call)
+        raw = connection.get_hook(hook_params={"connection": connection}).get_conn()
         raw.autocommit = False
         if raw.info.encoding != "utf-8":
             # COPY hands bytes from one connection to another (or to LOAD DATA ... utf8mb4): every
@@ -63,10 +64,8 @@ class PostgresDialect(Dialect):
         return raw
 
     def table_options(self, cur: Any) -> str:
-        # Room on every page for the new version of a row a later run updates: the update stays on
-        # its page and leaves the primary key's index untouched (a HOT update). Upserting 1,000
-        # changed rows into a 1M-row table took 14 ms instead of 23 ms measured here, at 11 % more
-        # pages for the initial load.
+        # Room on each page for a later run's new row versions: updates stay on their page and leave
+        # the key's index alone (HOT): 1,000 changed rows into 1M merged in 14 ms, not 23 ms.
         return " WITH (fillfactor = 90)"
 
     def ensure_database(self, connection: Any) -> None:
