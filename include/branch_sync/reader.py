@@ -314,20 +314,18 @@ class SourceReader:
         cur = self.db.dialect.server_cursor(self.db.raw, self.chunk_rows)
         try:
             cur.execute(self.db.sql(sql), params)
-            for rows, last in _with_last(self._fetched(cur)):
+            while rows := cur.fetchmany(self.chunk_rows):
                 key = [encode_value(rows[-1][i]) for i in key_index] if key_index else None
-                yield Chunk(list(rows), "rows", key, final=last)
+                # a short chunk is the last; a read that ends on a chunk's boundary does not know
+                # it (holding a chunk of tuples back to tell would hold its memory too)
+                yield Chunk(list(rows), "rows", key, final=len(rows) < self.chunk_rows)
         finally:
             cur.close()
 
-    def _fetched(self, cur: Any) -> Iterator[Sequence[Any]]:
-        while rows := cur.fetchmany(self.chunk_rows):
-            yield rows
-
 
 def _with_last(items: Iterator[T]) -> Iterator[tuple[T, bool]]:
-    """Each item with whether it is the last: one item read ahead (by the prefetching thread, so
-    the writer does not wait for it), so that the read's last chunk can complete the run."""
+    """Each item with whether it is the last: one item (a COPY block) read ahead by the prefetching
+    thread, so the writer does not wait for it, and the read's last chunk can complete the run."""
     items = iter(items)
     try:
         held = next(items)
