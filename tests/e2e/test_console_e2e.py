@@ -3,8 +3,9 @@ PostgreSQL metadata) with real batches made by real runs: branch_sync into a Pos
 database (one pair fails: a branch lacks the table) and certificate_dispatch into MariaDB. Checked
 over HTTP (auth, numbers against the tracking tables, filters, 400/404, resume as viewer and op, the
 PDF reports read back with pypdf, bad uploads refused before anything is stored or run) and in
-headless Chromium (log in, the nav entry, every page, filter to failed, Resume until complete, a
-participants file uploaded through the form, previewed and started, until its batch completes)."""
+headless Chromium (log in, the nav entry, every page, filter to failed, Resume until complete, then
+a sync_verify run after drift made by hand in central and its Verification page, a participants file
+uploaded through the form, previewed and started, until its batch completes)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,15 @@ import pytest
 import requests
 
 from include.common.db import Database
-from include.common.text import format_duration
+from include.common.text import format_duration, format_ts
 from include.demo import data as demo_data
 from tests.integration.sync_helpers import fetch, run_sql, write_config
 
 REPO = Path(__file__).resolve().parents[2]
 SYNC = "branch_sync"
 CERT = "certificate_dispatch"
+VERIFY = "sync_verify"
+DRIFTED = ("pgsql_aa", "c_invoice")  # the pair whose central rows the browser test edits by hand
 TABLES = [
     {"table": "m_product", "model": "MProduct", "primary_key": ["m_product_id"], "cursor": "updated",
      "single_source": "pgsql_aa"},
@@ -98,8 +101,10 @@ def console(airflow_server_factory, pg_database, mariadb_database, tmp_path_fact
         server.api("POST", "pools", json={"name": f"sync_{conn}", "slots": 2})
     server.wait_for_dag(SYNC)
     server.wait_for_dag(CERT)
+    server.wait_for_dag(VERIFY)
     server.unpause(SYNC)
     server.unpause(CERT)
+    server.unpause(VERIFY)
     run_sql("pgsql_bb", "ALTER TABLE c_invoice RENAME TO c_invoice_moved")  # one pair fails
     sync_run = server.trigger(SYNC, {})
     cert_run = server.trigger(CERT, {"data_source": "file", "file": "hadir.csv", "event_name": "Rapat",
@@ -234,6 +239,37 @@ def browser(server, user: str, width: int = 1400, height: int = 1000):
     return driver, wait
 
 
+def drift_central_and_verify(server) -> tuple[str, list[int], list[int]]:
+    """Real drift in central: one synced row of :data:`DRIFTED` edited by hand, another deleted, then
+    one ``sync_verify`` run (repair is off by default, so the drift stays to be seen). The two oldest
+    rows by cursor are taken: far behind the sync's watermark, they are drift, not *not yet synced*.
+    Returns the run id and the keys changed and deleted."""
+    conn, table = DRIFTED
+    oldest = [r["c_invoice_id"] for r in fetch(
+        "central_db", f"SELECT c_invoice_id FROM {table} WHERE sync_branch = %s ORDER BY updated, c_invoice_id "
+                      "LIMIT 2", (conn,))]
+    changed, deleted = oldest[:1], oldest[1:]
+    run_sql("central_db",
+            f"UPDATE {table} SET documentno = documentno || ' (hand edit)' WHERE sync_branch = %s "
+            "AND c_invoice_id = %s",
+            f"DELETE FROM {table} WHERE sync_branch = %s AND c_invoice_id = %s",
+            params=[(conn, changed[0]), (conn, deleted[0])])
+    run = server.trigger(VERIFY, {})
+    # generous: another agent may load this 2-core machine; the run itself takes seconds
+    assert server.wait_for_run(VERIFY, run, timeout=600) == "success", server.failure_report(VERIFY, run)
+    return run, changed, deleted
+
+
+def row_counts(conn: str, table: str) -> tuple[int, int]:
+    """Rows of the pair at the branch and in central (a table read from every branch lands in central
+    with its ``sync_branch``)."""
+    (branch,) = fetch(conn, f"SELECT COUNT(*) AS n FROM {table}")
+    per_branch = not any(t["table"] == table and "single_source" in t for t in TABLES)
+    where, params = (" WHERE sync_branch = %s", (conn,)) if per_branch else ("", ())
+    (central,) = fetch("central_db", f"SELECT COUNT(*) AS n FROM {table}{where}", params)
+    return branch["n"], central["n"]
+
+
 def test_browser_login_pages_filter_and_resume(console, tmp_path):
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
@@ -298,11 +334,68 @@ def test_browser_login_pages_filter_and_resume(console, tmp_path):
         driver.get(f"{server.base_url}/backoffice/sync")
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, f'tr[data-batch="{bid}"]'))
         shot("console-list")
+        # the batch complete, central is made to drift by hand and sync_verify runs once: what it stored
+        # must be what was changed, and the Verification page must show an operator exactly that
+        verify_run, changed, deleted = drift_central_and_verify(server)
+        stored = {(r["connection_name"], r["table_name"]): r for r in fetch(
+            "central_db", "SELECT * FROM sync_verifications WHERE run_id = %s", (verify_run,))}
+        synced = {(r["connection_name"], r["table_name"]) for r in fetch(
+            "central_db", "SELECT connection_name, table_name FROM sync_progress WHERE batch_id = %s", (bid,))}
+        assert set(stored) == synced and len({r["verification_id"] for r in stored.values()}) == 1
+        for pair, r in stored.items():
+            branch_rows, central_rows = row_counts(*pair)
+            drift = pair == DRIFTED
+            assert central_rows == branch_rows - (len(deleted) if drift else 0), pair  # the drift is real
+            assert (r["status"], r["branch_rows"], r["central_rows"], r["missing_rows"], r["extra_rows"],
+                    r["changed_rows"], r["not_yet_synced"], r["repaired_rows"]) == (
+                "drift" if drift else "clean", branch_rows, central_rows, len(deleted) if drift else 0, 0,
+                len(changed) if drift else 0, 0, 0), (pair, r)
+        sample = json.loads(stored[DRIFTED]["sample_keys"])
+        assert sorted((s["kind"], s["key"]["c_invoice_id"], tuple(s.get("columns") or ())) for s in sample) == sorted(
+            [("changed", k, ("documentno",)) for k in changed] + [("missing", k, ()) for k in deleted])
+        driver.get(f"{server.base_url}/backoffice/verify")
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "tr[data-pair]"))
+        assert f"{len(stored)} tables verified; 1 with drift not repaired" in driver.find_element(
+            By.CSS_SELECTOR, "p.truth").text
+        heads = [th.text for th in driver.find_elements(By.XPATH, "//tr[@data-pair]/ancestor::table[1]/thead//th")]
+        shown = driver.find_elements(By.CSS_SELECTOR, "tr[data-pair]")
+        assert sorted(row.get_attribute("data-pair") for row in shown) == sorted(f"{c}.{t}" for c, t in stored)
+        for (conn, table), r in stored.items():
+            row = driver.find_element(By.CSS_SELECTOR, f'tr[data-pair="{conn}.{table}"]')
+            cells = dict(zip(heads, (td.text for td in row.find_elements(By.TAG_NAME, "td")), strict=True))
+            assert row.find_element(By.CSS_SELECTOR, ".badge").get_attribute("data-status") == r["status"]
+            assert ("drift" in row.get_attribute("class").split()) == ((conn, table) == DRIFTED)
+            assert {h: cells[h] for h in ("At branch", "In central", "Missing", "Extra", "Changed", "Not yet synced",
+                                          "Repaired", "Verification", "Finished", "Duration")} == {
+                "At branch": f"{r['branch_rows']:,}", "In central": f"{r['central_rows']:,}",
+                "Missing": f"{r['missing_rows']:,}", "Extra": f"{r['extra_rows']:,}",
+                "Changed": f"{r['changed_rows']:,}", "Not yet synced": f"{r['not_yet_synced']:,}",
+                "Repaired": f"{r['repaired_rows']:,}", "Verification": r["verification_id"],
+                "Finished": format_ts(r["completed_at"]), "Duration": format_duration(r["duration_seconds"])}, (
+                conn, table)
+            # only a count that differs is marked: a 0 in a drifted row is not drift
+            marked = {h for h, td in zip(heads, row.find_elements(By.TAG_NAME, "td"))
+                      if "hot" in td.get_attribute("class").split()}
+            assert marked == {h for h, k in (("Missing", "missing_rows"), ("Extra", "extra_rows"),
+                                             ("Changed", "changed_rows")) if r["status"] == "drift" and r[k]}
+        # every column, Duration the last, fits the window: nothing to scroll to in the screenshot
+        assert driver.execute_script("const e = document.documentElement; return e.scrollWidth <= e.clientWidth")
+        shot("verification")
+        # the drifted pair's run page names the keys that differ
+        driver.find_element(By.CSS_SELECTOR, f'tr[data-pair="{DRIFTED[0]}.{DRIFTED[1]}"] a').click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".card"))
+        card = driver.find_element(By.CSS_SELECTOR, ".card").text
+        lines = card.splitlines()
+        assert lines[0] == f"{DRIFTED[0]}.{DRIFTED[1]}", card
+        assert sorted(lines[1:]) == sorted(f"{s['kind']}: {json.dumps(s['key'], ensure_ascii=False)}"
+                                           + (f" ({', '.join(s['columns'])})" if s.get("columns") else "")
+                                           for s in sample), card
     finally:
         driver.quit()
     (after,) = fetch("central_db", "SELECT * FROM sync_batches WHERE batch_id = %s", (bid,))
     assert (after["status"], after["completed_tables"], after["failed_tables"]) == ("completed", 5, 0)
     shutil.copy(tmp_path / "console-list.png", REPO / "docs" / "console.png")
+    shutil.copy(tmp_path / "verification.png", REPO / "docs" / "console-verification.png")
     print("screenshots:", *shots, sep="\n  ")
 
 

@@ -20,12 +20,20 @@ def test_overview_highlights_drift_and_leaves_clean_tables_plain():
                                             _pair("pgsql_bb", "c_invoice", "clean")], "runs": []})
     assert '<tr class="drift" data-pair="pgsql_aa.c_invoice">' in html
     assert '<tr class="" data-pair="pgsql_bb.c_invoice">' in html
+    # only the counts that differ are marked (missing 2, extra 0, changed 1), none in a clean row
+    assert '<td class="n hot">2</td><td class="n">0</td><td class="n hot">1</td>' in html
+    assert html.count(" hot") == 2
     assert "<b>1</b> with drift not repaired" in html
 
 
 def test_a_run_page_lists_sampled_keys_escaped_and_links_the_exports():
-    sample = [{"kind": "changed", "key": {"code": "<b>x</b>"}, "columns": ["label"]}]
+    # a missing or extra row's sample has no columns (as diff.Findings records it)
+    sample = [{"kind": "changed", "key": {"code": "<b>x</b>"}, "columns": ["label"]},
+              {"kind": "missing", "key": {"code": "y"}}]
     html = verify.run_page({"verification_id": "verify_20260101_010000_Ab12Cd34",
-                            "pairs": [_pair("pgsql_aa", "codes", "drift", changed=1, sample=sample)]})
+                            "pairs": [_pair("pgsql_aa", "codes", "drift", missing=1, changed=1, sample=sample)]})
     assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html
+    assert ('<li>changed: <span class="mono">{&#34;code&#34;: &#34;&lt;b&gt;x&lt;/b&gt;&#34;}</span> (label)</li>'
+            in html)
+    assert '<li>missing: <span class="mono">{&#34;code&#34;: &#34;y&#34;}</span></li>' in html
     assert "/backoffice/verify/verify_20260101_010000_Ab12Cd34/export.xlsx" in html
