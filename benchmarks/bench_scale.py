@@ -14,7 +14,10 @@ fresh central database per mode:
 * ``celery``: the same with CeleryExecutor and two ``airflow celery worker`` processes (Redis);
 * ``local-off`` / ``celery-off``: the same deployment with packing off (``packing: false``: one
   task instance per pair, as before work units), on the first ``--off-branches`` branches (their
-  time per pair holds for all: the scheduler's cost per pair only grows with the run).
+  time per pair holds for all: the scheduler's cost per pair only grows with the run);
+* ``local-nightly`` / ``celery-nightly``: the next night after ``local`` / ``celery``: the big
+  tables of every branch get ``--changed`` changed rows each, and the same DAG runs again into the
+  same central database (every pair incremental, most with nothing to read).
 
 The deployments are the e2e harness's (tests/e2e/airflow_server.py: PostgreSQL metadata database,
 Redis broker; the Celery settings of config/airflow-celery.env). For each mode it prints the wall
@@ -195,6 +198,39 @@ def check_central(central: str, branches: int, sizes: dict[str, int]) -> int:
     return done[0]
 
 
+def change_rows(sources: list[str], tables: list[str], changed: int) -> int:
+    """``changed`` rows of each of ``tables`` updated (a new cursor value) at every branch; the rows
+    changed in all."""
+    total = 0
+    for db in sources:
+        with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={db}", autocommit=True) as conn:
+            for name in tables:
+                total += conn.execute(f"UPDATE {name} SET qty = qty + 1, updated = now() "
+                                      f"WHERE id IN (SELECT id FROM {name} ORDER BY id LIMIT %s)", (changed,)).rowcount
+    return total
+
+
+def check_nightly(central: str, pairs: int, changed: int) -> int:
+    """The latest batch completed every pair and wrote exactly the changed rows; prints what differs."""
+    with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={central}") as conn:
+        done, written = conn.execute(
+            "SELECT COUNT(*) FILTER (WHERE status = 'completed'), COALESCE(SUM(records_processed), 0) FROM sync_progress "
+            "WHERE batch_id = (SELECT batch_id FROM sync_batches ORDER BY started_at DESC LIMIT 1)").fetchone()
+    if (done, written) != (pairs, changed):
+        print(f"  !! central {central}: the night's completed pairs / rows written {(done, written)}, "
+              f"expected {(pairs, changed)}")
+    return done
+
+
+def pair_seconds(central: str) -> float:
+    """The latest batch's pairs' own time (the sum of their sync_progress durations): what the
+    engine took, against the tasks' time around it."""
+    with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={central}") as conn:
+        return float(conn.execute(
+            "SELECT COALESCE(SUM(duration_seconds), 0) FROM sync_progress "
+            "WHERE batch_id = (SELECT batch_id FROM sync_batches ORDER BY started_at DESC LIMIT 1)").fetchone()[0])
+
+
 def reset_database(name: str) -> None:
     admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
     admin(f'DROP DATABASE IF EXISTS "{name}"')
@@ -208,7 +244,8 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=20, help="rows of a tiny table")
     parser.add_argument("--big", default="50000,100000,150000,200000", help="row counts of the big tables")
     parser.add_argument("--wide", type=int, default=4, help=f"tables of {WIDE_COLUMNS} columns, {WIDE_ROWS} rows")
-    parser.add_argument("--modes", default="dags-test,local,local-off,celery,celery-off")
+    parser.add_argument("--modes", default="dags-test,local,local-nightly,local-off,celery,celery-nightly,celery-off")
+    parser.add_argument("--changed", type=int, default=100, help="nightly: changed rows per big table and branch")
     parser.add_argument("--off-branches", type=int, default=3, metavar="N",
                         help="packing off runs the first N branches (default 3)")
     parser.add_argument("--parallelism", type=int, default=4, help="[core] parallelism (LocalExecutor processes)")
@@ -289,7 +326,19 @@ def main() -> int:
                     results[mode] = run_through_scheduler(server, n * args.tables,
                                                           {"connections": conns[:n]} if n < args.branches else {})
                     results[mode]["done"] = check_central(central, n, sizes)
+                    results[mode]["pair_seconds"] = pair_seconds(central)
                     print(f"[{mode}] {results[mode]}", flush=True)
+                    nightly = f"{executor_mode}-nightly"
+                    if not off and nightly in wanted:
+                        changed = change_rows(sources[:n], [f"t{t:03d}" for t in range(1, len(big) + 1)],
+                                              args.changed)
+                        print(f"[{nightly}] {changed} rows changed; running {n * args.tables} pairs again ...",
+                              flush=True)
+                        results[nightly] = run_through_scheduler(
+                            server, n * args.tables, {"connections": conns[:n]} if n < args.branches else {})
+                        results[nightly]["done"] = check_nightly(central, n * args.tables, changed)
+                        results[nightly]["pair_seconds"] = pair_seconds(central)
+                        print(f"[{nightly}] {results[nightly]}", flush=True)
     finally:
         for db in [*sources, *centrals]:
             admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'")

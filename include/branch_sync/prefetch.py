@@ -4,6 +4,7 @@ as a ``COPY | COPY`` pipe does."""
 from __future__ import annotations
 
 import gc
+import os
 import queue
 import sys
 import threading
@@ -23,6 +24,19 @@ T = TypeVar("T")
 _SWITCH_INTERVAL = 0.0005
 _producing = {"users": 0, "interval": 0.0, "froze": False}
 _producing_lock = threading.Lock()
+# Whether this process had objects frozen by others before its first producer, per process id (a
+# forked child asks again). Asked once: gc.get_freeze_count() walks every frozen object, and a
+# LocalExecutor task inherits the scheduler's frozen heap (it froze it before forking): asked at
+# every read, it took 38 ms, twice per table of a nightly run, most of its time.
+_frozen_by_others: dict[int, bool] = {}
+
+
+def frozen_by_others() -> bool:
+    """Whether objects were frozen in this process before its first producer froze any."""
+    pid = os.getpid()
+    if pid not in _frozen_by_others:
+        _frozen_by_others[pid] = gc.get_freeze_count() > 0
+    return _frozen_by_others[pid]
 
 
 @contextmanager
@@ -33,7 +47,7 @@ def producing() -> Iterator[None]:
         if _producing["users"] == 0:
             _producing["interval"] = sys.getswitchinterval()
             sys.setswitchinterval(min(_producing["interval"], _SWITCH_INTERVAL))
-            _producing["froze"] = gc.get_freeze_count() == 0  # a freeze made by others stays
+            _producing["froze"] = not frozen_by_others()  # a freeze made by others stays
             gc.freeze()
         _producing["users"] += 1
     try:
