@@ -210,25 +210,24 @@ def change_rows(sources: list[str], tables: list[str], changed: int) -> int:
     return total
 
 
+def latest_batch(central: str) -> tuple[int, int, float]:
+    """The latest batch's completed pairs, rows written, and its pairs' own time (the sum of their
+    sync_progress durations: what the engine took, against the tasks' time around it)."""
+    with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={central}") as conn:
+        done, written, seconds = conn.execute(
+            "SELECT COUNT(*) FILTER (WHERE status = 'completed'), COALESCE(SUM(records_processed), 0), "
+            "COALESCE(SUM(duration_seconds), 0) FROM sync_progress "
+            "WHERE batch_id = (SELECT batch_id FROM sync_batches ORDER BY started_at DESC LIMIT 1)").fetchone()
+    return int(done), int(written), float(seconds)
+
+
 def check_nightly(central: str, pairs: int, changed: int) -> int:
     """The latest batch completed every pair and wrote exactly the changed rows; prints what differs."""
-    with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={central}") as conn:
-        done, written = conn.execute(
-            "SELECT COUNT(*) FILTER (WHERE status = 'completed'), COALESCE(SUM(records_processed), 0) FROM sync_progress "
-            "WHERE batch_id = (SELECT batch_id FROM sync_batches ORDER BY started_at DESC LIMIT 1)").fetchone()
+    done, written, _ = latest_batch(central)
     if (done, written) != (pairs, changed):
         print(f"  !! central {central}: the night's completed pairs / rows written {(done, written)}, "
               f"expected {(pairs, changed)}")
     return done
-
-
-def pair_seconds(central: str) -> float:
-    """The latest batch's pairs' own time (the sum of their sync_progress durations): what the
-    engine took, against the tasks' time around it."""
-    with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={central}") as conn:
-        return float(conn.execute(
-            "SELECT COALESCE(SUM(duration_seconds), 0) FROM sync_progress "
-            "WHERE batch_id = (SELECT batch_id FROM sync_batches ORDER BY started_at DESC LIMIT 1)").fetchone()[0])
 
 
 def reset_database(name: str) -> None:
@@ -326,7 +325,7 @@ def main() -> int:
                     results[mode] = run_through_scheduler(server, n * args.tables,
                                                           {"connections": conns[:n]} if n < args.branches else {})
                     results[mode]["done"] = check_central(central, n, sizes)
-                    results[mode]["pair_seconds"] = pair_seconds(central)
+                    results[mode]["pair_seconds"] = latest_batch(central)[2]
                     print(f"[{mode}] {results[mode]}", flush=True)
                     nightly = f"{executor_mode}-nightly"
                     if not off and nightly in wanted:
@@ -337,7 +336,7 @@ def main() -> int:
                         results[nightly] = run_through_scheduler(
                             server, n * args.tables, {"connections": conns[:n]} if n < args.branches else {})
                         results[nightly]["done"] = check_nightly(central, n * args.tables, changed)
-                        results[nightly]["pair_seconds"] = pair_seconds(central)
+                        results[nightly]["pair_seconds"] = latest_batch(central)[2]
                         print(f"[{nightly}] {results[nightly]}", flush=True)
     finally:
         for db in [*sources, *centrals]:

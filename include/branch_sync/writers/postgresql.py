@@ -42,6 +42,8 @@ _DUPLICATE_KEY_CODES = {"42P16", "42P07"}  # another pair built the key first
 
 
 class PostgresWriter(Writer):
+    _keyed = False  # the table had its primary key when the pair began (see prepare)
+
     def wire(self, source: Dialect, key_columns: Sequence[str]) -> Wire:
         """Binary where every column's type is the target column's type (a typmod may differ: the
         target applies its own, as it does to text) or the target column is text; COPY text where
@@ -92,11 +94,12 @@ class PostgresWriter(Writer):
             raise RuntimeError(f"COPY into {table!r} took {copied} rows of a chunk of {len(chunk)}")
         return copied
 
-    def _asynchronous_commit(self, cur: Cursor, *, stage: bool = False) -> None:
-        """The chunk's commit does not wait for its WAL flush; ``stage``: with the session's
-        staging table, created on first use (a pair with nothing to upsert never makes one). It is
-        emptied by every commit (no TRUNCATE per chunk, a new file each time); an upsert also takes
-        its rows out as it merges them, for callers that upsert twice in one transaction."""
+    def _begin_write(self, cur: Cursor, *, stage: bool = False) -> None:
+        """One round trip before a write: the chunk's commit does not wait for its WAL flush;
+        ``stage``: and the session's staging table exists, created on first use (a pair with
+        nothing to upsert never makes one). It is emptied by every commit (no TRUNCATE per chunk,
+        a new file each time); an upsert also takes its rows out as it merges them, for callers
+        that upsert twice in one transaction."""
         cur.execute("SET LOCAL synchronous_commit = off" + (
             f"; CREATE TEMP TABLE IF NOT EXISTS {self.q(self.stage_table)} "
             f"(LIKE {self.q(self.table)} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS" if stage else ""))
@@ -105,21 +108,21 @@ class PostgresWriter(Writer):
         self._keyed = self._key_in(cur)  # asked in the pair's first transaction, for begin_load
 
     def insert(self, cur: Cursor, chunk: Chunk) -> Counts:
-        self._asynchronous_commit(cur)
+        self._begin_write(cur)
         return Counts(processed=self._copy(cur, self.table, chunk))
 
     def upsert(self, cur: Cursor, chunk: Chunk) -> Counts:
-        self._asynchronous_commit(cur, stage=True)
+        self._begin_write(cur, stage=True)
         staged = self._copy(cur, self.stage_table, chunk)
         processed = cur.execute(self._merge_sql(consume=True))
         return Counts(processed=processed, skipped=staged - processed)
 
     def stage(self, cur: Cursor, chunk: Chunk) -> None:
-        self._asynchronous_commit(cur, stage=True)
+        self._begin_write(cur, stage=True)
         self._copy(cur, self.stage_table, chunk)
 
     def merge_stage(self, cur: Cursor) -> Counts:
-        self._asynchronous_commit(cur, stage=True)  # a full refresh that read no rows staged none
+        self._begin_write(cur, stage=True)  # a full refresh that read no rows staged none
         staged = cur.scalar(f"SELECT COUNT(*) FROM {self.q(self.stage_table)}")
         processed = cur.execute(self._merge_sql())
         where, params = self.branch_filter("t")
@@ -171,7 +174,7 @@ class PostgresWriter(Writer):
         so with a shared advisory lock that other branches loading into the same table share; any
         other write builds the key first (ON CONFLICT needs it)."""
         self._deferring = False
-        if getattr(self, "_keyed", False) or self._has_key():  # a key, once built, stays
+        if self._keyed or self._has_key():  # a key, once built, stays
             return
         if not direct:
             self._build_key("before upserting")
